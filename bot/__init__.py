@@ -1,0 +1,1 @@
+"""smoothbot's chat service: platform adapters and the single worker. Knows nothing about tensors."""

@@ -1,0 +1,37 @@
+"""Model registry: ``create_model("rife")`` returns a ready :class:`FrameInterpolator`.
+
+Models are imported lazily so that ``blend`` works without torch being imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BadOptionsError
+from .base import Frame, FrameInterpolator
+
+MODEL_NAMES = ("rife", "flow", "blend")
+
+
+def create_model(name: str, weights: Path | None = None, device: str | None = None) -> FrameInterpolator:
+    """Build the model called ``name``.
+
+    ``weights`` overrides the default weights file (models without weights ignore it);
+    ``device`` is a torch device string ("cpu", "cuda", "cuda:1"); ``None`` picks the best one.
+    """
+    if name == "blend":
+        from .blend import BlendInterpolator
+
+        return BlendInterpolator()
+    if name == "flow":
+        from .flow import FlowInterpolator
+
+        return FlowInterpolator()
+    if name == "rife":
+        from .rife import RifeInterpolator
+
+        return RifeInterpolator(weights=weights, device=device)
+    raise BadOptionsError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+
+
+__all__ = ["MODEL_NAMES", "Frame", "FrameInterpolator", "create_model"]
