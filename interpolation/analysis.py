@@ -1,0 +1,166 @@
+"""The scan: one cheap decoding pass that learns each frame's time, repeats and scene cuts.
+
+It decodes every frame at thumbnail size, so it also proves the file is decodable end to end
+before the expensive model pass begins (and before any output exists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import BadInputError, CancelledError, LimitExceededError
+from .options import Limits, SceneSettings, as_fraction
+from .probe import VideoInfo, plausible_fps
+from .video_io import decode
+
+#: Width of the analysis thumbnails (height follows the aspect ratio).
+THUMBNAIL_WIDTH = 128
+#: Repeats are judged block by block, so a small moving object is not lost in a frame-wide mean.
+DUPLICATE_BLOCK = 8
+#: Hue/saturation/value bins of the colour histogram used for cut detection.
+HISTOGRAM_BINS = (16, 8, 8)
+#: A stream is constant-rate when every timestamp is within this much of ``k / fps``
+#: (containers round timestamps to their time base, e.g. whole milliseconds in Matroska).
+CFR_TOLERANCE_S = Fraction(3, 2000)
+
+
+@dataclass(frozen=True)
+class SourceTimeline:
+    """Per-frame facts of the input, all indexed by decoded frame number."""
+
+    #: Seconds from the first frame; strictly increasing; exactly ``k / fps`` for CFR input.
+    times: tuple[Fraction, ...]
+    #: The nominal input rate (declared, or measured from timestamps when the declaration is unusable).
+    fps: Fraction
+    #: ``frame_count / fps`` for CFR; last time plus one nominal frame for VFR.
+    duration: Fraction
+    constant_rate: bool
+    #: duplicate[k]: frame k repeats frame k-1 (or its timestamp does not advance).
+    duplicate: tuple[bool, ...]
+    #: cut_before[k]: frames k-1 and k belong to different shots.
+    cut_before: tuple[bool, ...]
+    #: The last and the first frame belong to different shots (matters for loops).
+    loop_is_cut: bool
+    width: int
+    height: int
+    #: Seconds from the start of the file to the first frame (to align the audio).
+    first_frame_offset_s: float
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.times)
+
+
+def histogram(thumbnail: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(thumbnail, cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1, 2], None, list(HISTOGRAM_BINS), [0, 180, 0, 256, 0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+def shot_distance(hist_a: np.ndarray, hist_b: np.ndarray) -> float:
+    """0 for identical colour distributions, 1 for disjoint ones."""
+    return float(cv2.compareHist(hist_a, hist_b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def max_block_difference(gray_a: np.ndarray, gray_b: np.ndarray) -> float:
+    """Largest mean absolute difference over DUPLICATE_BLOCK-sized blocks (0-255 scale)."""
+    diff = cv2.absdiff(gray_a, gray_b).astype(np.float32)
+    h = diff.shape[0] - diff.shape[0] % DUPLICATE_BLOCK or diff.shape[0]
+    w = diff.shape[1] - diff.shape[1] % DUPLICATE_BLOCK or diff.shape[1]
+    bh, bw = min(DUPLICATE_BLOCK, h), min(DUPLICATE_BLOCK, w)
+    blocks = diff[:h, :w].reshape(h // bh, bh, w // bw, bw).mean(axis=(1, 3))
+    return float(blocks.max())
+
+
+def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
+         cancelled: Callable[[], bool] | None = None) -> SourceTimeline:
+    """Decode ``info.path`` once at thumbnail size and describe every frame."""
+    raw_times: list[Fraction | None] = []
+    duplicate: list[bool] = []
+    cut_before: list[bool] = []
+    first_hist = prev_hist = None
+    prev_gray = None
+    width = height = 0
+    for frame in decode(info.path, width=THUMBNAIL_WIDTH):
+        if cancelled is not None and cancelled():
+            raise CancelledError("cancelled")
+        if frame.index >= limits.max_input_frames:
+            raise LimitExceededError(f"{info.path.name}: more than {limits.max_input_frames} frames")
+        if frame.index == 0:
+            portrait = frame.rotation in (90, 270)
+            width, height = (info.coded_height, info.coded_width) if portrait else (info.coded_width, info.coded_height)
+        gray = cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
+        hist = histogram(frame.image)
+        if prev_gray is None:
+            first_hist = hist
+            duplicate.append(False)
+            cut_before.append(False)
+        else:
+            duplicate.append(max_block_difference(prev_gray, gray) < scene.duplicate_threshold)
+            cut_before.append(shot_distance(prev_hist, hist) > scene.cut_threshold)
+        raw_times.append(frame.time_s)
+        prev_gray, prev_hist = gray, hist
+    if not raw_times:
+        raise BadInputError(f"{info.path.name}: the video stream has no decodable frames")
+    if len(raw_times) == 1:
+        raise BadInputError(f"{info.path.name}: the video has a single frame; there is nothing to interpolate")
+
+    times, fps, constant = regularise_times(raw_times, info.declared_fps, limits, info.path.name)
+    # A timestamp that does not advance is a repeat for planning purposes.
+    for k in range(1, len(times)):
+        if times[k] <= times[k - 1]:
+            duplicate[k] = True
+            cut_before[k] = False
+            times[k] = times[k - 1] + Fraction(1, 10**6)
+    duration = len(times) / fps if constant else times[-1] + 1 / fps
+    if float(duration) > limits.max_duration_s:
+        raise LimitExceededError(
+            f"{info.path.name}: the video is {float(duration):.0f} s long (limit {limits.max_duration_s:.0f} s)"
+        )
+    first_time = next((t for t in raw_times if t is not None), Fraction(0))
+    return SourceTimeline(
+        times=tuple(times),
+        fps=fps,
+        duration=duration,
+        constant_rate=constant,
+        duplicate=tuple(duplicate),
+        cut_before=tuple(cut_before),
+        loop_is_cut=shot_distance(prev_hist, first_hist) > scene.cut_threshold,
+        width=width,
+        height=height,
+        first_frame_offset_s=float(first_time) - info.file_start_s,
+    )
+
+
+def regularise_times(raw: list[Fraction | None], declared_fps: Fraction | None, limits: Limits,
+                     name: str) -> tuple[list[Fraction], Fraction, bool]:
+    """Times relative to the first frame, the nominal rate, and whether the stream is CFR.
+
+    CFR streams get exact ``k / fps`` times (container rounding removed); VFR streams keep
+    their real timestamps. Missing timestamps fall back to the nominal grid.
+    """
+    known = [(k, t) for k, t in enumerate(raw) if t is not None]
+    origin = known[0][1] if known else Fraction(0)
+    measured_fps = None
+    if len(known) >= 2 and known[-1][1] > origin:
+        span_frames = known[-1][0] - known[0][0]
+        measured_fps = plausible_fps(as_fraction(span_frames / (known[-1][1] - origin)), limits)
+    fps = declared_fps or measured_fps
+    if fps is None:
+        raise BadInputError(f"{name}: the frame rate is missing or implausible and the timestamps do not tell it")
+    relative = [None if t is None else t - origin for t in raw]
+    if all(t is None or abs(t - Fraction(k) / fps) <= CFR_TOLERANCE_S for k, t in enumerate(relative)):
+        return [Fraction(k) / fps for k in range(len(raw))], fps, True
+    if measured_fps is None:
+        raise BadInputError(f"{name}: the timestamps are implausible (no usable frame rate)")
+    # Variable rate: real timestamps; gaps without one take the nominal spacing.
+    times: list[Fraction] = []
+    for k, t in enumerate(relative):
+        times.append(t if t is not None else (times[-1] + 1 / measured_fps if times else Fraction(0)))
+    return times, measured_fps, False

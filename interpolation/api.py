@@ -1,0 +1,257 @@
+"""The engine as a library: :func:`run` turns one input file into one smooth output.
+
+decode → plan timestamps → model → encode, streaming, with a progress callback and a
+cancellation check between frames. Output appears atomically: it is written under a temporary
+name next to the destination and renamed only on success.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from .analysis import SourceTimeline, scan
+from .errors import BadOptionsError, CancelledError, EngineError, LimitExceededError
+from .fit import fit_mp4, make_gif
+from .models import FrameInterpolator, create_model
+from .options import GIF_MAX_FPS, Options, OutputKind, Progress, Result, output_kind_for
+from .probe import VideoInfo, probe
+from .timeline import OutputFrame, Plan, plan
+from .video_io import (AudioSource, FrameSink, PngDirectorySink, decode, even_padded, lossless_sink,
+                       mp4_sink, publish)
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+
+#: Decoded frames read ahead of the model, so decoding overlaps with inference.
+DECODE_READ_AHEAD = 4
+#: In-between frames asked of the model at once (bounds memory for large slow-downs at 4K).
+MODEL_BATCH = 8
+
+T = TypeVar("T")
+
+
+def run(input_path: Path | str, output_path: Path | str, options: Options | None = None,
+        progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
+        model: FrameInterpolator | None = None) -> Result:
+    """Smooth ``input_path`` into ``output_path`` (``.mp4``, ``.gif`` or a directory ending in ``/``).
+
+    ``model`` lets a long-running caller reuse a loaded model; otherwise ``options.model`` is built.
+    Raises :class:`~interpolation.errors.EngineError` subclasses with one-line human messages.
+    """
+    options = options or Options()
+    source_path = Path(input_path)
+    kind = output_kind_for(output_path, options.output)
+    destination = checked_destination(Path(output_path), kind)
+
+    info = probe(source_path, options.limits)
+    source = scan(info, options.limits, options.scene, cancelled)
+    fps_out = options.target_fps(source.fps)
+    notes: list[str] = []
+    if kind == "gif" and fps_out > GIF_MAX_FPS:
+        notes.append(f"GIF capped at {GIF_MAX_FPS} fps (GIF viewers play faster rates slowly)")
+        fps_out = GIF_MAX_FPS
+    schedule = plan(source, fps_out, loop=options.loop, max_duplicate_run=options.scene.max_duplicate_run)
+    if schedule.frame_count > options.limits.max_output_frames:
+        raise LimitExceededError(
+            f"the result would have {schedule.frame_count} frames (limit {options.limits.max_output_frames}); "
+            "ask for a lower frame rate or a shorter clip"
+        )
+    interpolator = model or create_model(options.model, options.weights, options.device)
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".smoothbot-", dir=destination.parent))
+    try:
+        finished, width, height, has_audio = render_to(kind, workdir, info, source, schedule, interpolator,
+                                                       options, notes, progress, cancelled)
+        publish(finished, destination)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    size = destination.stat().st_size if destination.is_file() else sum(
+        p.stat().st_size for p in destination.iterdir())
+    return Result(
+        output_path=destination, kind=kind, input_fps=source.fps, output_fps=fps_out,
+        frames_in=source.frame_count, frames_out=schedule.frame_count, duration_s=float(schedule.duration),
+        size_bytes=size, width=width, height=height, has_audio=has_audio, model=interpolator.name,
+        model_display_name=interpolator.display_name, loop=options.loop, scene_cuts=schedule.scene_cuts,
+        duplicates=schedule.duplicates, notes=tuple(notes),
+    )
+
+
+def checked_destination(output: Path, kind: OutputKind) -> Path:
+    """Refuse destinations that would surprise: a GIF not named .gif, a non-empty frame folder."""
+    if kind == "gif" and output.suffix.lower() != ".gif":
+        if output.suffix:
+            raise BadOptionsError(f"a GIF output must end in .gif, not {output.suffix}")
+        output = output.with_suffix(".gif")
+    if kind == "frames":
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise BadOptionsError(f"{output} must be a new or empty directory for PNG frames")
+    elif output.is_dir():
+        raise BadOptionsError(f"{output} is a directory; end the path with / to write PNG frames")
+    return output
+
+
+def render_to(kind: OutputKind, workdir: Path, info: VideoInfo, source: SourceTimeline, schedule: Plan,
+              model: FrameInterpolator, options: Options, notes: list[str],
+              progress: ProgressCallback | None, cancelled: CancelCheck | None) -> tuple[Path, int, int, bool]:
+    """Run the model into the sink for ``kind`` and finish the file. Returns (path, width, height, audio)."""
+    width, height = source.width, source.height
+    duration_s = schedule.frame_count / float(schedule.fps)
+    if kind == "frames":
+        sink: FrameSink = PngDirectorySink(workdir / "frames")
+        render(info.path, source, schedule, model, sink, progress, cancelled)
+        return workdir / "frames", width, height, False
+    if kind == "gif":
+        master = workdir / "master.mkv"
+        render(info.path, source, schedule, model, lossless_sink(master, width, height, schedule.fps),
+               progress, cancelled)
+        gif = workdir / "out.gif"
+        settings, gif_notes = make_gif(master, gif, width, height, schedule.fps, options.max_bytes, workdir)
+        notes.extend(gif_notes)
+        return (gif, *settings.size(width, height), False)
+    has_audio = info.has_audio and options.keep_audio
+    audio = AudioSource(info.path, source.first_frame_offset_s) if has_audio else None
+    encoded = workdir / "encoded.mp4"
+    sink = mp4_sink(encoded, width, height, schedule.fps, crf=options.crf, preset=options.preset,
+                    audio=audio, duration_s=duration_s)
+    render(info.path, source, schedule, model, sink, progress, cancelled, pad_even=True)
+    if options.max_bytes is not None and encoded.stat().st_size > options.max_bytes:
+        fitted = workdir / "fitted.mp4"
+        notes.extend(fit_mp4(encoded, fitted, max_bytes=options.max_bytes, duration_s=duration_s,
+                             width=width + width % 2, height=height + height % 2, fps=schedule.fps,
+                             has_audio=has_audio, preset=options.preset, workdir=workdir))
+        return fitted, width, height, has_audio
+    return encoded, width + width % 2, height + height % 2, has_audio
+
+
+def render(path: Path, source: SourceTimeline, schedule: Plan, model: FrameInterpolator, sink: FrameSink,
+           progress: ProgressCallback | None, cancelled: CancelCheck | None, pad_even: bool = False) -> None:
+    """Decode ``path`` again at full size and write every planned output frame into ``sink``."""
+    started = time.monotonic()
+    done = 0
+    try:
+        for frame in produce(schedule, upright_frames(path, source), model):
+            if cancelled is not None and cancelled():
+                raise CancelledError("cancelled")
+            sink.write(even_padded(frame) if pad_even else frame)
+            done += 1
+            if progress is not None:
+                progress(Progress(done, schedule.frame_count, time.monotonic() - started))
+        sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+
+
+def upright_frames(path: Path, source: SourceTimeline) -> Iterator[np.ndarray]:
+    """Full-size frames, all of the first frame's size (a mid-stream size change is resized)."""
+    for frame in read_ahead(decode(path), DECODE_READ_AHEAD):
+        image = frame.image
+        if image.shape[:2] != (source.height, source.width):
+            image = cv2.resize(image, (source.width, source.height), interpolation=cv2.INTER_AREA)
+        yield image
+
+
+def produce(schedule: Plan, frames: Iterable[np.ndarray], model: FrameInterpolator) -> Iterator[np.ndarray]:
+    """Turn the stream of input frames into the stream of output frames the plan asks for.
+
+    Only frames that some later output still needs are kept, so memory stays flat.
+    """
+    last_use: dict[int, int] = {}
+    for position, entry in enumerate(schedule.frames):
+        last_use[entry.left] = position
+        if entry.right is not None:
+            last_use[entry.right] = position
+    kept: dict[int, np.ndarray] = {}
+    position = 0
+    entries = schedule.frames
+    frame_iter = iter(enumerate(frames))
+    while position < len(entries):
+        group_end = position + 1
+        head = entries[position]
+        while (group_end < len(entries) and not head.is_copy and entries[group_end].left == head.left
+               and entries[group_end].right == head.right):
+            group_end += 1
+        needed = [head.left] if head.is_copy else [head.left, head.right]
+        while any(index not in kept for index in needed):
+            try:
+                index, image = next(frame_iter)
+            except StopIteration:
+                raise EngineError("the video ended earlier on the second read than on the first") from None
+            if index in last_use and last_use[index] >= position:
+                kept[index] = image
+        yield from frames_for(entries[position:group_end], kept, model)
+        position = group_end
+        for index in [i for i in kept if last_use[i] < position]:
+            del kept[index]
+
+
+def frames_for(group: tuple[OutputFrame, ...], kept: dict[int, np.ndarray],
+               model: FrameInterpolator) -> Iterator[np.ndarray]:
+    head = group[0]
+    if head.is_copy:
+        yield kept[head.left]
+        return
+    for start in range(0, len(group), MODEL_BATCH):
+        times = [entry.t for entry in group[start:start + MODEL_BATCH]]
+        yield from model.interpolate(kept[head.left], kept[head.right], times)
+
+
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead; errors re-raise here."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    finished = object()
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Put ``item`` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(finished)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            offer(error)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=pump, name="decode-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def describe_fps(rate: Fraction) -> str:
+    """"60", "29.97", "23.976" — a rate as people write it."""
+    return f"{float(rate):.3f}".rstrip("0").rstrip(".")

@@ -1,0 +1,155 @@
+"""Final encodes that respect a size budget: GIF from the lossless intermediate, MP4 re-encodes.
+
+A chat platform refuses uploads above its limit, so the engine shrinks what matters least first:
+bitrate and picture size for MP4 (never the frame rate: smoothness is the point), and picture
+size, colours, then frame rate for GIF.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from . import ffmpeg_binary
+from .errors import EncoderError, LimitExceededError
+
+#: Container overhead and rate-control misses: aim this far under the budget.
+MP4_BUDGET_SAFETY = 0.94
+#: Fewer bits than this per pixel per frame look blocky; shrink the picture instead.
+MP4_MIN_BITS_PER_PIXEL = 0.04
+#: Below this video bitrate nothing watchable fits.
+MP4_MIN_VIDEO_BITRATE = 60_000
+MP4_AUDIO_BITRATE = 128_000
+MP4_TIGHT_AUDIO_BITRATE = 64_000
+MP4_SCALES = (1.0, 0.85, 0.7, 0.6, 0.5, 0.4, 0.33, 0.25)
+MAX_FIT_ATTEMPTS = 4
+
+GIF_SCALES = (1.0, 0.85, 0.7, 0.6, 0.5, 0.4, 0.33, 0.25, 0.2)
+GIF_COLOURS = (256, 128, 64, 32)
+GIF_FRAME_RATES = (50, 30, 25, 20, 15, 12, 10)
+GIF_MIN_WIDTH = 96
+#: Aim this far under the budget after a miss (GIF size is only roughly proportional to pixels).
+GIF_RETRY_MARGIN = 0.9
+GIF_DITHER = "sierra2_4a"
+
+
+@dataclass(frozen=True)
+class GifSettings:
+    scale: float
+    fps: Fraction
+    colours: int
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """Output picture size; only a real shrink rounds to even numbers."""
+        return (width, height) if self.scale == 1 else (even(width * self.scale), even(height * self.scale))
+
+    def cost(self, width: int, height: int) -> float:
+        """A size estimate up to a constant: pixels per second times bits per pixel."""
+        return (width * self.scale) * (height * self.scale) * float(self.fps) * math.log2(self.colours)
+
+
+def even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def scale_filter(width: int, height: int, scale: float) -> str:
+    return f"scale={even(width * scale)}:{even(height * scale)}:flags=lanczos"
+
+
+def encode_gif(master: Path, output: Path, width: int, height: int, settings: GifSettings, workdir: Path) -> int:
+    """Two passes over the lossless master: an optimal palette, then dithered frames. Returns bytes."""
+    palette = workdir / "palette.png"
+    out_w, out_h = settings.size(width, height)
+    resample = f"fps={settings.fps.numerator}/{settings.fps.denominator},scale={out_w}:{out_h}:flags=lanczos"
+    ffmpeg_binary.run(ffmpeg_binary.base_args() + [
+        "-i", str(master), "-vf", f"{resample},palettegen=max_colors={settings.colours}:stats_mode=full",
+        "-frames:v", "1", "-update", "1", str(palette)], what="GIF palette")
+    ffmpeg_binary.run(ffmpeg_binary.base_args() + [
+        "-i", str(master), "-i", str(palette),
+        "-lavfi", f"[0:v]{resample}[x];[x][1:v]paletteuse=dither={GIF_DITHER}:diff_mode=rectangle",
+        "-loop", "0", "-f", "gif", str(output)], what="GIF encoder")
+    return output.stat().st_size
+
+
+def gif_candidates(fps: Fraction, width: int) -> list[GifSettings]:
+    """Every allowed shrink, biggest first; equal cost prefers the higher frame rate."""
+    rates = [fps] + [Fraction(r) for r in GIF_FRAME_RATES if r < fps]
+    scales = [s for s in GIF_SCALES if width * s >= GIF_MIN_WIDTH] or [GIF_SCALES[0]]
+    options = [GifSettings(s, r, c) for s in scales for r in rates for c in GIF_COLOURS]
+    return sorted(options, key=lambda o: (-o.cost(1, 1), -o.fps))
+
+
+def make_gif(master: Path, output: Path, width: int, height: int, fps: Fraction, max_bytes: int | None,
+             workdir: Path) -> tuple[GifSettings, list[str]]:
+    """Encode the GIF, shrinking until it fits ``max_bytes``. Returns the settings and notes."""
+    candidates = gif_candidates(fps, width)
+    settings = candidates[0]
+    while True:
+        size = encode_gif(master, output, width, height, settings, workdir)
+        if max_bytes is None or size <= max_bytes:
+            break
+        target = settings.cost(width, height) * max_bytes / size * GIF_RETRY_MARGIN
+        smaller = [c for c in candidates if c.cost(width, height) <= target]
+        if not smaller:
+            raise LimitExceededError(
+                f"the GIF does not fit in {max_bytes / 1e6:.1f} MB even at its smallest "
+                f"({size / 1e6:.1f} MB); try a shorter clip or MP4 output"
+            )
+        settings = smaller[0]
+    notes = []
+    if settings != candidates[0]:
+        out_w, out_h = settings.size(width, height)
+        notes.append(f"GIF shrunk to fit {max_bytes / 1e6:.1f} MB: {out_w}×{out_h}, "
+                     f"{float(settings.fps):g} fps, {settings.colours} colours")
+    return settings, notes
+
+
+def fit_mp4(source: Path, output: Path, *, max_bytes: int, duration_s: float, width: int, height: int,
+            fps: Fraction, has_audio: bool, preset: str, workdir: Path) -> list[str]:
+    """Re-encode ``source`` with two-pass x264 at a bitrate (and size) that fits ``max_bytes``.
+
+    The caller keeps ``source`` when it already fits; returns notes for the caption.
+    """
+    safety = MP4_BUDGET_SAFETY
+    audio_bitrate = MP4_AUDIO_BITRATE if has_audio else 0
+    for _ in range(MAX_FIT_ATTEMPTS):
+        total_bitrate = max_bytes * 8 * safety / duration_s
+        if has_audio and total_bitrate - audio_bitrate < MP4_MIN_VIDEO_BITRATE * 4:
+            audio_bitrate = MP4_TIGHT_AUDIO_BITRATE
+        video_bitrate = int(total_bitrate - audio_bitrate)
+        if video_bitrate < MP4_MIN_VIDEO_BITRATE:
+            raise LimitExceededError(
+                f"the video cannot fit in {max_bytes / 1e6:.1f} MB at a watchable quality "
+                f"({duration_s:.0f} s is too long for that size)"
+            )
+        scale = next((s for s in MP4_SCALES
+                      if video_bitrate / (width * s * height * s * float(fps)) >= MP4_MIN_BITS_PER_PIXEL),
+                     MP4_SCALES[-1])
+        encode_mp4_at_bitrate(source, output, video_bitrate, audio_bitrate, width, height, scale, preset, workdir)
+        size = output.stat().st_size
+        if size <= max_bytes:
+            notes = [f"re-encoded at {video_bitrate / 1000:.0f} kbit/s to fit {max_bytes / 1e6:.1f} MB"]
+            if scale < 1:
+                notes.append(f"scaled to {even(width * scale)}×{even(height * scale)} to fit")
+            return notes
+        safety *= max_bytes / size * MP4_BUDGET_SAFETY
+    raise EncoderError(f"could not fit the video in {max_bytes / 1e6:.1f} MB after {MAX_FIT_ATTEMPTS} attempts")
+
+
+def encode_mp4_at_bitrate(source: Path, output: Path, video_bitrate: int, audio_bitrate: int,
+                          width: int, height: int, scale: float, preset: str, workdir: Path) -> None:
+    passlog = workdir / "x264-pass"
+    video_args = [
+        "-map", "0:v:0", "-c:v", "libx264", "-preset", preset, "-b:v", str(video_bitrate),
+        "-pix_fmt", "yuv420p", "-passlogfile", str(passlog),
+    ]
+    if scale < 1:
+        video_args += ["-vf", scale_filter(width, height, scale)]
+    ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args
+                      + ["-pass", "1", "-an", "-f", "null", "-"], what="MP4 size fit (pass 1)")
+    audio_args = ["-map", "0:a:0?", "-c:a", "aac", "-b:a", str(audio_bitrate)] if audio_bitrate else ["-an"]
+    ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args + ["-pass", "2"]
+                      + audio_args + ["-movflags", "+faststart", "-f", "mp4", str(output)],
+                      what="MP4 size fit (pass 2)")

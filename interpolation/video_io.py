@@ -1,0 +1,209 @@
+"""Frames in and out: PyAV decodes the (already probed) input, the ffmpeg binary encodes.
+
+Everything streams: frames are decoded one at a time and piped to an ffmpeg subprocess, so
+memory does not grow with clip length and no folder of frames is ever written (except when
+the caller asked for PNG frames).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Protocol
+
+import av
+import av.error
+import cv2
+import numpy as np
+
+from . import ffmpeg_binary
+from .errors import BadInputError, EncoderError
+from .probe import open_container, video_stream_of
+
+#: Seconds to wait for ffmpeg to finish writing after the last frame was piped in.
+ENCODER_FINISH_TIMEOUT_S = 600.0
+#: Audio bitrate of MP4 outputs (AAC).
+AUDIO_BITRATE = "160k"
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    #: Presentation time in seconds on the stream's clock (None when the file has no timestamp).
+    time_s: Fraction | None
+    #: Upright RGB picture (the container's rotation already applied), uint8 (H, W, 3).
+    image: np.ndarray
+    #: Rotation the container asked for, in degrees counter-clockwise (0, 90, 180, 270).
+    rotation: int
+
+
+def decode(path: Path, *, width: int | None = None) -> Iterator[DecodedFrame]:
+    """Decode every frame of the first video stream, in presentation order.
+
+    ``width`` scales frames down to that width (aspect kept) for cheap analysis.
+    Raises :class:`BadInputError` when the stream is damaged or truncated.
+    """
+    with open_container(path) as container:
+        stream = video_stream_of(container, path.name)
+        stream.thread_type = "AUTO"
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                rotation = int(round(frame.rotation or 0)) % 360
+                size = {}
+                if width is not None:
+                    upright_w, upright_h = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
+                    scaled_h = max(1, round(upright_h * width / upright_w))
+                    size = {"width": width, "height": scaled_h} if rotation in (0, 180) else {"width": scaled_h, "height": width}
+                image = frame.to_ndarray(format="rgb24", **size)
+                if rotation:
+                    image = np.ascontiguousarray(np.rot90(image, rotation // 90))
+                time_s = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else None
+                yield DecodedFrame(index=index, time_s=time_s, image=image, rotation=rotation)
+                index += 1
+        except av.error.FFmpegError:
+            raise BadInputError(
+                f"{path.name}: the video is damaged or truncated (decoding failed after {index} frames)"
+            ) from None
+
+
+class FrameSink(Protocol):
+    """Where output frames go. ``finish()`` completes the file; ``abort()`` removes partial output."""
+
+    def write(self, frame: np.ndarray) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def even_padded(frame: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: repeat the last row/column instead of cropping or blurring."""
+    pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+    if not (pad_h or pad_w):
+        return frame
+    return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """Audio to mux from the original input, aligned to its first video frame."""
+
+    path: Path
+    #: Seconds from the start of the file (as ffmpeg's command line counts) to the first video frame.
+    offset_s: float
+
+
+class FfmpegSink:
+    """Pipes raw RGB frames into an ffmpeg process that writes ``output``."""
+
+    def __init__(self, output: Path, width: int, height: int, fps: Fraction, output_args: list[str],
+                 input_args: list[str] | None = None, what: str = "video encoder") -> None:
+        self.output = output
+        self.what = what
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        argv = ffmpeg_binary.base_args() + [
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0",
+        ] + (input_args or []) + output_args + [str(output)]
+        self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        assert self._process.stdin is not None
+        self._stdin = self._process.stdin
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            self._stdin.write(np.ascontiguousarray(frame).data)
+        except BrokenPipeError:
+            self._process.wait()
+            raise EncoderError(f"{self.what} stopped: {self._error_text()}") from None
+
+    def finish(self) -> None:
+        try:
+            self._stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            code = self._process.wait(timeout=ENCODER_FINISH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            raise EncoderError(f"{self.what} did not finish in {ENCODER_FINISH_TIMEOUT_S:.0f} s") from None
+        if code != 0:
+            raise EncoderError(f"{self.what} failed: {self._error_text()}")
+        self._stderr.close()
+
+    def abort(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._stderr.close()
+        self.output.unlink(missing_ok=True)
+
+    def _error_text(self) -> str:
+        self._stderr.seek(0)
+        return ffmpeg_binary.stderr_summary(self._stderr.read())
+
+
+def mp4_sink(output: Path, width: int, height: int, fps: Fraction, *, crf: int, preset: str,
+             audio: AudioSource | None, duration_s: float) -> FfmpegSink:
+    """H.264 yuv420p MP4 with +faststart; AAC audio from the original, in sync, when given."""
+    input_args: list[str] = []
+    maps = ["-map", "0:v:0"]
+    audio_args: list[str] = ["-an"]
+    if audio is not None:
+        # -ss on the audio input trims it so that its time 0 is the first video frame.
+        input_args = ["-ss", f"{max(0.0, audio.offset_s):.6f}"] + ffmpeg_binary.safe_input_args(audio.path)
+        maps += ["-map", "1:a:0?"]
+        audio_args = ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-sn", "-dn"]
+    output_args = maps + [
+        "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+        # Convert with BT.709 and say so, so players do not guess the colours.
+        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+        "-movflags", "+faststart", "-t", f"{duration_s:.6f}",
+    ] + audio_args + ["-f", "mp4"]
+    return FfmpegSink(output, width + width % 2, height + height % 2, fps, output_args,
+                      input_args=input_args, what="MP4 encoder")
+
+
+def lossless_sink(output: Path, width: int, height: int, fps: Fraction) -> FfmpegSink:
+    """An intermediate, exactly lossless RGB file (the source of GIF palette passes)."""
+    output_args = ["-map", "0:v:0", "-c:v", "ffv1", "-level", "3", "-g", "1", "-pix_fmt", "bgr0", "-f", "matroska"]
+    return FfmpegSink(output, width, height, fps, output_args, what="intermediate encoder")
+
+
+class PngDirectorySink:
+    """Numbered lossless PNGs ``000000.png, 000001.png, …`` in a directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=False)
+        self._count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        target = self.directory / f"{self._count:06d}.png"
+        if not cv2.imwrite(str(target), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
+            raise EncoderError(f"could not write {target}")
+        self._count += 1
+
+    def finish(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def publish(temporary: Path, final: Path) -> None:
+    """Move a finished temporary output into place atomically (same directory)."""
+    if temporary.is_dir():
+        if final.exists():
+            if final.is_dir() and not any(final.iterdir()):
+                final.rmdir()
+            else:
+                raise EncoderError(f"{final} already exists and is not an empty directory")
+    os.replace(temporary, final)
