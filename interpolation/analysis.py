@@ -20,7 +20,7 @@ from .probe import VideoInfo, plausible_fps
 from .video_io import decode
 
 #: Width of the analysis thumbnails (height follows the aspect ratio).
-THUMBNAIL_WIDTH = 128
+THUMBNAIL_WIDTH = 256
 #: Repeats are judged block by block, so a small moving object is not lost in a frame-wide mean.
 DUPLICATE_BLOCK = 8
 #: Hue/saturation/value bins of the colour histogram used for cut detection.
@@ -28,6 +28,9 @@ HISTOGRAM_BINS = (16, 8, 8)
 #: A stream is constant-rate when every timestamp is within this much of ``k / fps``
 #: (containers round timestamps to their time base, e.g. whole milliseconds in Matroska).
 CFR_TOLERANCE_S = Fraction(3, 2000)
+#: Fewer decodable frames than this share of what the container declares means the file was cut short
+#: (a truncated upload decodes "successfully" up to where its data ends).
+TRUNCATED_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         prev_gray, prev_hist = gray, hist
     if not raw_times:
         raise BadInputError(f"{info.path.name}: the video stream has no decodable frames")
+    if info.declared_frames and len(raw_times) < info.declared_frames * TRUNCATED_SHARE:
+        raise BadInputError(
+            f"{info.path.name}: the file is truncated (only {len(raw_times)} of {info.declared_frames} frames are there)"
+        )
     if len(raw_times) == 1:
         raise BadInputError(f"{info.path.name}: the video has a single frame; there is nothing to interpolate")
 

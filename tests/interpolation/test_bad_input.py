@@ -1,0 +1,138 @@
+"""Bad and hostile input through the real CLI: one human line on stderr, exit 2, nothing left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.media import ffmpeg, make_testsrc
+
+
+def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "interpolation", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+def assert_refused(tmp_path: Path, source: Path, expected: str, *extra: str) -> None:
+    output = tmp_path / "out" / "result.mp4"
+    before = set(tmp_path.rglob("*"))
+    result = run_cli(source, "-o", output, "--model", "blend", *extra, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert expected in lines[0], lines[0]
+    assert not output.exists()
+    assert set(tmp_path.rglob("*")) - before <= {tmp_path / "out"}  # no partial or temporary files
+
+
+def test_empty_file(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    assert_refused(tmp_path, empty, "empty")
+
+
+def test_text_renamed_to_mp4(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video, just some text\n" * 20)
+    assert_refused(tmp_path, text, "not a video")
+
+
+def test_missing_file(tmp_path):
+    assert_refused(tmp_path, tmp_path / "nowhere.mp4", "not found")
+
+
+def test_truncated_file_without_index(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=2)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size * 6 // 10])
+    assert_refused(tmp_path, truncated, "not a video")
+
+
+def test_truncated_file_with_index_first(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=2,
+                        codec_args=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"))
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size * 6 // 10])
+    assert_refused(tmp_path, truncated, "truncated")
+
+
+def test_audio_only_file(tmp_path):
+    audio = tmp_path / "voice.mp4"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
+    assert_refused(tmp_path, audio, "audio-only")
+
+
+def test_single_frame_video(tmp_path):
+    one = make_testsrc(tmp_path / "one.mp4", seconds=0.04)
+    assert_refused(tmp_path, one, "single frame")
+
+
+def test_absurd_frame_rate(tmp_path):
+    fast = make_testsrc(tmp_path / "fast.mkv", fps="5000", seconds=0.004, codec_args=("-c:v", "ffv1"))
+    assert_refused(tmp_path, fast, "frame rate")
+
+
+def test_absurd_timestamps(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.2)
+    slow = tmp_path / "slow.mkv"  # one frame every 1000 s
+    ffmpeg("-i", str(clip), "-vf", "setpts=N*1000/TB", "-fps_mode", "passthrough", "-c:v", "ffv1", str(slow))
+    assert_refused(tmp_path, slow, "long")
+
+
+def test_unreadable_codec(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mkv", seconds=0.2)
+    unknown = tmp_path / "unknown.mkv"
+    unknown.write_bytes(clip.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/QQQ"))
+    assert_refused(tmp_path, unknown, "codec")
+
+
+def test_enormous_resolution(tmp_path):
+    huge = tmp_path / "huge.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=8200x8200:r=1:d=2", "-c:v", "ffv1", str(huge))
+    assert_refused(tmp_path, huge, "too large")
+
+
+def test_duration_beyond_the_limit(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=3)
+    assert_refused(tmp_path, clip, "limit 2 s", "--max-duration", "2")
+
+
+def test_hls_playlist_is_refused_and_nothing_is_fetched(tmp_path):
+    secret = make_testsrc(tmp_path / "secret.ts", seconds=1, codec_args=("-c:v", "libx264", "-f", "mpegts"))
+    for name in ("playlist.m3u8", "playlist.mp4"):
+        playlist = tmp_path / name
+        playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nfile://{secret}\n"
+                            "#EXTINF:1.0,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n")
+        assert_refused(tmp_path, playlist, "not a video")
+
+
+def test_ffconcat_script_is_refused(tmp_path):
+    secret = make_testsrc(tmp_path / "secret.mp4", seconds=1)
+    for name in ("list.ffconcat", "list.mp4"):
+        script = tmp_path / name
+        script.write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
+        assert_refused(tmp_path, script, "not a video")
+
+
+def test_bad_options_exit_2(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    result = run_cli(clip, "-o", tmp_path / "x.mp4", "--fps", "-5", cwd=tmp_path)
+    assert result.returncode == 2 and "must be positive" in result.stderr
+    result = run_cli(clip, "-o", tmp_path / "x.mp4", "--gif", cwd=tmp_path)
+    assert result.returncode == 2 and "must end in .gif" in result.stderr
+
+
+@pytest.mark.parametrize("flag", [[], ["--quiet"]])
+def test_success_prints_one_summary_line_unless_quiet(tmp_path, flag):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    result = run_cli(clip, "-o", tmp_path / "x.mp4", "--model", "blend", "--fps", "50", *flag, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    if flag:
+        assert result.stdout == ""
+    else:
+        assert "25 → 50 fps, 20 frames, 0.4 s, blend" in result.stdout
+    assert result.stderr == ""  # not a terminal: no progress bar
