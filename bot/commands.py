@@ -1,0 +1,141 @@
+"""Platform-neutral commands: what ``/fps 60 /loop /gif`` means, and the texts the bot says.
+
+Adapters (Telegram, Discord, console) only translate their platform's events into these calls.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from .config import Settings
+
+OutputChoice = Literal["mp4", "gif"]
+MODEL_DISPLAY = {"rife": "RIFE", "flow": "optical flow", "blend": "blend", "dain": "DAIN"}
+#: Lowest target rate accepted: below it nothing looks smooth.
+MIN_TARGET_FPS = 1.0
+
+
+class CommandError(ValueError):
+    """A command the user typed cannot be applied; ``str()`` says why and what to type instead."""
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What to do with a video: a chat's defaults, possibly overridden by the video's caption."""
+
+    fps: float | None = None  # None: twice the input rate
+    loop: bool = False
+    output: OutputChoice = "mp4"
+    model: str = "rife"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any], default_model: str = "rife") -> JobSettings:
+        known = {key: stored[key] for key in ("fps", "loop", "output", "model") if key in stored}
+        known.setdefault("model", default_model)
+        return cls(**known)
+
+    def describe(self) -> str:
+        """"60 fps, loop, GIF, RIFE" — one line for /settings and replies."""
+        parts = [f"{format_fps(self.fps)} fps" if self.fps else "2× the frame rate"]
+        parts.append("loop on" if self.loop else "loop off")
+        parts.append(self.output.upper())
+        parts.append(MODEL_DISPLAY.get(self.model, self.model))
+        return ", ".join(parts)
+
+
+def format_fps(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def available_models(settings: Settings) -> tuple[str, ...]:
+    """Models a chat may choose; DAIN only when its checkpoint is configured."""
+    return ("rife", "flow", "blend") + (("dain",) if settings.dain_weights else ())
+
+
+def parse_fps(text: str | None, settings: Settings) -> float:
+    if text is None or not text.strip():
+        raise CommandError(f"Tell me the frame rate, e.g. /fps 60 (between {MIN_TARGET_FPS:g} and {settings.max_fps:g}).")
+    try:
+        value = float(text.strip().lower().removesuffix("fps").replace(",", "."))
+    except ValueError:
+        raise CommandError(f"“{text.strip()}” is not a frame rate. Try /fps 60.") from None
+    if not MIN_TARGET_FPS <= value <= settings.max_fps:
+        raise CommandError(f"The frame rate must be between {MIN_TARGET_FPS:g} and {settings.max_fps:g} fps.")
+    return value
+
+
+def parse_model(text: str | None, settings: Settings) -> str:
+    choices = available_models(settings)
+    name = (text or "").strip().lower()
+    if name not in choices:
+        hint = "" if "dain" in choices else " (DAIN needs its checkpoint configured by the bot's owner)"
+        raise CommandError(f"Choose a model: {', '.join(choices)}{hint}.")
+    return name
+
+
+COMMAND_TOKEN = re.compile(r"^/(?P<name>[a-zA-Z]+)(?:@\w+)?(?:[=:]?(?P<value>\S+))?$")
+
+
+def parse_caption(caption: str | None, base: JobSettings, settings: Settings) -> JobSettings:
+    """Apply the options written in a video's caption (``/fps 60 /loop /gif``) to ``base``.
+
+    Words that are not commands are ignored, so "my cat /fps 60" works.
+    """
+    tokens = (caption or "").split()
+    result = base
+    position = 0
+    while position < len(tokens):
+        match = COMMAND_TOKEN.match(tokens[position])
+        position += 1
+        if not match:
+            continue
+        name, value = match.group("name").lower(), match.group("value")
+        takes_value = name in ("fps", "model")
+        if takes_value and value is None and position < len(tokens) and not tokens[position].startswith("/"):
+            value = tokens[position]
+            position += 1
+        if name == "fps":
+            result = replace(result, fps=parse_fps(value, settings))
+        elif name == "loop":
+            result = replace(result, loop=True)
+        elif name == "noloop":
+            result = replace(result, loop=False)
+        elif name in ("gif", "mp4"):
+            result = replace(result, output=name)
+        elif name == "model":
+            result = replace(result, model=parse_model(value, settings))
+        else:
+            raise CommandError(f"I don't know /{name} in a caption. Use /fps N, /loop, /gif, /mp4 or /model NAME.")
+    return result
+
+
+def start_text() -> str:
+    return ("Hi! Send me a video or GIF and I'll make it smooth by creating in-between frames "
+            "with AI frame interpolation.\nTry a caption like “/fps 60 /loop”. /help shows everything.")
+
+
+def help_text(settings: Settings) -> str:
+    models = ", ".join(available_models(settings))
+    return "\n".join([
+        "Send a video (or GIF) and I reply with a smooth version.",
+        "",
+        "Options in the caption apply to that video only, e.g. “/fps 60 /loop /gif”.",
+        "Commands set this chat's defaults:",
+        "/fps N — target frame rate (default: twice the input)",
+        "/loop — toggle seamless looping (last frame flows into the first)",
+        "/gif, /mp4 — reply with a GIF or an MP4",
+        f"/model NAME — {models}",
+        "/settings — show this chat's settings",
+        "/status — your jobs and their places in the queue",
+        "/cancel — cancel your waiting or running job",
+        "",
+        f"Limits: videos up to {settings.max_input_duration_s:g} s, "
+        f"{settings.max_input_pixels / 1e6:.1f} megapixels, at most {settings.max_queued_per_user} waiting per person. "
+        "GIFs are capped at 50 fps.",
+        "Examples: “/fps 60” for smooth motion, “/fps 30 /loop /gif” for a looping GIF.",
+    ])

@@ -1,0 +1,79 @@
+"""Typed settings of the service, read from the environment and ``.env`` (the environment wins).
+
+Tokens are :class:`~pydantic.SecretStr`: they print as ``**********`` in logs and reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MB = 1000 * 1000
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_prefix="SMOOTHBOT_", extra="ignore")
+
+    telegram_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_TOKEN", "SMOOTHBOT_TELEGRAM_TOKEN"))
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "SMOOTHBOT_DISCORD_TOKEN"))
+
+    #: Downloads, results and the SQLite database live here.
+    data_dir: Path = Path("data")
+    #: Default: ``<data_dir>/smoothbot.sqlite3``.
+    database_path: Path | None = None
+
+    #: Bot API endpoints; point them at a self-hosted Bot API server (or a test double).
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    #: Cloud Bot API limits (a self-hosted server allows up to 2000 MB).
+    telegram_download_limit: int = 20 * MB
+    telegram_upload_limit: int = 50 * MB
+    #: Discord's default per-file limit; boosted servers report more and that is used instead.
+    discord_upload_limit: int = 10 * MIB
+
+    #: Input limits, checked before any expensive work.
+    max_input_duration_s: float = 120.0
+    max_input_pixels: int = 1920 * 1088
+    max_output_frames: int = 7200
+    max_fps: float = 240.0
+    max_queued_per_user: int = 3
+    #: Empty: everyone may use the bot. Otherwise only these chat ids (Telegram or Discord channel ids).
+    allowed_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    default_model: str = "rife"
+    #: Weights of models that have no bundled default (DAIN's best.pth); RIFE uses the fetched cache.
+    rife_weights: Path | None = None
+    dain_weights: Path | None = None
+    #: torch device for the worker ("cpu", "cuda"); empty: best available.
+    device: str | None = None
+
+    #: Seconds between edits of a status message (Telegram allows about one message per second per chat).
+    progress_edit_interval_s: float = 4.0
+    #: Seconds a worker's lease on a job lasts without a heartbeat.
+    lease_seconds: float = 60.0
+    max_attempts: int = 3
+    #: Input and result files of finished jobs older than this are deleted.
+    retention_hours: float = 24.0
+
+    @field_validator("allowed_chat_ids", mode="before")
+    @classmethod
+    def split_ids(cls, value: object) -> object:
+        """Accept "123,-456" from the environment as well as a JSON list."""
+        if isinstance(value, str):
+            return [int(part) for part in value.strip("[] ").replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def database(self) -> Path:
+        return self.database_path or self.data_dir / "smoothbot.sqlite3"
+
+    def chat_allowed(self, chat_id: int | str) -> bool:
+        return not self.allowed_chat_ids or int(chat_id) in self.allowed_chat_ids

@@ -1,0 +1,59 @@
+"""Caption and command parsing, shared by every platform."""
+
+import pytest
+
+from bot.commands import CommandError, JobSettings, parse_caption, parse_fps
+from bot.config import Settings
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path)
+
+
+def test_caption_options_override_the_chat_defaults(settings):
+    base = JobSettings(fps=30, loop=False, output="mp4", model="rife")
+    parsed = parse_caption("my cat /fps 60 /loop /gif", base, settings)
+    assert parsed == JobSettings(fps=60, loop=True, output="gif", model="rife")
+
+
+@pytest.mark.parametrize("caption", ["/fps=50", "/fps50", "/fps@SmoothBot 50", "/FPS 50fps", "/fps 50,0"])
+def test_fps_spellings(settings, caption):
+    assert parse_caption(caption, JobSettings(), settings).fps == 50
+
+
+def test_no_caption_keeps_defaults(settings):
+    base = JobSettings(fps=48, loop=True)
+    assert parse_caption(None, base, settings) == base
+    assert parse_caption("just words", base, settings) == base
+
+
+@pytest.mark.parametrize(("text", "message"), [("abc", "not a frame rate"), ("0", "between"), ("100000", "between"),
+                                               ("", "Tell me")])
+def test_bad_fps_is_explained(settings, text, message):
+    with pytest.raises(CommandError, match=message):
+        parse_fps(text, settings)
+
+
+def test_unknown_caption_command_is_explained(settings):
+    with pytest.raises(CommandError, match="/frobnicate"):
+        parse_caption("/frobnicate", JobSettings(), settings)
+
+
+def test_dain_needs_its_checkpoint(settings, tmp_path):
+    with pytest.raises(CommandError, match="DAIN needs its checkpoint"):
+        parse_caption("/model dain", JobSettings(), settings)
+    with_dain = Settings(_env_file=None, data_dir=tmp_path, dain_weights=tmp_path / "best.pth")
+    assert parse_caption("/model dain", JobSettings(), with_dain).model == "dain"
+
+
+def test_settings_round_trip_through_storage_dicts():
+    original = JobSettings(fps=23.976, loop=True, output="gif", model="flow")
+    assert JobSettings.from_dict(original.to_dict()) == original
+    assert JobSettings.from_dict({}, default_model="blend") == JobSettings(model="blend")
+    assert original.describe() == "23.976 fps, loop on, GIF, optical flow"
+
+
+def test_tokens_never_show_in_settings_repr(tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, TELEGRAM_TOKEN="123456:SECRET-TOKEN")
+    assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
