@@ -1,0 +1,131 @@
+"""``python -m bot``: start every platform whose token is set, plus the one worker.
+
+``python -m bot --console VIDEO [--fps N] [--loop] [--gif] [--model NAME]`` runs the same flow
+on the terminal without any network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from storage import SqliteJobQueue
+
+from .config import Settings
+from .console_adapter import caption_from, run_console
+from .platform import PlatformAdapter
+from .service import ChatService
+from .worker import Worker
+
+log = logging.getLogger("bot")
+
+NO_TOKEN_MESSAGE = (
+    "No chat platform is configured: set TELEGRAM_TOKEN and/or DISCORD_TOKEN in the environment or in .env "
+    "(see .env.example), or try the bot locally with: python -m bot --console VIDEO"
+)
+#: Seconds between retention sweeps of old input/result files.
+HOUSEKEEPING_INTERVAL_S = 3600.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="smoothbot chat service")
+    parser.add_argument("--console", type=Path, metavar="VIDEO", help="run one video through the chat flow locally")
+    parser.add_argument("--fps", type=float, help="(console) target frame rate")
+    parser.add_argument("--loop", action="store_true", help="(console) seamless loop")
+    parser.add_argument("--gif", action="store_true", help="(console) reply with a GIF")
+    parser.add_argument("--model", help="(console) rife, flow, blend or dain")
+    parser.add_argument("--out-dir", type=Path, default=Path("out"), help="(console) where replies are written")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def open_queue(settings: Settings) -> SqliteJobQueue:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteJobQueue.open(settings.database, lease_seconds=settings.lease_seconds,
+                               max_attempts=settings.max_attempts, max_queued_per_user=settings.max_queued_per_user)
+
+
+def configured_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
+    adapters: list[PlatformAdapter] = []
+    if settings.telegram_token is not None:
+        from .telegram_adapter import TelegramAdapter
+
+        adapters.append(TelegramAdapter(settings, service))
+    if settings.discord_token is not None:
+        from .discord_adapter import DiscordAdapter
+
+        adapters.append(DiscordAdapter(settings, service))
+    return adapters
+
+
+async def housekeeping(queue: SqliteJobQueue, settings: Settings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            removed = await queue.cleanup(timedelta(hours=settings.retention_hours))
+            if removed:
+                log.info("retention: removed files of %d old jobs", removed)
+        except Exception:
+            log.exception("retention sweep failed; will retry")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_INTERVAL_S)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """Run the configured platforms and the worker until ``stop`` is set (or SIGINT/SIGTERM)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    async with open_queue(settings) as queue:
+        repliers = {}
+        worker = Worker(queue, repliers, settings)
+        service = ChatService(queue, settings, on_enqueued=worker.notify)
+        adapters = configured_adapters(settings, service)
+        started: list[PlatformAdapter] = []
+        try:
+            for adapter in adapters:
+                await adapter.start()
+                started.append(adapter)
+                worker.repliers[adapter.platform] = adapter
+                log.info("%s adapter started", adapter.platform)
+            await asyncio.gather(worker.run(stop), housekeeping(queue, settings, stop))
+        finally:
+            for adapter in reversed(started):
+                await adapter.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        print(f"error: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return 2
+    if args.console is not None:
+        if not args.verbose:
+            logging.getLogger().setLevel(logging.WARNING)
+        caption = caption_from(args.fps, args.loop, args.gif, args.model)
+        return asyncio.run(run_console(settings, args.console, caption, args.out_dir))
+    if settings.telegram_token is None and settings.discord_token is None:
+        print(f"error: {NO_TOKEN_MESSAGE}", file=sys.stderr)
+        return 2
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

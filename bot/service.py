@@ -1,0 +1,148 @@
+"""What every platform does the same way: accept a video into the queue, and answer the commands.
+
+Adapters translate platform events into these calls and send the returned text; they hold no
+business logic of their own, so Telegram, Discord and the console behave alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage import CancelStatus, JobQueue, JobState, QueueFullError
+
+from .commands import MODEL_DISPLAY, CommandError, JobSettings, parse_caption, parse_fps, parse_model
+from .config import Settings
+from .replies import queued_text
+
+log = logging.getLogger(__name__)
+
+#: Writes the user's file to the given path (the platform's download).
+Download = Callable[[Path], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job_id: int
+    position: int | None
+    #: False when this platform message had been enqueued before (a re-delivered update): no reply.
+    new: bool
+
+    @property
+    def text(self) -> str:
+        return queued_text(self.position)
+
+
+@dataclass(frozen=True)
+class Refused:
+    text: str
+
+
+class ChatService:
+    def __init__(self, queue: JobQueue, settings: Settings, on_enqueued: Callable[[], None] | None = None) -> None:
+        self.queue = queue
+        self.settings = settings
+        self.on_enqueued = on_enqueued
+        self.inbox = settings.data_dir / "inbox"
+
+    async def chat_settings(self, platform: str, chat_id: str | int) -> JobSettings:
+        stored = await self.queue.settings.get(platform, chat_id)
+        return JobSettings.from_dict(stored, self.settings.default_model)
+
+    async def accept_video(self, *, platform: str, chat_id: str | int, user_id: str | int, message_id: str | int,
+                           caption: str | None, file_size: int | None, download_limit: int | None,
+                           upload_limit: int | None, suffix: str, download: Download) -> Accepted | Refused:
+        """Check, download, enqueue. Refusals are texts for the user; nothing is raised for bad input."""
+        if not self.settings.chat_allowed(chat_id):
+            return Refused("Sorry, this bot is private and not enabled for this chat.")
+        if file_size is not None and download_limit is not None and file_size > download_limit:
+            return Refused(f"That file is {file_size / 1e6:.1f} MB; I can only fetch files up to "
+                           f"{download_limit / 1e6:.0f} MB here. Please send a shorter or smaller clip.")
+        try:
+            job_settings = parse_caption(caption, await self.chat_settings(platform, chat_id), self.settings)
+        except CommandError as error:
+            return Refused(str(error))
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        safe_suffix = suffix if suffix.startswith(".") and suffix[1:].isalnum() and len(suffix) <= 6 else ".bin"
+        target = self.inbox / f"{platform}-{chat_id}-{message_id}{safe_suffix}"
+        partial = target.with_name(target.name + ".part")
+        try:
+            await download(partial)
+        except Exception as error:
+            partial.unlink(missing_ok=True)
+            log.warning("download failed for %s message %s: %s", platform, message_id, error)
+            return Refused("I could not download that file. Please send it again.")
+        os.replace(partial, target)
+        options = job_settings.to_dict() | {"upload_limit": upload_limit}
+        try:
+            result = await self.queue.enqueue(platform, chat_id, user_id, message_id, target, options)
+        except QueueFullError as error:
+            target.unlink(missing_ok=True)
+            return Refused(str(error))
+        if not result.created:
+            if result.job.input_path != str(target):
+                target.unlink(missing_ok=True)
+            return Accepted(result.job.id, await self.queue.position(result.job.id), new=False)
+        if self.on_enqueued is not None:
+            self.on_enqueued()
+        return Accepted(result.job.id, await self.queue.position(result.job.id), new=True)
+
+    async def set_status_message(self, job_id: int, message_id: str | int) -> None:
+        await self.queue.set_status_message(job_id, message_id)
+
+    async def set_fps(self, platform: str, chat_id: str | int, argument: str | None) -> str:
+        try:
+            fps = parse_fps(argument, self.settings)
+        except CommandError as error:
+            return str(error)
+        await self.queue.settings.update(platform, chat_id, {"fps": fps})
+        return f"Videos in this chat will now be smoothed to {fps:g} fps."
+
+    async def toggle_loop(self, platform: str, chat_id: str | int) -> str:
+        current = await self.chat_settings(platform, chat_id)
+        await self.queue.settings.update(platform, chat_id, {"loop": not current.loop})
+        return ("Loop is on: the last frame will flow back into the first." if not current.loop
+                else "Loop is off.")
+
+    async def set_output(self, platform: str, chat_id: str | int, output: str) -> str:
+        await self.queue.settings.update(platform, chat_id, {"output": output})
+        return f"Results in this chat will be sent as {output.upper()}."
+
+    async def set_model(self, platform: str, chat_id: str | int, argument: str | None) -> str:
+        try:
+            model = parse_model(argument, self.settings)
+        except CommandError as error:
+            return str(error)
+        await self.queue.settings.update(platform, chat_id, {"model": model})
+        return f"This chat now uses {MODEL_DISPLAY[model]}."
+
+    async def settings_text(self, platform: str, chat_id: str | int) -> str:
+        return "Settings for this chat: " + (await self.chat_settings(platform, chat_id)).describe()
+
+    async def status_text(self, platform: str, chat_id: str | int, user_id: str | int) -> str:
+        jobs = await self.queue.jobs_for_user(platform, chat_id, user_id, include_finished=True, limit=5)
+        if not jobs:
+            return "You have no videos here yet. Send one!"
+        lines = []
+        for job in jobs:
+            if job.state == JobState.QUEUED:
+                state = queued_text(await self.queue.position(job.id))
+            elif job.state == JobState.RUNNING:
+                state = "Stopping…" if job.cancel_requested else f"Smoothing… {int(job.progress * 100)}%"
+            elif job.state == JobState.DONE:
+                state = "Done"
+            elif job.state == JobState.FAILED:
+                state = f"Failed: {job.error}"
+            else:
+                state = "Cancelled"
+            lines.append(f"#{job.id}: {state}")
+        return "Your videos:\n" + "\n".join(lines)
+
+    async def cancel(self, platform: str, chat_id: str | int, user_id: str | int) -> str:
+        outcome = await self.queue.cancel(platform, chat_id, user_id)
+        if outcome.status == CancelStatus.CANCELLED and outcome.job is not None:
+            await self.queue.purge_files(outcome.job.id)
+        return outcome.message
