@@ -71,8 +71,9 @@ async def test_sigkill_of_a_worker_process_loses_nothing(db_path, tmp_path, with
 
 async def test_producer_processes_and_a_worker_share_the_file(db_path, clock):
     per_process, processes = 150, 3
+    # All four processes create and migrate the fresh file at about the same time.
+    producers = [start_helper("produce", str(db_path), f"user{n}", str(per_process)) for n in range(processes)]
     async with SqliteJobQueue.open(db_path, clock=clock) as worker_queue:
-        producers = [start_helper("produce", str(db_path), f"user{n}", str(per_process)) for n in range(processes)]
         finished: list[int] = []
         try:
             while len(finished) < per_process * processes:
@@ -131,3 +132,20 @@ async def test_fifty_concurrent_producers_and_a_worker_account_for_every_job(ope
     for job_id in (enqueued[0], enqueued[-1]):
         job = await worker_queue.get(job_id)
         assert job.state is JobState.DONE and job.delivered and job.attempts == 1
+
+
+async def test_cancelled_callers_never_leave_a_transaction_open(open_queue):
+    queue = await open_queue(max_queued_per_user=None)
+    for round_number in range(20):
+        tasks = [
+            asyncio.create_task(queue.enqueue("console", "term", f"u{n}", f"{round_number}:{n}", "/in", {}))
+            for n in range(5)
+        ]
+        await asyncio.sleep(0.0005 * round_number)  # cancel at different points of the transactions
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    # Another connection gets the write lock at once: nothing was left half-open.
+    other = await open_queue(busy_timeout=0.5, max_queued_per_user=None)
+    assert (await other.enqueue("console", "term", "other", "after-1", "/in", {})).created
+    assert (await queue.enqueue("console", "term", "me", "after-2", "/in", {})).created
