@@ -540,6 +540,7 @@ class SqliteJobQueue(JobQueue):
             )
         )
         if row is None:
+            self._last_progress_write.pop(claim.token, None)
             return LeaseState(lease_ok=False, cancel_requested=False, lease_expires_at=None)
         return LeaseState(
             lease_ok=True, cancel_requested=bool(row["cancel_requested"]), lease_expires_at=to_datetime(params["expires"])

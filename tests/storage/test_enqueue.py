@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import JobState, QueueFullError
+from storage import JobState, QueueConfig, QueueFullError, SqliteJobQueue
 
 
 async def test_same_platform_message_twice_yields_one_job(queue):
@@ -92,3 +92,14 @@ async def test_per_user_cap_refuses_with_a_clear_message(open_queue, add_job):
     claim = await queue.claim("worker")
     assert claim.job.id == first.id
     assert (await add_job(queue, "alice", 3)).state is JobState.QUEUED
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"lease_seconds": 0}, {"max_attempts": 0}, {"max_queued_per_user": 0}, {"progress_interval": -1}],
+)
+async def test_nonsense_settings_are_refused_before_opening(db_path, bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SqliteJobQueue.open(db_path, **bad)
+    assert not db_path.exists()
+    assert QueueConfig().heartbeat_interval == QueueConfig().lease_seconds / 3

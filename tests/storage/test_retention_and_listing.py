@@ -68,8 +68,9 @@ async def test_jobs_for_user_lists_active_or_recent_jobs(open_queue, add_job):
     jobs = [await add_job(queue, 7, n) for n in range(4)]
     await add_job(queue, 8, 1)  # another user
     await queue.complete(await queue.claim("w"), 1)  # jobs[0] done
-    running = await queue.claim("w")  # user 8's job (fair order), so claim again for user 7
-    await queue.complete(running, 2)
+    other_user = await queue.claim("w")  # fair order: user 8 is served before user 7's second job
+    assert other_user.job.user_id == "8"
+    await queue.complete(other_user, 2)
     await queue.claim("w")  # jobs[1] running
 
     active = await queue.jobs_for_user("telegram", 7, "7")
