@@ -1,0 +1,166 @@
+"""The values the job queue hands out: jobs, claims, lease states and outcomes. No SQL here."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from storage.values import decode_json_object, to_datetime
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE_STATES
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+ACTIVE_STATES = frozenset({JobState.QUEUED, JobState.RUNNING})
+FINISHED_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job row. Ids are text; ``options`` is the caller's dict, uninterpreted."""
+
+    id: int
+    platform: str
+    chat_id: str
+    user_id: str
+    message_id: str
+    input_path: str | None  # None once the file was purged
+    options: dict[str, Any]
+    state: JobState
+    attempts: int
+    max_attempts: int
+    error: str | None  # the message for the user when state is failed
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None  # start of the latest attempt
+    finished_at: datetime | None
+    progress: float  # 0..1
+    result_path: str | None  # set once the result file is ready (None again once purged)
+    delivered: bool  # done: the result was sent; failed: the error message was sent
+    status_message_id: str | None  # the bot's "Queued — position N" message, edited as the job moves
+    reply_message_id: str | None  # the message that carried the result (or the error)
+    cancel_requested: bool
+    files_purged_at: datetime | None = None
+
+    @property
+    def has_result(self) -> bool:
+        """True when the result is computed; a claim of such a job only needs to deliver it."""
+        return self.result_path is not None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(
+            id=row["id"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            user_id=row["user_id"],
+            message_id=row["message_id"],
+            input_path=row["input_path"],
+            options=decode_json_object(row["options"]),
+            state=JobState(row["state"]),
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            error=row["error"],
+            created_at=to_datetime(row["created_at"]),
+            updated_at=to_datetime(row["updated_at"]),
+            started_at=to_datetime(row["started_at"]),
+            finished_at=to_datetime(row["finished_at"]),
+            progress=float(row["progress"]),
+            result_path=row["result_path"],
+            delivered=bool(row["delivered"]),
+            status_message_id=row["status_message_id"],
+            reply_message_id=row["reply_message_id"],
+            cancel_requested=bool(row["cancel_requested"]),
+            files_purged_at=to_datetime(row["files_purged_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    job: Job
+    created: bool  # False: this platform message was enqueued before, ``job`` is that job
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's lease on one running job. Every write the worker makes presents ``token``."""
+
+    job: Job  # as it was when claimed (state running, attempts already counted)
+    token: str = field(repr=False)
+    worker_id: str
+    lease_expires_at: datetime
+
+    @property
+    def job_id(self) -> int:
+        return self.job.id
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """What a heartbeat learns: whether the lease still holds, and whether the user asked to stop."""
+
+    lease_ok: bool
+    cancel_requested: bool
+    lease_expires_at: datetime | None  # the new expiry; None when the lease was lost
+
+
+class CancelStatus(StrEnum):
+    CANCELLED = "cancelled"  # the job was queued and is now cancelled
+    STOPPING = "stopping"  # the job is running; the worker was asked to stop it
+    ALREADY_STOPPING = "already_stopping"  # the stop had been asked for before
+    FINISHED = "finished"  # the job had already finished (done, failed or cancelled)
+    NOTHING = "nothing"  # the user has no active job in this chat
+    NOT_FOUND = "not_found"  # no job with that id belongs to this user in this chat
+
+
+_CANCEL_MESSAGES = {
+    CancelStatus.CANCELLED: "Cancelled. That video was still waiting in the queue.",
+    CancelStatus.STOPPING: "Stopping. The video being processed will be cancelled in a moment.",
+    CancelStatus.ALREADY_STOPPING: "That video is already being stopped.",
+    CancelStatus.FINISHED: "That video is already finished, so there is nothing to cancel.",
+    CancelStatus.NOTHING: "You have no video in the queue, so there is nothing to cancel.",
+    CancelStatus.NOT_FOUND: "There is no video of yours with that number in this chat.",
+}
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    status: CancelStatus
+    job: Job | None  # the job as it is after the cancel; None for NOTHING and NOT_FOUND
+
+    @property
+    def message(self) -> str:
+        """A one-line answer for the user; the bot may phrase its own from ``status``."""
+        return _CANCEL_MESSAGES[self.status]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """Jobs whose lease had expired (or whose worker restarted), by what happened to them."""
+
+    requeued: tuple[int, ...] = ()
+    failed: tuple[int, ...] = ()  # out of attempts; their error says so and they await reporting
+    cancelled: tuple[int, ...] = ()  # the user had asked to stop them before the worker died
+
+    @property
+    def total(self) -> int:
+        return len(self.requeued) + len(self.failed) + len(self.cancelled)
