@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from storage import SqliteJobQueue
 
+from . import logsafe
 from .config import Settings
 from .console_adapter import caption_from, run_console
 from .platform import PlatformAdapter
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         first = error.errors()[0]
         print(f"error: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
         return 2
+    logsafe.install(token.get_secret_value() for token in (settings.telegram_token, settings.discord_token) if token)
     if args.console is not None:
         if not args.verbose:
             logging.getLogger().setLevel(logging.WARNING)

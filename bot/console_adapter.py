@@ -17,7 +17,7 @@ from typing import TextIO
 from storage import JobState, SqliteJobQueue
 
 from .config import Settings
-from .replies import DeliveryKind, JobView
+from .replies import Delivery, JobView
 from .service import Accepted, ChatService
 from .worker import Worker
 
@@ -50,12 +50,12 @@ class ConsoleReplier:
         self.say(text)
         return None
 
-    async def deliver(self, job: JobView, path: Path, kind: DeliveryKind, caption: str) -> str:
+    async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         target = self.out_dir / f"job-{job.id}-smooth{path.suffix}"
         shutil.copyfile(path, target)
         self.delivered.append(target)
-        self.say(f"[{kind}: {target}]\n{caption}")
+        self.say(f"[{delivery.kind}: {target}]\n{delivery.caption}")
         return str(target)
 
     async def send_error(self, job: JobView, text: str) -> None:

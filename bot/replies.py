@@ -6,6 +6,7 @@ which platform it is talking to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -16,6 +17,17 @@ from .commands import MODEL_DISPLAY
 
 #: What the worker hands to ``deliver``: a normal video, a silent looping animation, or a GIF file.
 DeliveryKind = Literal["video", "animation", "gif"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How to send a finished result: as what, with which caption, and its picture size/length."""
+
+    kind: DeliveryKind
+    caption: str
+    width: int
+    height: int
+    duration_s: float
 
 
 class DeliveryError(Exception):
@@ -49,7 +61,7 @@ class ChatReplier(Protocol):
         """Show ``text`` in the job's status message (edit it; send one if there is none yet).
         Returns the status message id when a new one was sent."""
 
-    async def deliver(self, job: JobView, path: Path, kind: DeliveryKind, caption: str) -> str:
+    async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
         """Send the result as a reply to the user's message; returns the sent message's id."""
 
     async def send_error(self, job: JobView, text: str) -> None:

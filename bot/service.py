@@ -101,6 +101,10 @@ class ChatService:
         await self.queue.settings.update(platform, chat_id, {"fps": fps})
         return f"Videos in this chat will now be smoothed to {fps:g} fps."
 
+    async def clear_fps(self, platform: str, chat_id: str | int) -> str:
+        await self.queue.settings.update(platform, chat_id, {"fps": None})
+        return "Videos in this chat will now be smoothed to twice their frame rate."
+
     async def toggle_loop(self, platform: str, chat_id: str | int) -> str:
         current = await self.chat_settings(platform, chat_id)
         await self.queue.settings.update(platform, chat_id, {"loop": not current.loop})

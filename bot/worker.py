@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from interpolation import api as engine
@@ -27,7 +27,8 @@ from storage import Claim, Job, JobQueue, LeaseLostError
 
 from .commands import JobSettings
 from .config import Settings
-from .replies import ChatReplier, DeliveryError, DeliveryKind, progress_text, queued_text, result_caption
+from .replies import (ChatReplier, Delivery, DeliveryError, DeliveryKind, progress_text, queued_text,
+                      result_caption)
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +44,20 @@ FALLBACK_MODEL = "flow"
 EngineRunner = Callable[..., Result]
 
 
-@dataclass(frozen=True)
-class ResultMeta:
-    """What is needed to re-deliver a finished result after a restart (kept beside the file)."""
+def delivery_record(result: Path) -> Path:
+    """Where the :class:`Delivery` of a result is kept, so a restart can re-deliver it."""
+    return result.with_name(result.name + ".json")
 
-    kind: DeliveryKind
-    caption: str
 
-    @staticmethod
-    def path_for(result: Path) -> Path:
-        return result.with_name(result.name + ".json")
+def save_delivery(result: Path, delivery: Delivery) -> None:
+    delivery_record(result).write_text(json.dumps(asdict(delivery)))
 
-    def save(self, result: Path) -> None:
-        self.path_for(result).write_text(json.dumps({"kind": self.kind, "caption": self.caption}))
 
-    @classmethod
-    def load(cls, result: Path) -> ResultMeta | None:
-        try:
-            data = json.loads(cls.path_for(result).read_text())
-            return cls(kind=data["kind"], caption=data["caption"])
-        except (OSError, ValueError, KeyError):
-            return None
+def load_delivery(result: Path) -> Delivery | None:
+    try:
+        return Delivery(**json.loads(delivery_record(result).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 class LatestProgress:
@@ -99,6 +93,8 @@ class Worker:
         self._models: dict[tuple[str, Path | None], FrameInterpolator] = {}
         #: Last status text shown per job, so unchanged text is not sent again.
         self._shown: dict[int, str] = {}
+        #: Status messages sent by the worker (the job snapshots it holds predate them).
+        self._status_ids: dict[int, str] = {}
 
     def notify(self) -> None:
         """Adapters call this after an enqueue so the worker does not wait for its next poll."""
@@ -143,15 +139,16 @@ class Worker:
             await self.fail_and_tell(claim, replier, GENERIC_FAILURE)
         finally:
             self._shown.pop(claim.job_id, None)
+            self._status_ids.pop(claim.job_id, None)
         return True
 
     async def handle(self, claim: Claim, replier: ChatReplier) -> None:
         job = claim.job
         if job.has_result and Path(job.result_path).is_file():
-            meta = ResultMeta.load(Path(job.result_path))
-            if meta is not None:
+            delivery = load_delivery(Path(job.result_path))
+            if delivery is not None:
                 log.info("job %s: result already made, delivering it again", job.id)
-                await self.deliver(claim, replier, Path(job.result_path), meta)
+                await self.deliver(claim, replier, Path(job.result_path), delivery)
                 return
         if job.input_path is None or not Path(job.input_path).is_file():
             await self.fail_and_tell(claim, replier, "The video file is gone (it was cleaned up); please send it again.")
@@ -167,10 +164,11 @@ class Worker:
         if outcome is None:
             return
         result, model_note = outcome
-        meta = ResultMeta(kind=kind, caption=result_caption(result, model_note))
-        meta.save(output)
+        delivery = Delivery(kind=kind, caption=result_caption(result, model_note), width=result.width,
+                            height=result.height, duration_s=result.duration_s)
+        save_delivery(output, delivery)
         await self.queue.set_result(claim, output)
-        await self.deliver(claim, replier, output, meta)
+        await self.deliver(claim, replier, output, delivery)
 
     def engine_options(self, job_settings: JobSettings, kind: DeliveryKind, max_bytes: int | None) -> Options:
         """The one place where chat settings become engine options."""
@@ -243,11 +241,11 @@ class Worker:
             await self.fail_and_tell(claim, replier, user_message(error, source))
             return None
 
-    async def deliver(self, claim: Claim, replier: ChatReplier, path: Path, meta: ResultMeta) -> None:
+    async def deliver(self, claim: Claim, replier: ChatReplier, path: Path, delivery: Delivery) -> None:
         pause = DELIVERY_RETRY_PAUSE_S
         for attempt in range(1, DELIVERY_ATTEMPTS + 1):
             try:
-                reply_id = await replier.deliver(claim.job, path, meta.kind, meta.caption)
+                reply_id = await replier.deliver(self.current(claim.job), path, delivery)
                 break
             except DeliveryError as error:
                 if not error.transient or attempt == DELIVERY_ATTEMPTS:
@@ -259,7 +257,7 @@ class Worker:
         await self.queue.complete(claim, reply_id)
         await self.safe_status(replier, claim.job, "Done.")
         await self.queue.purge_files(claim.job_id)
-        ResultMeta.path_for(path).unlink(missing_ok=True)
+        delivery_record(path).unlink(missing_ok=True)
 
     async def fail_and_tell(self, claim: Claim, replier: ChatReplier, text: str) -> None:
         """Record the failure first, then tell the user; ``report_failures`` retries the telling."""
@@ -268,7 +266,7 @@ class Worker:
 
     async def tell_failure(self, replier: ChatReplier, job: Job) -> None:
         try:
-            await replier.send_error(job, job.error or GENERIC_FAILURE)
+            await replier.send_error(self.current(job), job.error or GENERIC_FAILURE)
         except Exception:
             log.exception("job %s: could not send the failure message; will retry", job.id)
             return
@@ -290,12 +288,20 @@ class Worker:
             if job is not None and replier is not None and job.status_message_id is not None:
                 await self.safe_status(replier, job, queued_text(position))
 
+    def current(self, job: Job) -> Job:
+        """``job`` with the status message the worker itself may have sent since the snapshot."""
+        status_id = self._status_ids.get(job.id)
+        return job if status_id is None else replace(job, status_message_id=status_id)
+
     async def safe_status(self, replier: ChatReplier, job: Job, text: str) -> None:
         """Status edits are best effort (a failed edit must never fail the job) and never repeat."""
         if self._shown.get(job.id) == text:
             return
         try:
-            await replier.send_status(job, text)
+            new_id = await replier.send_status(self.current(job), text)
             self._shown[job.id] = text
+            if new_id is not None:
+                self._status_ids[job.id] = new_id
+                await self.queue.set_status_message(job.id, new_id)
         except Exception as error:
             log.info("job %s: status update skipped (%s)", job.id, error)

@@ -1,0 +1,287 @@
+"""Telegram, through python-telegram-bot: thin handlers that parse, store the file, enqueue, reply.
+
+One small async handler per command, as in PTB's own examples. All decisions live in
+:class:`~bot.service.ChatService`; all sending for the worker lives in the ChatReplier methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
+                          filters)
+
+from .commands import help_text, start_text
+from .config import Settings
+from .replies import Delivery, DeliveryError, JobView
+from .service import Accepted, ChatService
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+COMMANDS = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("help", "How to use it, limits and examples"),
+    BotCommand("fps", "Set the target frame rate, e.g. /fps 60"),
+    BotCommand("loop", "Toggle seamless looping"),
+    BotCommand("gif", "Reply with GIF animations"),
+    BotCommand("mp4", "Reply with MP4 videos"),
+    BotCommand("model", "Choose the interpolation model"),
+    BotCommand("settings", "Show and change this chat's settings"),
+    BotCommand("status", "Your videos and their places in the queue"),
+    BotCommand("cancel", "Cancel your waiting or running video"),
+]
+#: Videos, animations, round video notes, and files sent "as document" that are videos or GIFs.
+VIDEO_FILTER = (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters.Document.VIDEO
+                | filters.Document.MimeType("image/gif"))
+#: Quick choices offered under /settings.
+FPS_CHOICES = (30, 48, 60)
+MODEL_CHOICES = ("rife", "flow")
+#: Timeouts (seconds): uploads of up to 50 MB need far more than PTB's 5 s default.
+READ_TIMEOUT_S = 30.0
+WRITE_TIMEOUT_S = 30.0
+MEDIA_WRITE_TIMEOUT_S = 300.0
+#: Longest flood-control wait the adapter sits out itself before reporting a transient failure.
+MAX_RETRY_AFTER_S = 60.0
+
+
+def settings_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(f"{fps} fps", callback_data=f"fps:{fps}") for fps in FPS_CHOICES]
+        + [InlineKeyboardButton("2×", callback_data="fps:auto")],
+        [InlineKeyboardButton("Loop on/off", callback_data="loop:toggle"),
+         InlineKeyboardButton("MP4", callback_data="output:mp4"),
+         InlineKeyboardButton("GIF", callback_data="output:gif")],
+        [InlineKeyboardButton(name.upper() if name == "rife" else name, callback_data=f"model:{name}")
+         for name in MODEL_CHOICES],
+    ])
+
+
+def media_of(message: Message):
+    return message.video or message.animation or message.video_note or message.document
+
+
+def suffix_for(media) -> str:
+    name = getattr(media, "file_name", None) or ""
+    suffix = Path(name).suffix.lower()
+    if suffix:
+        return suffix
+    mime = getattr(media, "mime_type", None) or "video/mp4"
+    return mimetypes.guess_extension(mime) or ".mp4"
+
+
+class TelegramAdapter:
+    platform = PLATFORM
+    animations_as_mp4 = True  # Telegram shows every animation as a silent MP4 anyway
+
+    def __init__(self, settings: Settings, service: ChatService) -> None:
+        if settings.telegram_token is None:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        self.settings = settings
+        self.service = service
+        self.app = (
+            Application.builder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(settings.telegram_base_url)
+            .base_file_url(settings.telegram_base_file_url)
+            .read_timeout(READ_TIMEOUT_S).write_timeout(WRITE_TIMEOUT_S).media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+            .build()
+        )
+        self.app.add_handler(CommandHandler("start", self.on_start))
+        self.app.add_handler(CommandHandler("help", self.on_help))
+        self.app.add_handler(CommandHandler("fps", self.on_fps))
+        self.app.add_handler(CommandHandler("loop", self.on_loop))
+        self.app.add_handler(CommandHandler("gif", self.on_gif))
+        self.app.add_handler(CommandHandler("mp4", self.on_mp4))
+        self.app.add_handler(CommandHandler("model", self.on_model))
+        self.app.add_handler(CommandHandler("settings", self.on_settings))
+        self.app.add_handler(CommandHandler("status", self.on_status))
+        self.app.add_handler(CommandHandler("cancel", self.on_cancel))
+        self.app.add_handler(MessageHandler(VIDEO_FILTER, self.on_video))
+        self.app.add_handler(CallbackQueryHandler(self.on_button))
+        self.app.add_error_handler(self.on_error)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.app.initialize()
+        await self.app.bot.set_my_commands(COMMANDS)
+        await self.app.start()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(allowed_updates=["message", "callback_query"])
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    # --- handlers: one per command -----------------------------------------------------------------
+
+    def allowed(self, update: Update) -> bool:
+        return update.effective_chat is not None and self.settings.chat_allowed(update.effective_chat.id)
+
+    async def reply(self, update: Update, text: str) -> None:
+        if update.effective_message is not None and self.allowed(update):
+            await update.effective_message.reply_text(text)
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, start_text())
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, help_text(self.settings))
+
+    async def on_fps(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        await self.reply(update, await self.service.set_fps(PLATFORM, update.effective_chat.id, argument))
+
+    async def on_loop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, await self.service.toggle_loop(PLATFORM, update.effective_chat.id))
+
+    async def on_gif(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, await self.service.set_output(PLATFORM, update.effective_chat.id, "gif"))
+
+    async def on_mp4(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, await self.service.set_output(PLATFORM, update.effective_chat.id, "mp4"))
+
+    async def on_model(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        await self.reply(update, await self.service.set_model(PLATFORM, update.effective_chat.id, argument))
+
+    async def on_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.allowed(update):
+            return
+        text = await self.service.settings_text(PLATFORM, update.effective_chat.id)
+        await update.effective_message.reply_text(text, reply_markup=settings_keyboard())
+
+    async def on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, await self.service.status_text(
+            PLATFORM, update.effective_chat.id, update.effective_user.id))
+
+    async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply(update, await self.service.cancel(
+            PLATFORM, update.effective_chat.id, update.effective_user.id))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The /settings keyboard: apply the choice, confirm it, refresh the settings message."""
+        query = update.callback_query
+        if query is None or query.message is None or not self.allowed(update):
+            return
+        chat_id = query.message.chat.id
+        setting, _, value = (query.data or "").partition(":")
+        if setting == "fps":
+            answer = (await self.service.clear_fps(PLATFORM, chat_id) if value == "auto"
+                      else await self.service.set_fps(PLATFORM, chat_id, value))
+        elif setting == "loop":
+            answer = await self.service.toggle_loop(PLATFORM, chat_id)
+        elif setting == "output" and value in ("mp4", "gif"):
+            answer = await self.service.set_output(PLATFORM, chat_id, value)
+        elif setting == "model":
+            answer = await self.service.set_model(PLATFORM, chat_id, value)
+        else:
+            answer = "That button is no longer valid; send /settings again."
+        await query.answer(answer)
+        text = await self.service.settings_text(PLATFORM, chat_id)
+        try:
+            await query.edit_message_text(text, reply_markup=settings_keyboard())
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+    async def on_video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        media = media_of(message) if message is not None else None
+        if media is None or message.from_user is None:
+            return
+
+        async def download(target: Path) -> None:
+            telegram_file = await context.bot.get_file(media.file_id)
+            await telegram_file.download_to_drive(target)
+
+        outcome = await self.service.accept_video(
+            platform=PLATFORM, chat_id=message.chat_id, user_id=message.from_user.id, message_id=message.message_id,
+            caption=message.caption, file_size=media.file_size, download_limit=self.settings.telegram_download_limit,
+            upload_limit=self.settings.telegram_upload_limit, suffix=suffix_for(media), download=download)
+        if isinstance(outcome, Accepted):
+            if outcome.new:  # a re-delivered update (not new) was answered the first time
+                status = await message.reply_text(outcome.text)
+                await self.service.set_status_message(outcome.job_id, status.message_id)
+        else:
+            await message.reply_text(outcome.text)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram handler failed: %s", context.error, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_message is not None:
+            try:
+                await update.effective_message.reply_text("Sorry, something went wrong. Please try again.")
+            except TelegramError:
+                pass
+
+    # --- ChatReplier: what the worker calls ---------------------------------------------------------
+
+    def upload_limit(self, job: JobView) -> int | None:
+        return self.settings.telegram_upload_limit
+
+    def reply_to(self, job: JobView) -> ReplyParameters:
+        return ReplyParameters(message_id=int(job.message_id), allow_sending_without_reply=True)
+
+    async def send_status(self, job: JobView, text: str) -> str | None:
+        bot = self.app.bot
+        if job.status_message_id is not None:
+            try:
+                await bot.edit_message_text(text, chat_id=int(job.chat_id), message_id=int(job.status_message_id))
+                return None
+            except BadRequest as error:
+                if "not modified" in str(error).lower():
+                    return None
+                if "not found" not in str(error).lower():
+                    raise
+        sent = await bot.send_message(int(job.chat_id), text, reply_parameters=self.reply_to(job))
+        return str(sent.message_id)
+
+    async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
+        bot = self.app.bot
+        common = dict(chat_id=int(job.chat_id), caption=delivery.caption, width=delivery.width,
+                      height=delivery.height, duration=max(1, round(delivery.duration_s)),
+                      reply_parameters=self.reply_to(job))
+
+        async def send() -> Message:
+            with path.open("rb") as file:
+                if delivery.kind == "video":
+                    return await bot.send_video(video=file, supports_streaming=True, filename=path.name, **common)
+                return await bot.send_animation(animation=file, filename=path.name, **common)
+
+        sent = await self.call_platform(send)
+        return str(sent.message_id)
+
+    async def send_error(self, job: JobView, text: str) -> None:
+        await self.call_platform(lambda: self.app.bot.send_message(
+            int(job.chat_id), text, reply_parameters=self.reply_to(job)))
+
+    async def call_platform(self, call: Callable[[], Awaitable[Message]]) -> Message:
+        """Run one Bot API call; sit out a short flood wait once, classify failures for the worker."""
+        try:
+            try:
+                return await call()
+            except RetryAfter as error:
+                wait = error.retry_after.total_seconds() if hasattr(error.retry_after, "total_seconds") \
+                    else float(error.retry_after)
+                if wait > MAX_RETRY_AFTER_S:
+                    raise
+                await asyncio.sleep(wait)
+                return await call()
+        except (RetryAfter, TimedOut, NetworkError) as error:
+            if isinstance(error, BadRequest):
+                raise DeliveryError(f"Telegram refused it ({error.message})", transient=False) from None
+            raise DeliveryError(f"Telegram did not answer ({error})", transient=True) from None
+        except Forbidden as error:
+            raise DeliveryError(f"the bot may not write to this chat ({error.message})", transient=False) from None
+        except TelegramError as error:
+            raise DeliveryError(f"Telegram refused it ({error.message})", transient=False) from None
