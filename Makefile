@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --quiet
 INSTALLED := $(VENV)/.installed
 DEMO_DIR := out/demo
 
-.PHONY: venv weights test test-fast demo bench bench-full clean
+.PHONY: venv weights test test-fast demo demo-cli bench bench-full clean
 
 venv: $(INSTALLED)
 
@@ -28,7 +28,12 @@ test: venv weights
 test-fast: venv weights
 	$(PY) -m pytest -m 'not slow'
 
+# The chat flow on the terminal: sample clip → queue → worker → engine → reply file in out/demo.
 demo: venv weights
+	$(PY) -m bot.demo --out-dir $(DEMO_DIR)
+
+# The engine alone, through its CLI.
+demo-cli: venv weights
 	$(PY) -m interpolation.demo --out-dir $(DEMO_DIR)
 
 bench: venv weights
