@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     #: Input and result files of finished jobs older than this are deleted.
     retention_hours: float = 24.0
 
+    @field_validator("telegram_token", "discord_token", "rife_weights", "dain_weights", "device", mode="before")
+    @classmethod
+    def blank_is_unset(cls, value: object) -> object:
+        """``TELEGRAM_TOKEN=`` in .env means "not configured", not an empty token."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def split_ids(cls, value: object) -> object:

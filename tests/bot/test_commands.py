@@ -57,3 +57,8 @@ def test_settings_round_trip_through_storage_dicts():
 def test_tokens_never_show_in_settings_repr(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path, TELEGRAM_TOKEN="123456:SECRET-TOKEN")
     assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
+
+
+def test_env_example_configures_nothing_by_default(tmp_path):
+    settings = Settings(_env_file=".env.example", data_dir=tmp_path)
+    assert settings.telegram_token is None and settings.discord_token is None
