@@ -1,5 +1,7 @@
 """Caption and command parsing, shared by every platform."""
 
+from pathlib import Path
+
 import pytest
 
 from bot.commands import CommandError, JobSettings, parse_caption, parse_fps
@@ -60,5 +62,6 @@ def test_tokens_never_show_in_settings_repr(tmp_path):
 
 
 def test_env_example_configures_nothing_by_default(tmp_path):
-    settings = Settings(_env_file=".env.example", data_dir=tmp_path)
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    settings = Settings(_env_file=example, data_dir=tmp_path)
     assert settings.telegram_token is None and settings.discord_token is None
