@@ -207,6 +207,7 @@ class FakeTelegram:
         self._waiting_polls = 0
         self._message_ids: dict[int, int] = {}
         self._file_counter = 0
+        self._path_counter = 0
         self._query_counter = 0
         self._file_kinds: dict[str, str] = {}
         self._file_paths: dict[str, str] = {}
@@ -627,8 +628,8 @@ class FakeTelegram:
                 suffix = "." + ref.file_name.rsplit(".", 1)[1]
             elif ref.mime_type:
                 suffix = mimetypes.guess_extension(ref.mime_type) or ""
-            number = ref.file_unique_id.removeprefix("AgAD").lstrip("0") or "0"
-            path = f"{directory}/file_{number}{suffix}"
+            self._path_counter += 1
+            path = f"{directory}/file_{self._path_counter}{suffix}"
             self._file_paths[ref.file_id] = path
             self._files_by_path[path] = ref
         return path
