@@ -110,7 +110,11 @@ class TelegramAdapter:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.app.initialize()
+        try:
+            await self.app.initialize()
+        except Exception:
+            await self.app.bot.shutdown()  # a failed initialize leaves the HTTP pool open
+            raise
         await self.app.bot.set_my_commands(COMMANDS)
         await self.app.start()
         assert self.app.updater is not None
@@ -130,7 +134,7 @@ class TelegramAdapter:
 
     async def reply(self, update: Update, text: str) -> None:
         if update.effective_message is not None and self.allowed(update):
-            await update.effective_message.reply_text(text)
+            await update.effective_message.reply_text(text, do_quote=True)
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply(update, start_text())
@@ -211,10 +215,10 @@ class TelegramAdapter:
             upload_limit=self.settings.telegram_upload_limit, suffix=suffix_for(media), download=download)
         if isinstance(outcome, Accepted):
             if outcome.new:  # a re-delivered update (not new) was answered the first time
-                status = await message.reply_text(outcome.text)
+                status = await message.reply_text(outcome.text, do_quote=True)
                 await self.service.set_status_message(outcome.job_id, status.message_id)
         else:
-            await message.reply_text(outcome.text)
+            await message.reply_text(outcome.text, do_quote=True)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram handler failed: %s", context.error, exc_info=context.error)

@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from interpolation import api as engine
@@ -37,6 +38,8 @@ DELIVERY_ATTEMPTS = 3
 DELIVERY_RETRY_PAUSE_S = 2.0
 #: Status messages of this many waiting jobs are refreshed whenever the queue moves.
 POSITION_UPDATES_PER_CLAIM = 10
+#: Seconds after enqueue during which the adapter's own "Queued" message is awaited.
+STATUS_MESSAGE_GRACE_S = 10.0
 GENERIC_FAILURE = ("Sorry, something went wrong on my side while smoothing this video. "
                    "Please try again later.")
 FALLBACK_MODEL = "flow"
@@ -293,12 +296,34 @@ class Worker:
         status_id = self._status_ids.get(job.id)
         return job if status_id is None else replace(job, status_message_id=status_id)
 
+    async def with_status_message(self, job: Job) -> Job | None:
+        """``job`` with its status message id, or None while the adapter may still be posting it.
+
+        The adapter stores the "Queued" message's id just after enqueueing, so a fast claim can
+        hold a snapshot without it. Only when none appeared within the grace period (the adapter
+        died in between, or a re-delivered update was not answered again) does the worker post
+        a status message of its own.
+        """
+        job = self.current(job)
+        if job.status_message_id is not None:
+            return job
+        fresh = await self.queue.get(job.id)
+        if fresh is not None and fresh.status_message_id is not None:
+            self._status_ids[job.id] = fresh.status_message_id
+            return self.current(job)
+        if datetime.now(UTC) - job.created_at < timedelta(seconds=STATUS_MESSAGE_GRACE_S):
+            return None
+        return job
+
     async def safe_status(self, replier: ChatReplier, job: Job, text: str) -> None:
         """Status edits are best effort (a failed edit must never fail the job) and never repeat."""
         if self._shown.get(job.id) == text:
             return
         try:
-            new_id = await replier.send_status(self.current(job), text)
+            target = await self.with_status_message(job)
+            if target is None:
+                return
+            new_id = await replier.send_status(target, text)
             self._shown[job.id] = text
             if new_id is not None:
                 self._status_ids[job.id] = new_id

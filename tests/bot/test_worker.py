@@ -54,6 +54,7 @@ async def enqueue_file(queue, settings, path: Path, message_id: int, caption: st
                                           caption=caption, file_size=path.stat().st_size, download_limit=None,
                                           upload_limit=None, suffix=path.suffix, download=copy)
     assert isinstance(accepted, Accepted), accepted
+    await service.set_status_message(accepted.job_id, f"status-{message_id}")  # as an adapter does
     return accepted.job_id
 
 

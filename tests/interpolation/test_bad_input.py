@@ -92,7 +92,7 @@ def test_unreadable_codec(tmp_path):
 
 def test_enormous_resolution(tmp_path):
     huge = tmp_path / "huge.mkv"
-    ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=8200x8200:r=1:d=2", "-c:v", "ffv1", str(huge))
+    ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=8200x8200:r=1:d=1", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", str(huge))
     assert_refused(tmp_path, huge, "too large")
 
 

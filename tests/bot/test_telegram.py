@@ -1,0 +1,199 @@
+"""The real bot service (python -m bot's serve) and the real python-telegram-bot client, talking
+over HTTP on 127.0.0.1 to a fake Telegram Bot API server. The engine runs for real (blend model)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import serve
+from bot.config import Settings
+from tests.fakes import FakeTelegram
+from tests.media import make_testsrc, read_video, video_rate
+
+#: Seconds to wait for a whole job (download, engine, upload) in these tests.
+JOB_TIMEOUT = 60
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+def bot_settings(tg: FakeTelegram, tmp_path: Path, **changes) -> Settings:
+    values = dict(TELEGRAM_TOKEN=tg.token, telegram_base_url=tg.base_url, telegram_base_file_url=tg.base_file_url,
+                  data_dir=tmp_path / "data", default_model="blend", progress_edit_interval_s=0.1, lease_seconds=30)
+    return Settings(_env_file=None, **(values | changes))
+
+
+@contextlib.asynccontextmanager
+async def running_bot(tg: FakeTelegram, settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve(settings, stop))
+    await tg.wait_until_polling(timeout=15)
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, 30)
+
+
+def add_clip(tg: FakeTelegram, path: Path, *, mime: str = "video/mp4"):
+    return tg.add_file(path.read_bytes(), mime_type=mime, file_name=path.name, width=96, height=64, duration=1)
+
+
+def replying_to(message_id: int):
+    return lambda call: (call.params.get("reply_parameters") or {}).get("message_id") == message_id
+
+
+async def test_video_with_caption_is_queued_smoothed_and_sent_back(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=1, audio=True)
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        assert {c["command"] for c in tg.bot_commands()} >= {"start", "help", "fps", "loop", "gif", "mp4",
+                                                              "settings", "status", "cancel"}
+        message_id = tg.send_user_message(42, 42, video=add_clip(tg, clip), caption="/fps 50 /loop")
+        queued = await tg.wait_for("sendMessage", replying_to(message_id), timeout=10)
+        assert queued.params["text"] == "Queued — position 1"
+        sent = await tg.wait_for("sendVideo", lambda c: c.ok, timeout=JOB_TIMEOUT)
+    assert replying_to(message_id)(sent)
+    assert sent.params["supports_streaming"] is True
+    assert sent.params["caption"].startswith("25 → 50 fps, loop, 1.0 s, blend")
+    result = tmp_path / "result.mp4"
+    result.write_bytes(sent.params["video"].content)
+    times, _ = read_video(result)
+    assert len(times) == 50 and video_rate(result) == 50
+    status = tg.messages[42][queued.result["message_id"]]["text"]
+    assert status == "Done."
+    edits = [c.params["text"] for c in tg.calls_to("editMessageText")]
+    assert any(text.startswith("Smoothing…") for text in edits)
+
+
+async def test_settings_persist_and_the_keyboard_changes_them(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=1)
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        tg.send_user_message(7, 7, text="/fps 30")
+        assert "30 fps" in (await tg.wait_for("sendMessage", lambda c: c.ok)).params["text"]
+        since = len(tg.calls)
+        tg.send_user_message(7, 7, text="/settings")
+        shown = await tg.wait_for("sendMessage", lambda c: c.ok, since=since)
+        assert "30 fps, loop off, MP4" in shown.params["text"]
+        tg.press_button(7, 7, shown.result["message_id"], "output:gif")
+        answer = await tg.wait_for("answerCallbackQuery")
+        assert "GIF" in answer.params["text"]
+        await tg.wait_for("editMessageText", lambda c: "GIF" in c.params["text"])
+        tg.send_user_message(7, 7, video=add_clip(tg, clip))
+        animation = await tg.wait_for("sendAnimation", lambda c: c.ok, timeout=JOB_TIMEOUT)
+    result = tmp_path / "anim.mp4"
+    result.write_bytes(animation.params["animation"].content)
+    times, _ = read_video(result)
+    assert len(times) == 30 and video_rate(result) == 30  # the chat's /fps 30 applied
+
+
+async def test_bad_file_gets_a_clear_message_and_the_bot_keeps_working(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    junk = tg.add_file(b"this is text, not a video" * 40, mime_type="video/mp4", file_name="junk.mp4")
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        bad = tg.send_user_message(5, 5, video=junk)
+        error = await tg.wait_for("sendMessage", lambda c: replying_to(bad)(c) and "Queued" not in c.params["text"],
+                                  timeout=JOB_TIMEOUT)
+        assert error.params["text"] == "Not a video file that can be read (unknown, damaged or disallowed format)"
+        good = tg.send_user_message(5, 5, video=add_clip(tg, clip))
+        sent = await tg.wait_for("sendVideo", lambda c: c.ok, timeout=JOB_TIMEOUT)
+        assert replying_to(good)(sent)
+
+
+async def test_too_big_download_is_refused_before_queueing(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    huge = tg.add_file(clip.read_bytes(), mime_type="video/mp4", file_name="huge.mp4", file_size=25_000_000)
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        message_id = tg.send_user_message(5, 5, video=huge)
+        refusal = await tg.wait_for("sendMessage", replying_to(message_id), timeout=10)
+    assert "25.0 MB" in refusal.params["text"] and "20 MB" in refusal.params["text"]
+    assert not tg.calls_to("getFile")
+
+
+async def test_result_is_fitted_to_the_upload_limit(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", size="320x240", seconds=1,
+                        codec_args=("-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p"))
+    limit = 20_000
+    async with running_bot(tg, bot_settings(tg, tmp_path, telegram_upload_limit=limit)):
+        tg.send_user_message(9, 9, video=add_clip(tg, clip))
+        sent = await tg.wait_for("sendVideo", lambda c: c.ok, timeout=JOB_TIMEOUT)
+    assert len(sent.params["video"].content) <= limit
+    assert "fit" in sent.params["caption"]
+
+
+async def test_cancel_stops_the_running_job(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", size="640x480", fps="25", seconds=6)
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        message_id = tg.send_user_message(3, 3, video=add_clip(tg, clip), caption="/fps 100")
+        queued = await tg.wait_for("sendMessage", replying_to(message_id), timeout=10)
+        await tg.wait_for("editMessageText", lambda c: c.params["text"].startswith("Smoothing… ")
+                          and c.params["text"] != "Smoothing… 0%", timeout=JOB_TIMEOUT)
+        since = len(tg.calls)
+        tg.send_user_message(3, 3, text="/cancel")
+        reply = await tg.wait_for("sendMessage", lambda c: c.ok, since=since)
+        assert reply.params["text"].startswith("Stopping")
+        await tg.wait_for("editMessageText", lambda c: c.params["text"] == "Cancelled.", timeout=JOB_TIMEOUT)
+    assert tg.messages[3][queued.result["message_id"]]["text"] == "Cancelled."
+    assert not tg.calls_to("sendVideo")
+
+
+async def test_two_users_are_served_fairly(tg, tmp_path):
+    slow = make_testsrc(tmp_path / "slow.mp4", size="320x240", seconds=3)
+    quick = make_testsrc(tmp_path / "quick.mp4", seconds=0.4)
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        first = tg.send_user_message(1, 1, video=add_clip(tg, slow))
+        await tg.wait_for("sendMessage", replying_to(first), timeout=10)
+        a2 = tg.send_user_message(1, 1, video=add_clip(tg, quick))
+        a3 = tg.send_user_message(1, 1, video=add_clip(tg, quick))
+        b1 = tg.send_user_message(2, 2, video=add_clip(tg, quick))
+        queued_b = await tg.wait_for("sendMessage", replying_to(b1), timeout=10)
+        assert queued_b.params["text"] == "Queued — position 1"  # ahead of user 1's two waiting videos
+        sent = await tg.wait_for_all("sendVideo", 4, lambda c: c.ok, timeout=JOB_TIMEOUT)
+    order = [c.params["reply_parameters"]["message_id"] for c in sent]
+    assert order == [first, b1, a2, a3]
+
+
+def start_bot_process(tg: FakeTelegram, tmp_path: Path) -> subprocess.Popen:
+    env = os.environ | {
+        "TELEGRAM_TOKEN": tg.token, "SMOOTHBOT_TELEGRAM_BASE_URL": tg.base_url,
+        "SMOOTHBOT_TELEGRAM_BASE_FILE_URL": tg.base_file_url, "SMOOTHBOT_DATA_DIR": str(tmp_path / "data"),
+        "SMOOTHBOT_DEFAULT_MODEL": "blend", "SMOOTHBOT_PROGRESS_EDIT_INTERVAL_S": "0.2",
+        "SMOOTHBOT_LEASE_SECONDS": "3",
+    }
+    return subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def test_killed_service_restarts_and_delivers_exactly_once(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", size="640x480", fps="25", seconds=4)
+    first = start_bot_process(tg, tmp_path)
+    try:
+        message_id = tg.send_user_message(8, 8, video=add_clip(tg, clip), caption="/fps 50")
+        await tg.wait_for("sendMessage", replying_to(message_id), timeout=30)
+        await tg.wait_for("editMessageText", lambda c: c.params["text"].startswith("Smoothing… ")
+                          and c.params["text"] != "Smoothing… 0%", timeout=JOB_TIMEOUT)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert not tg.calls_to("sendVideo")
+    second = start_bot_process(tg, tmp_path)
+    try:
+        sent = await tg.wait_for("sendVideo", lambda c: c.ok, timeout=JOB_TIMEOUT)
+        await asyncio.sleep(2)  # time for any duplicate to show up
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, stderr = second.communicate(timeout=30)
+    assert len(tg.calls_to("sendVideo")) == 1 and replying_to(message_id)(sent)
+    assert len([c for c in tg.calls_to("sendMessage") if replying_to(message_id)(c)]) == 1  # one "Queued"
+    assert tg.token not in stderr.decode()  # the token never reaches the logs
