@@ -14,8 +14,8 @@ from pathlib import Path
 
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
-                          filters)
+from telegram.ext import (Application, BaseUpdateProcessor, CallbackQueryHandler, CommandHandler, ContextTypes,
+                          MessageHandler, filters)
 
 from .commands import help_text, start_text
 from .config import Settings
@@ -49,6 +49,37 @@ WRITE_TIMEOUT_S = 30.0
 MEDIA_WRITE_TIMEOUT_S = 300.0
 #: Longest flood-control wait the adapter sits out itself before reporting a transient failure.
 MAX_RETRY_AFTER_S = 60.0
+
+
+#: Updates handled at once (downloads overlap); each chat's own updates still run one after another.
+MAX_CONCURRENT_UPDATES = 32
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Many chats at once, but one chat's updates in order ("/fps 30" then a video must not swap)."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        #: chat id → (its lock, how many updates hold or await it); dropped when that reaches 0.
+        self._chats: dict[int | None, tuple[asyncio.Lock, list[int]]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
+        chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+        lock, users = self._chats.setdefault(chat, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._chats[chat]
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
 
 
 def settings_keyboard() -> InlineKeyboardMarkup:
@@ -91,6 +122,8 @@ class TelegramAdapter:
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .read_timeout(READ_TIMEOUT_S).write_timeout(WRITE_TIMEOUT_S).media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+            .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
+            .connection_pool_size(MAX_CONCURRENT_UPDATES)
             .build()
         )
         self.app.add_handler(CommandHandler("start", self.on_start))

@@ -197,3 +197,14 @@ async def test_killed_service_restarts_and_delivers_exactly_once(tg, tmp_path):
     assert len(tg.calls_to("sendVideo")) == 1 and replying_to(message_id)(sent)
     assert len([c for c in tg.calls_to("sendMessage") if replying_to(message_id)(c)]) == 1  # one "Queued"
     assert tg.token not in stderr.decode()  # the token never reaches the logs
+
+
+async def test_a_chats_updates_keep_their_order_while_chats_run_concurrently(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=0.4)
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        for user in (11, 12, 13):
+            tg.send_user_message(user, user, text="/fps 30")
+            tg.send_user_message(user, user, video=add_clip(tg, clip))  # right after: must see /fps 30
+        sent = await tg.wait_for_all("sendVideo", 3, lambda c: c.ok, timeout=JOB_TIMEOUT)
+    for call in sent:
+        assert call.params["caption"].startswith("25 → 30 fps")
