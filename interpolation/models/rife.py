@@ -1,0 +1,278 @@
+"""RIFE: Practical-RIFE's v4.2x IFNet (Huang et al., "Real-Time Intermediate Flow Estimation").
+
+The network, as in the paper: a small encoder (:class:`Head`) turns each frame into 4 feature
+channels; five :class:`IFBlock` s, coarse to fine, each estimate the two flows from the wanted
+moment ``t`` back to both frames (plus a fusion mask and 8 feature channels handed to the next
+block) and refine the previous block's estimate. The result is the two frames warped to ``t`` and
+mixed by the mask. Parameter names match the published ``flownet.pkl`` so it loads strictly.
+
+:class:`RifeInterpolator` wraps the network for the engine: numpy frames in and out, padding,
+a resolution-dependent internal scale, and each frame's encoder features computed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import WeightsError
+from . import weights as weights_files
+from .base import Frame, FrameInterpolator, check_pair
+
+#: Each block downsamples by 4 after its own ``1/scale`` resize; the coarsest block works at
+#: 1/16 of the (internally scaled) frame, so sizes are padded to a multiple of 16 × 4.
+COARSEST_STRIDE = 64
+#: Internal resolution of the blocks relative to the frame, coarse to fine (Practical-RIFE 4.2x).
+BLOCK_SCALES = (16.0, 8.0, 4.0, 2.0, 1.0)
+#: Frames whose short side is at most this many pixels are upscaled 2× inside the network:
+#: at 1/16 the coarsest block would otherwise see only a few pixels.
+SMALL_SHORT_SIDE = 300
+#: Frames with more pixels than this (above 1440p) run the network at half scale, as
+#: Practical-RIFE recommends for 4K: motion in pixels doubles and memory would quadruple.
+LARGE_PIXELS = 2560 * 1440
+#: How many in-between frames share one forward pass (a batch); bounded by pixels so that
+#: 4K frames go one at a time and memory stays proportional to the resolution.
+BATCH_PIXEL_BUDGET = 1920 * 1088 * 2
+#: Parts of the published checkpoint used only in training (the distillation teacher block and
+#: a time-calibration head); inference never runs them, so they are dropped before the strict load.
+TRAINING_ONLY_PREFIXES = ("teacher.", "caltime.")
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=True),
+                         nn.LeakyReLU(0.2, inplace=True))
+
+
+class Head(nn.Module):
+    """The encoder: 3 RGB channels → 4 feature channels at full resolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cnn0 = nn.Conv2d(3, 16, 3, 2, 1)
+        self.cnn1 = nn.Conv2d(16, 16, 3, 1, 1)
+        self.cnn2 = nn.Conv2d(16, 16, 3, 1, 1)
+        self.cnn3 = nn.ConvTranspose2d(16, 4, 4, 2, 1)
+        self.relu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.cnn0(image))
+        x = self.relu(self.cnn1(x))
+        x = self.relu(self.cnn2(x))
+        return self.cnn3(x)
+
+
+class ResConv(nn.Module):
+    """A 3×3 convolution with a learned per-channel gain, added back to its input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.beta = nn.Parameter(torch.ones((1, channels, 1, 1)))
+        self.relu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x) * self.beta + x)
+
+
+@dataclass
+class Estimate:
+    """What one block hands to the next: flows t→0 and t→1 (4 channels), mask logit, features."""
+
+    flow: torch.Tensor
+    mask: torch.Tensor
+    features: torch.Tensor
+
+
+class IFBlock(nn.Module):
+    """One refinement step: looks at the inputs at ``1/scale`` and predicts a flow update."""
+
+    def __init__(self, in_channels: int, channels: int) -> None:
+        super().__init__()
+        self.conv0 = nn.Sequential(conv(in_channels, channels // 2, 3, 2, 1), conv(channels // 2, channels, 3, 2, 1))
+        self.convblock = nn.Sequential(*(ResConv(channels) for _ in range(8)))
+        # 4 flow + 1 mask + 8 feature channels, at 4× the block's resolution.
+        self.lastconv = nn.Sequential(nn.ConvTranspose2d(channels, 4 * 13, 4, 2, 1), nn.PixelShuffle(2))
+
+    def forward(self, x: torch.Tensor, flow: torch.Tensor | None, scale: float) -> Estimate:
+        x = F.interpolate(x, scale_factor=1.0 / scale, mode="bilinear", align_corners=False)
+        if flow is not None:
+            flow = F.interpolate(flow, scale_factor=1.0 / scale, mode="bilinear", align_corners=False) / scale
+            x = torch.cat((x, flow), 1)
+        out = self.lastconv(self.convblock(self.conv0(x)))
+        out = F.interpolate(out, scale_factor=scale, mode="bilinear", align_corners=False)
+        return Estimate(flow=out[:, :4] * scale, mask=out[:, 4:5], features=out[:, 5:])
+
+
+class IFNet(nn.Module):
+    """Five blocks, coarse to fine. Inputs are RGB in [0, 1], sizes a multiple of the coarsest stride."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        first_inputs = 3 + 3 + 4 + 4 + 1  # both frames, both encodings, t
+        later_inputs = 3 + 3 + 4 + 4 + 1 + 1 + 8 + 4  # both warped, warped encodings, t, mask, features, flow
+        self.block0 = IFBlock(first_inputs, 192)
+        self.block1 = IFBlock(later_inputs, 128)
+        self.block2 = IFBlock(later_inputs, 96)
+        self.block3 = IFBlock(later_inputs, 64)
+        self.block4 = IFBlock(later_inputs, 32)
+        self.encode = Head()
+        self._grids: dict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def blocks(self) -> tuple[IFBlock, ...]:
+        return (self.block0, self.block1, self.block2, self.block3, self.block4)
+
+    def forward(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor, scale: float = 1.0,
+                feat0: torch.Tensor | None = None, feat1: torch.Tensor | None = None) -> torch.Tensor:
+        """The frame at ``t`` (shape ``(B, 1, 1, 1)``) between ``img0`` and ``img1`` (``(B, 3, H, W)``).
+
+        ``feat0``/``feat1`` are the frames' encodings if already computed (they do not depend on t).
+        """
+        feat0 = self.encode(img0) if feat0 is None else feat0
+        feat1 = self.encode(img1) if feat1 is None else feat1
+        timestep = t.expand(img0.shape[0], 1, img0.shape[2], img0.shape[3]).to(img0.dtype)
+        estimate: Estimate | None = None
+        warped0, warped1 = img0, img1
+        for block, block_scale in zip(self.blocks(), BLOCK_SCALES):
+            if estimate is None:
+                estimate = block(torch.cat((img0, img1, feat0, feat1, timestep), 1), None, block_scale / scale)
+            else:
+                inputs = torch.cat((warped0, warped1, self.warp(feat0, estimate.flow[:, :2]),
+                                    self.warp(feat1, estimate.flow[:, 2:4]), timestep, estimate.mask,
+                                    estimate.features), 1)
+                update = block(inputs, estimate.flow, block_scale / scale)
+                estimate = Estimate(estimate.flow + update.flow, update.mask, update.features)
+            warped0 = self.warp(img0, estimate.flow[:, :2])
+            warped1 = self.warp(img1, estimate.flow[:, 2:4])
+        assert estimate is not None
+        mask = torch.sigmoid(estimate.mask)
+        return warped0 * mask + warped1 * (1 - mask)
+
+    def warp(self, image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """Backward warp: output pixel ``p`` samples ``image`` at ``p + flow(p)`` (border-clamped)."""
+        batch, _, height, width = flow.shape
+        key = (height, width, flow.device, flow.dtype)
+        grid = self._grids.get(key)
+        if grid is None:
+            xs = torch.linspace(-1.0, 1.0, width, device=flow.device, dtype=flow.dtype)
+            ys = torch.linspace(-1.0, 1.0, height, device=flow.device, dtype=flow.dtype)
+            grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).unsqueeze(0)
+            self._grids[key] = grid
+        # Pixels → the [-1, 1] coordinates of grid_sample with align_corners=True.
+        normaliser = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=flow.device,
+                                  dtype=flow.dtype).view(1, 2, 1, 1)
+        sample_at = (grid + flow / normaliser).permute(0, 2, 3, 1)
+        return F.grid_sample(image, sample_at.expand(image.shape[0], -1, -1, -1), mode="bilinear",
+                             padding_mode="border", align_corners=True)
+
+
+def load_ifnet(path: Path, device: torch.device) -> IFNet:
+    """An :class:`IFNet` in eval mode with the weights at ``path`` (strict key match)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a bad pickle/zip
+        raise WeightsError(f"cannot read RIFE weights at {path}: {error}") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"RIFE weights at {path} are not a state dict")
+    state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = {key: value for key, value in state.items() if not key.startswith(TRAINING_ONLY_PREFIXES)}
+    network = IFNet()
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise WeightsError(f"RIFE weights at {path} do not fit the IFNet 4.2x network: {first_line}") from None
+    return network.eval().to(device)
+
+
+def internal_scale(height: int, width: int) -> float:
+    """How much the network upscales (2.0), keeps (1.0) or downscales (0.5) the frame inside."""
+    if min(height, width) <= SMALL_SHORT_SIDE:
+        return 2.0
+    if height * width > LARGE_PIXELS:
+        return 0.5
+    return 1.0
+
+
+def pick_device(requested: str | None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class EncodedFrame:
+    """One input frame on the device, padded, with its encoder features (reused across pairs)."""
+
+    source: np.ndarray
+    scale: float
+    image: torch.Tensor
+    features: torch.Tensor
+
+
+class RifeInterpolator(FrameInterpolator):
+    name = "rife"
+    display_name = "RIFE"
+
+    def __init__(self, weights: Path | None = None, device: str | None = None, scale: float | None = None) -> None:
+        # The pinned, checksummed file by default; a user's own file is only checked by loading.
+        path = weights_files.resolve(weights_files.RIFE) if weights is None else Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"RIFE weights not found at {path}")
+        self.device = pick_device(device)
+        self.network = load_ifnet(path, self.device)
+        #: Fixed internal scale; ``None`` chooses by resolution (:func:`internal_scale`).
+        self.scale = scale
+        self._encoded: list[EncodedFrame] = []
+
+    @torch.inference_mode()
+    def interpolate(self, frame0: Frame, frame1: Frame, times: Sequence[float]) -> list[Frame]:
+        check_pair(frame0, frame1, times)
+        if not times:
+            return []
+        height, width = frame0.shape[:2]
+        scale = self.scale or internal_scale(height, width)
+        first, second = self.encoded(frame0, scale), self.encoded(frame1, scale)
+        padded_h, padded_w = first.image.shape[2:]
+        per_batch = max(1, BATCH_PIXEL_BUDGET // (padded_h * padded_w))
+        results: list[Frame] = []
+        for start in range(0, len(times), per_batch):
+            chunk = times[start:start + per_batch]
+            batch = len(chunk)
+            t = torch.tensor(chunk, dtype=first.image.dtype, device=self.device).view(batch, 1, 1, 1)
+            middle = self.network(first.image.expand(batch, -1, -1, -1), second.image.expand(batch, -1, -1, -1), t,
+                                  scale, first.features.expand(batch, -1, -1, -1),
+                                  second.features.expand(batch, -1, -1, -1))
+            pixels = (middle[:, :, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8)
+            results.extend(np.ascontiguousarray(image) for image in pixels.permute(0, 2, 3, 1).cpu().numpy())
+        return results
+
+    def encoded(self, frame: Frame, scale: float) -> EncodedFrame:
+        """The frame's tensor and features, from the last two frames seen if it is one of them.
+
+        Consecutive pairs share a frame (b of a→b is a of b→c), so its encoding is computed once.
+        The cache compares content, not identity: a caller may reuse a buffer for a new frame.
+        """
+        for entry in self._encoded:
+            if entry.scale == scale and entry.source.shape == frame.shape and np.array_equal(entry.source, frame):
+                return entry
+        height, width = frame.shape[:2]
+        stride = int(COARSEST_STRIDE / scale)
+        pad_h, pad_w = -height % stride, -width % stride
+        image = torch.from_numpy(frame).to(self.device).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+        if pad_h or pad_w:
+            # Replicate the edge rather than pad with black: a black band is a false edge the
+            # flow estimator would try to track.
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+        entry = EncodedFrame(frame.copy(), scale, image, self.network.encode(image))
+        self._encoded = [*self._encoded[-1:], entry]
+        return entry
+
+    def close(self) -> None:
+        self._encoded = []
+        self.network._grids.clear()

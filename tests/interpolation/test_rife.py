@@ -1,0 +1,112 @@
+"""RIFE: the pinned weights load strictly, any size pads and crops back, features are reused safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interpolation.api import run
+from interpolation.errors import WeightsError
+from interpolation.models import weights
+from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale,
+                                      load_ifnet)
+from interpolation.options import Options
+from tests.media import make_testsrc, read_video, textured
+
+
+@pytest.fixture(scope="module")
+def rife() -> RifeInterpolator:
+    return RifeInterpolator(device="cpu")
+
+
+def test_pinned_weights_fill_every_inference_parameter_exactly():
+    state = torch.load(weights.resolve(weights.RIFE), map_location="cpu", weights_only=True)
+    inference_keys = {key for key in state if not key.startswith(TRAINING_ONLY_PREFIXES)}
+    assert inference_keys == set(IFNet().state_dict())
+    network = load_ifnet(weights.resolve(weights.RIFE), torch.device("cpu"))
+    assert torch.equal(network.block0.conv0[0][0].weight, state["block0.conv0.0.0.weight"])
+
+
+def test_a_checkpoint_of_another_network_is_refused_with_a_clear_error(tmp_path: Path):
+    state = IFNet().state_dict()
+    del state["block4.lastconv.0.bias"]
+    path = tmp_path / "other.pkl"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match="do not fit the IFNet"):
+        RifeInterpolator(weights=path)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path: Path):
+    path = tmp_path / "junk.pkl"
+    path.write_bytes(b"this is not a pickle")
+    with pytest.raises(WeightsError, match="cannot read RIFE weights"):
+        RifeInterpolator(weights=path)
+    with pytest.raises(WeightsError, match="not found"):
+        RifeInterpolator(weights=tmp_path / "missing.pkl")
+
+
+def test_a_module_prefixed_checkpoint_loads(tmp_path: Path):
+    state = {f"module.{key}": value for key, value in IFNet().state_dict().items()}
+    path = tmp_path / "ddp.pkl"
+    torch.save(state, path)
+    assert isinstance(load_ifnet(path, torch.device("cpu")), IFNet)
+
+
+@pytest.mark.parametrize(("height", "width"), [(97, 131), (144, 176), (64, 64), (360, 642)])
+def test_any_size_comes_back_at_its_own_size(rife: RifeInterpolator, height: int, width: int):
+    a, b = textured(height, width, seed=1), textured(height, width, seed=2)
+    out = rife.interpolate(a, b, [0.001, 0.5, 0.999])
+    assert [frame.shape for frame in out] == [(height, width, 3)] * 3
+    assert all(frame.dtype == np.uint8 and frame.flags.c_contiguous for frame in out)
+
+
+def test_identical_frames_come_back_unchanged(rife: RifeInterpolator):
+    frame = textured(96, 128, seed=3)
+    (middle,) = rife.interpolate(frame, frame, [0.5])
+    difference = np.abs(middle.astype(int) - frame)
+    assert difference.mean() < 0.3 and difference.max() <= 4  # sub-pixel flow noise on a random texture
+
+
+def test_reused_features_give_the_same_frames_as_a_fresh_model(rife: RifeInterpolator):
+    a, b, c = (textured(96, 128, seed=k) for k in (4, 5, 6))
+    rife.interpolate(a, b, [0.5])
+    reused = rife.interpolate(b, c, [0.3, 0.6])  # b's features come from the previous pair
+    fresh = RifeInterpolator(device="cpu").interpolate(b.copy(), c.copy(), [0.3, 0.6])
+    for got, expected in zip(reused, fresh):
+        assert np.array_equal(got, expected)
+
+
+def test_a_new_frame_with_the_same_buffer_is_not_mistaken_for_a_cached_one(rife: RifeInterpolator):
+    a, b = textured(64, 96, seed=7), textured(64, 96, seed=8)
+    first = rife.interpolate(a, b, [0.5])[0]
+    b[:] = textured(64, 96, seed=9)  # same object, new content: the cache must not be trusted blindly
+    second = rife.interpolate(a, b, [0.5])[0]
+    fresh = RifeInterpolator(device="cpu").interpolate(a, b, [0.5])[0]
+    assert np.array_equal(second, fresh) and not np.array_equal(first, second)
+
+
+def test_batched_times_match_one_at_a_time(rife: RifeInterpolator):
+    a, b = textured(64, 96, seed=10), textured(64, 96, seed=11)
+    together = rife.interpolate(a, b, [0.25, 0.5, 0.75])
+    alone = [rife.interpolate(a.copy(), b.copy(), [t])[0] for t in (0.25, 0.5, 0.75)]
+    for got, expected in zip(together, alone):
+        assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_internal_scale_follows_the_resolution():
+    assert internal_scale(144, 176) == 2.0  # tiny: upscale so the coarse blocks see something
+    assert internal_scale(720, 1280) == 1.0
+    assert internal_scale(1080, 1920) == 1.0
+    assert internal_scale(2160, 3840) == 0.5  # 4K: coarser, as Practical-RIFE recommends
+
+
+@pytest.mark.slow
+def test_rife_is_the_default_model_of_the_engine(tmp_path: Path):
+    source = make_testsrc(tmp_path / "in.mp4", fps="10", seconds=0.5)
+    result = run(source, tmp_path / "out.mp4", Options(multi=2))
+    assert result.model == "rife" and result.model_display_name == "RIFE"
+    _, images = read_video(result.output_path)
+    assert len(images) == result.frames_out == 10
