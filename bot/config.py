@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     telegram_upload_limit: int = 50 * MB
     #: Discord's default per-file limit; boosted servers report more and that is used instead.
     discord_upload_limit: int = 10 * MIB
+    #: Largest attachment fetched from Discord (members with Nitro may post up to 500 MiB; a long clip
+    #: is refused by the duration and resolution limits anyway, so bigger files only cost bandwidth).
+    discord_download_limit: int = 100 * MIB
 
     #: Input limits, checked before any expensive work.
     max_input_duration_s: float = 120.0

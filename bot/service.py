@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Writes the user's file to the given path (the platform's download).
 Download = Callable[[Path], Awaitable[None]]
+#: The answer in a chat that the allowlist (``allowed_chat_ids``) leaves out.
+PRIVATE_CHAT_TEXT = "Sorry, this bot is private and not enabled for this chat."
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class ChatService:
                            upload_limit: int | None, suffix: str, download: Download) -> Accepted | Refused:
         """Check, download, enqueue. Refusals are texts for the user; nothing is raised for bad input."""
         if not self.settings.chat_allowed(chat_id):
-            return Refused("Sorry, this bot is private and not enabled for this chat.")
+            return Refused(PRIVATE_CHAT_TEXT)
         if file_size is not None and download_limit is not None and file_size > download_limit:
             return Refused(f"That file is {file_size / 1e6:.1f} MB; I can only fetch files up to "
                            f"{download_limit / 1e6:.0f} MB here. Please send a shorter or smaller clip.")
