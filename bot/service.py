@@ -88,9 +88,10 @@ class ChatService:
             if result.job.input_path != str(target):
                 target.unlink(missing_ok=True)
             return Accepted(result.job.id, await self.queue.position(result.job.id), new=False)
+        position = await self.queue.position(result.job.id)  # before the worker is woken and claims it
         if self.on_enqueued is not None:
             self.on_enqueued()
-        return Accepted(result.job.id, await self.queue.position(result.job.id), new=True)
+        return Accepted(result.job.id, position, new=True)
 
     async def set_status_message(self, job_id: int, message_id: str | int) -> None:
         await self.queue.set_status_message(job_id, message_id)
