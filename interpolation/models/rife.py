@@ -100,13 +100,19 @@ class IFBlock(nn.Module):
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(channels, 4 * 13, 4, 2, 1), nn.PixelShuffle(2))
 
     def forward(self, x: torch.Tensor, flow: torch.Tensor | None, scale: float) -> Estimate:
-        x = F.interpolate(x, scale_factor=1.0 / scale, mode="bilinear", align_corners=False)
+        """``x``: the block's inputs already at ``1/scale``; ``flow``: the estimate so far, full size."""
         if flow is not None:
-            flow = F.interpolate(flow, scale_factor=1.0 / scale, mode="bilinear", align_corners=False) / scale
-            x = torch.cat((x, flow), 1)
+            x = torch.cat((x, resize(flow, 1.0 / scale) / scale), 1)
         out = self.lastconv(self.convblock(self.conv0(x)))
-        out = F.interpolate(out, scale_factor=scale, mode="bilinear", align_corners=False)
+        out = resize(out, scale)
         return Estimate(flow=out[:, :4] * scale, mask=out[:, 4:5], features=out[:, 5:])
+
+
+def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Bilinear resize as the network was trained with; a factor of 1 is an exact no-op."""
+    if factor == 1.0:
+        return x
+    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
 class IFNet(nn.Module):
@@ -127,48 +133,93 @@ class IFNet(nn.Module):
     def blocks(self) -> tuple[IFBlock, ...]:
         return (self.block0, self.block1, self.block2, self.block3, self.block4)
 
-    def forward(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor, scale: float = 1.0,
-                feat0: torch.Tensor | None = None, feat1: torch.Tensor | None = None) -> torch.Tensor:
-        """The frame at ``t`` (shape ``(B, 1, 1, 1)``) between ``img0`` and ``img1`` (``(B, 3, H, W)``).
+    def prepare(self, image: torch.Tensor) -> torch.Tensor:
+        """A frame (``(1, 3, H, W)``) with its 4 encoder channels: what the blocks see of it.
 
-        ``feat0``/``feat1`` are the frames' encodings if already computed (they do not depend on t).
+        It does not depend on ``t``, so a frame is prepared once for every moment between its
+        neighbours, and once for both pairs it belongs to.
         """
-        feat0 = self.encode(img0) if feat0 is None else feat0
-        feat1 = self.encode(img1) if feat1 is None else feat1
-        timestep = t.expand(img0.shape[0], 1, img0.shape[2], img0.shape[3]).to(img0.dtype)
-        estimate: Estimate | None = None
-        warped0, warped1 = img0, img1
-        for block, block_scale in zip(self.blocks(), BLOCK_SCALES):
-            if estimate is None:
-                estimate = block(torch.cat((img0, img1, feat0, feat1, timestep), 1), None, block_scale / scale)
-            else:
-                inputs = torch.cat((warped0, warped1, self.warp(feat0, estimate.flow[:, :2]),
-                                    self.warp(feat1, estimate.flow[:, 2:4]), timestep, estimate.mask,
-                                    estimate.features), 1)
-                update = block(inputs, estimate.flow, block_scale / scale)
-                estimate = Estimate(estimate.flow + update.flow, update.mask, update.features)
-            warped0 = self.warp(img0, estimate.flow[:, :2])
-            warped1 = self.warp(img1, estimate.flow[:, 2:4])
-        assert estimate is not None
-        mask = torch.sigmoid(estimate.mask)
-        return warped0 * mask + warped1 * (1 - mask)
+        return torch.cat((image, self.encode(image)), 1)
 
-    def warp(self, image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """Backward warp: output pixel ``p`` samples ``image`` at ``p + flow(p)`` (border-clamped)."""
-        batch, _, height, width = flow.shape
-        key = (height, width, flow.device, flow.dtype)
+    def forward(self, side0: torch.Tensor, side1: torch.Tensor, t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """The frames at ``t`` (``(B, 1, 1, 1)``) between two :meth:`prepare` d frames: ``(B, 3, H, W)``."""
+        batch = t.shape[0]
+        # Both sides stacked on the batch axis: one warp call moves all 2 × (3 + 4) channels,
+        # each side along its own flow.
+        both = torch.cat((side0.expand(batch, -1, -1, -1), side1.expand(batch, -1, -1, -1)), 0)
+        estimate: Estimate | None = None
+        for block, block_scale in zip(self.blocks(), BLOCK_SCALES):
+            factor = block_scale / scale
+            # Inputs are shrunk to the block's resolution one by one before being joined: bilinear
+            # resizing is per channel, so this equals resizing the joined tensor, without the
+            # full-size copy.
+            if estimate is None:
+                small = resize(both, 1.0 / factor)
+            else:
+                small = self.warp_shrunk(both, estimate.flow, factor)
+            small0, small1 = small[:batch], small[batch:]
+            timestep = t.to(both.dtype).expand(batch, 1, small.shape[2], small.shape[3])
+            inputs = [small0[:, :3], small1[:, :3], small0[:, 3:], small1[:, 3:], timestep]
+            if estimate is None:
+                estimate = block(torch.cat(inputs, 1), None, factor)
+            else:
+                inputs += [resize(estimate.mask, 1.0 / factor), resize(estimate.features, 1.0 / factor)]
+                update = block(torch.cat(inputs, 1), estimate.flow, factor)
+                estimate = Estimate(estimate.flow + update.flow, update.mask, update.features)
+        assert estimate is not None
+        warped = self.warp(both[:, :3], estimate.flow)  # the result needs only the pictures
+        mask = torch.sigmoid(estimate.mask)
+        return warped[:batch] * mask + warped[batch:] * (1 - mask)
+
+    def warp_shrunk(self, both: torch.Tensor, flow: torch.Tensor, factor: float) -> torch.Tensor:
+        """``resize(self.warp(both, flow), 1 / factor)``, warping only the pixels the resize reads.
+
+        Shrinking by an even whole factor (align_corners=False) averages the 2 × 2 pixels around
+        each block's centre, so the coarse blocks need 4 warped pixels per input pixel, not f².
+        """
+        whole = int(factor)
+        if whole != factor or whole < 4 or whole % 2:
+            return resize(self.warp(both, flow), 1.0 / factor)
+        height, width = flow.shape[2:]
+        rows = self.centre_pairs(height, whole, flow.device)
+        cols = self.centre_pairs(width, whole, flow.device)
+        flow_there = flow.index_select(2, rows).index_select(3, cols)
+        grid_there = self.grid(height, width, flow).index_select(1, rows).index_select(2, cols)
+        return F.avg_pool2d(self.sample(both, flow_there, grid_there, height, width), 2)
+
+    @staticmethod
+    def centre_pairs(size: int, factor: int, device: torch.device) -> torch.Tensor:
+        """Indices ``f·i + f/2 − 1, f·i + f/2`` for every block ``i``: the pixels a shrink by ``f`` reads."""
+        starts = torch.arange(size // factor, device=device) * factor + factor // 2 - 1
+        return torch.stack((starts, starts + 1), 1).flatten()
+
+    def warp(self, both: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """Backward warp of ``both`` = (frame 0 side, frame 1 side) along flow[:, :2] and flow[:, 2:4].
+
+        Output pixel ``p`` samples its frame at ``p + flow(p)``, clamped at the border.
+        """
+        height, width = flow.shape[2:]
+        return self.sample(both, flow, self.grid(height, width, flow), height, width)
+
+    def grid(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+        """Every pixel's own position in grid_sample's [-1, 1] coordinates, shape ``(1, H, W, 2)``."""
+        key = (height, width, like.device, like.dtype)
         grid = self._grids.get(key)
         if grid is None:
-            xs = torch.linspace(-1.0, 1.0, width, device=flow.device, dtype=flow.dtype)
-            ys = torch.linspace(-1.0, 1.0, height, device=flow.device, dtype=flow.dtype)
-            grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0).unsqueeze(0)
+            xs = torch.linspace(-1.0, 1.0, width, device=like.device, dtype=like.dtype)
+            ys = torch.linspace(-1.0, 1.0, height, device=like.device, dtype=like.dtype)
+            grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).unsqueeze(0)
             self._grids[key] = grid
+        return grid
+
+    @staticmethod
+    def sample(both: torch.Tensor, flow: torch.Tensor, grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Sample each side of ``both`` (``height`` × ``width``) at ``grid`` moved by its own flow."""
         # Pixels → the [-1, 1] coordinates of grid_sample with align_corners=True.
-        normaliser = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=flow.device,
-                                  dtype=flow.dtype).view(1, 2, 1, 1)
-        sample_at = (grid + flow / normaliser).permute(0, 2, 3, 1)
-        return F.grid_sample(image, sample_at.expand(image.shape[0], -1, -1, -1), mode="bilinear",
-                             padding_mode="border", align_corners=True)
+        to_unit = torch.tensor([2.0 / (width - 1.0), 2.0 / (height - 1.0)], device=flow.device, dtype=flow.dtype)
+        per_side = torch.cat((flow[:, :2], flow[:, 2:4]), 0).permute(0, 2, 3, 1)
+        return F.grid_sample(both, torch.addcmul(grid, per_side, to_unit), mode="bilinear", padding_mode="border",
+                             align_corners=True)
 
 
 def load_ifnet(path: Path, device: torch.device) -> IFNet:
@@ -199,6 +250,12 @@ def internal_scale(height: int, width: int) -> float:
     return 1.0
 
 
+def to_frame(images: torch.Tensor) -> list[Frame]:
+    """``(B, 3, H, W)`` in [0, 1] → B uint8 RGB frames (rounded, not truncated)."""
+    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return [np.ascontiguousarray(image) for image in pixels.permute(0, 2, 3, 1).cpu().numpy()]
+
+
 def pick_device(requested: str | None) -> torch.device:
     if requested:
         return torch.device(requested)
@@ -207,12 +264,12 @@ def pick_device(requested: str | None) -> torch.device:
 
 @dataclass
 class EncodedFrame:
-    """One input frame on the device, padded, with its encoder features (reused across pairs)."""
+    """One input frame on the device, padded and prepared (reused across pairs)."""
 
     source: np.ndarray
     scale: float
-    image: torch.Tensor
-    features: torch.Tensor
+    #: The padded frame with its encoder channels (:meth:`IFNet.prepare`).
+    side: torch.Tensor
 
 
 class RifeInterpolator(FrameInterpolator):
@@ -238,18 +295,14 @@ class RifeInterpolator(FrameInterpolator):
         height, width = frame0.shape[:2]
         scale = self.scale or internal_scale(height, width)
         first, second = self.encoded(frame0, scale), self.encoded(frame1, scale)
-        padded_h, padded_w = first.image.shape[2:]
+        padded_h, padded_w = first.side.shape[2:]
         per_batch = max(1, BATCH_PIXEL_BUDGET // (padded_h * padded_w))
         results: list[Frame] = []
         for start in range(0, len(times), per_batch):
             chunk = times[start:start + per_batch]
-            batch = len(chunk)
-            t = torch.tensor(chunk, dtype=first.image.dtype, device=self.device).view(batch, 1, 1, 1)
-            middle = self.network(first.image.expand(batch, -1, -1, -1), second.image.expand(batch, -1, -1, -1), t,
-                                  scale, first.features.expand(batch, -1, -1, -1),
-                                  second.features.expand(batch, -1, -1, -1))
-            pixels = (middle[:, :, :height, :width].clamp(0, 1) * 255).round().to(torch.uint8)
-            results.extend(np.ascontiguousarray(image) for image in pixels.permute(0, 2, 3, 1).cpu().numpy())
+            t = torch.tensor(chunk, dtype=first.side.dtype, device=self.device).view(len(chunk), 1, 1, 1)
+            middle = self.network(first.side, second.side, t, scale)
+            results.extend(to_frame(middle[:, :, :height, :width]))
         return results
 
     def encoded(self, frame: Frame, scale: float) -> EncodedFrame:
@@ -261,6 +314,12 @@ class RifeInterpolator(FrameInterpolator):
         for entry in self._encoded:
             if entry.scale == scale and entry.source.shape == frame.shape and np.array_equal(entry.source, frame):
                 return entry
+        entry = EncodedFrame(frame.copy(), scale, self.network.prepare(self.padded(frame, scale)))
+        self._encoded = [*self._encoded[-1:], entry]
+        return entry
+
+    def padded(self, frame: Frame, scale: float) -> torch.Tensor:
+        """``(1, 3, H', W')`` in [0, 1] on the device, H' and W' multiples of the coarsest stride."""
         height, width = frame.shape[:2]
         stride = int(COARSEST_STRIDE / scale)
         pad_h, pad_w = -height % stride, -width % stride
@@ -269,9 +328,7 @@ class RifeInterpolator(FrameInterpolator):
             # Replicate the edge rather than pad with black: a black band is a false edge the
             # flow estimator would try to track.
             image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-        entry = EncodedFrame(frame.copy(), scale, image, self.network.encode(image))
-        self._encoded = [*self._encoded[-1:], entry]
-        return entry
+        return image
 
     def close(self) -> None:
         self._encoded = []
