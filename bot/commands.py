@@ -78,7 +78,8 @@ def parse_model(text: str | None, settings: Settings) -> str:
     return name
 
 
-COMMAND_TOKEN = re.compile(r"^/(?P<name>[a-zA-Z]+)(?:@\w+)?(?:[=:]?(?P<value>\S+))?$")
+#: "/fps60" is /fps with 60, but "/mp4" is a name of its own (not /mp with 4).
+COMMAND_TOKEN = re.compile(r"^/(?P<name>(?i:mp4)(?!\w)|[a-zA-Z]+)(?:@\w+)?(?:[=:]?(?P<value>\S+))?$")
 
 
 def parse_caption(caption: str | None, base: JobSettings, settings: Settings) -> JobSettings:
