@@ -1,4 +1,4 @@
-"""Command line: ``python -m interpolation INPUT -o OUTPUT [--fps N | --multi K] [--loop] [--gif] ...``
+"""Command line: ``python -m interpolation INPUT -o OUTPUT [--fps N | --multi K] [--slowmo K] [--loop] [--gif] ...``
 
 Exit codes: 0 success, 1 failure, 2 bad input or options, 3 missing/corrupt weights, 130 interrupted.
 Errors are one line on stderr; set SMOOTHBOT_DEBUG=1 to see tracebacks of unexpected failures.
@@ -16,8 +16,10 @@ from typing import TextIO
 
 from .api import describe_fps, run
 from .errors import EngineError
+from .encoding import CODECS, CONTAINERS, PRESETS
 from .models import MODEL_NAMES
-from .options import Limits, Options, Progress, Result
+from .options import (COMPARE_MODES, CUT_MODES, MAX_SLOWMO, MIN_SLOWMO, Limits, Options, Progress, Result,
+                      SceneSettings)
 
 #: Seconds between progress-bar redraws.
 PROGRESS_REDRAW_S = 0.2
@@ -44,29 +46,62 @@ def positive_float(text: str) -> float:
     return value
 
 
+def slowmo_factor(text: str) -> float:
+    value = positive_float(text.lower().removesuffix("x"))
+    if not MIN_SLOWMO <= value <= MAX_SLOWMO:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_SLOWMO:g} and {MAX_SLOWMO:g}: {text!r}")
+    return value
+
+
+def threshold(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be at most 1: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m interpolation",
         description="Make a video smooth: synthesise in-between frames to reach a higher frame rate.",
         epilog="examples:\n  python -m interpolation clip.mp4 -o smooth.mp4 --fps 60\n"
                "  python -m interpolation clip.mp4 -o loop.gif --loop\n"
-               "  python -m interpolation clip.mp4 -o frames/ --multi 4",
+               "  python -m interpolation clip.mp4 -o frames/ --multi 4\n"
+               "  python -m interpolation clip.mp4 -o slow.mp4 --slowmo 4 --fps 60\n"
+               "  python -m interpolation clip.mp4 -o compare.webm --compare side",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, help="any video ffmpeg can read (mp4, mov, webm, mkv, GIF, ...)")
     parser.add_argument("-o", "--output", required=True,
-                        help="result: .mp4, .gif, or a directory ending in / for numbered PNG frames")
+                        help="result: .mp4, .mkv, .webm (VP9/Opus), .mov, .gif, or a directory ending in / "
+                             "for numbered PNG frames")
     rate = parser.add_mutually_exclusive_group()
     rate.add_argument("--fps", type=positive_float, help="target frame rate (default: twice the input rate)")
     rate.add_argument("--multi", type=positive_float, help="multiply the input frame rate by this factor")
+    parser.add_argument("--slowmo", type=slowmo_factor, metavar="K",
+                        help=f"play K times slower ({MIN_SLOWMO:g}-{MAX_SLOWMO:g}, e.g. 2.5), every new frame "
+                             "interpolated; audio is slowed with its pitch kept")
     parser.add_argument("--loop", action="store_true", help="interpolate the last frame back to the first")
     parser.add_argument("--gif", action="store_true", help="write an animated GIF (capped at 50 fps)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="rife", help="interpolation model (default: rife)")
     parser.add_argument("--weights", type=Path, help="model weights file (default: the fetched cache)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: best available)")
     parser.add_argument("--max-bytes", type=byte_size, help="size budget, e.g. 8M: shrink until the file fits")
-    parser.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default: 18)")
-    parser.add_argument("--preset", default="medium", help="x264 preset (default: medium)")
+    parser.add_argument("--compare", choices=COMPARE_MODES,
+                        help="before/after video: a moving split line, side by side, or stacked")
+    parser.add_argument("--cut-mode", choices=CUT_MODES, default="cut",
+                        help="at scene cuts: a hard cut (default) or a short cross-fade; never a morph")
+    parser.add_argument("--cut-threshold", type=threshold, default=SceneSettings.cut_threshold,
+                        help="colour change between frames (0-1) that counts as a scene cut "
+                             f"(default: {SceneSettings.cut_threshold:g}; lower finds more cuts)")
+    parser.add_argument("--codec", choices=tuple(CODECS),
+                        help="video codec (default: h264, or vp9 for .webm); needs the encoder in ffmpeg")
+    parser.add_argument("--container", choices=tuple(CONTAINERS),
+                        help="video container (default: from the output name, else mp4)")
+    parser.add_argument("--crf", type=int,
+                        help="quality on the codec's scale, lower is better (default: h264 18, h265 22, vp9/av1 32)")
+    parser.add_argument("--preset", choices=PRESETS, default="medium",
+                        help="encoder speed, x264 names, translated for other codecs (default: medium)")
     parser.add_argument("--no-audio", action="store_true", help="drop the audio track")
     parser.add_argument("--max-duration", type=positive_float, default=Limits.max_duration_s,
                         help=f"refuse longer inputs, seconds (default: {Limits.max_duration_s:g})")
@@ -78,8 +113,9 @@ def options_from(args: argparse.Namespace) -> Options:
     return Options(
         fps=args.fps, multi=args.multi, loop=args.loop, output="gif" if args.gif else None,
         model=args.model, weights=args.weights, device=args.device, max_bytes=args.max_bytes,
-        crf=args.crf, preset=args.preset, keep_audio=not args.no_audio,
-        limits=Limits(max_duration_s=args.max_duration),
+        crf=args.crf, preset=args.preset, codec=args.codec, container=args.container, keep_audio=not args.no_audio,
+        slowmo=args.slowmo, compare=args.compare, cut_mode=args.cut_mode,
+        scene=SceneSettings(cut_threshold=args.cut_threshold), limits=Limits(max_duration_s=args.max_duration),
     )
 
 
@@ -110,14 +146,12 @@ class ProgressBar:
 
 def summary(result: Result) -> str:
     extras = ["loop"] if result.loop else []
-    if result.scene_cuts:
-        extras.append(f"{result.scene_cuts} scene cut{'s' * (result.scene_cuts != 1)}")
-    if result.duplicates:
-        extras.append(f"{result.duplicates} repeated frame{'s' * (result.duplicates != 1)}")
+    if result.codec:
+        extras.append(f"{result.codec.upper()} in {result.container.upper()}")
     text = (f"wrote {result.output_path}: {describe_fps(result.input_fps)} → {describe_fps(result.output_fps)} fps, "
             f"{result.frames_out} frames, {result.duration_s:.1f} s, {result.model_display_name}"
             f"{''.join(', ' + e for e in extras)} ({result.size_bytes / 1e6:.1f} MB)")
-    return "\n".join([text] + [f"note: {note}" for note in result.notes])
+    return "\n".join([text] + result.highlights() + [f"note: {note}" for note in result.notes])
 
 
 def main(argv: list[str] | None = None) -> int:

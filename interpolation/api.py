@@ -21,14 +21,17 @@ import cv2
 import numpy as np
 
 from .analysis import SourceTimeline, scan
+from .compare import Comparison, composed_size, labels_for
+from .encoding import VideoFormat, container_for, resolve
 from .errors import BadOptionsError, CancelledError, EngineError, LimitExceededError
-from .fit import fit_mp4, make_gif
+from .fit import fit_video, make_gif
 from .models import FrameInterpolator, create_model
-from .options import GIF_MAX_FPS, Options, OutputKind, Progress, Result, output_kind_for
+from .models.blend import BlendInterpolator
+from .options import GIF_MAX_FPS, AudioHandling, Options, OutputKind, Progress, Result, output_kind_for
 from .probe import VideoInfo, probe
 from .timeline import OutputFrame, Plan, plan
-from .video_io import (AudioSource, FrameSink, PngDirectorySink, decode, even_padded, lossless_sink,
-                       mp4_sink, publish)
+from .video_io import (FrameSink, PngDirectorySink, SourceTracks, decode, even_padded, lossless_sink, publish,
+                       subtitle_codecs, video_sink)
 
 ProgressCallback = Callable[[Progress], None]
 CancelCheck = Callable[[], bool]
@@ -44,7 +47,8 @@ T = TypeVar("T")
 def run(input_path: Path | str, output_path: Path | str, options: Options | None = None,
         progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
         model: FrameInterpolator | None = None) -> Result:
-    """Smooth ``input_path`` into ``output_path`` (``.mp4``, ``.gif`` or a directory ending in ``/``).
+    """Smooth ``input_path`` into ``output_path`` (a video file such as ``.mp4`` or ``.webm``, a ``.gif``,
+    or a directory ending in ``/``).
 
     ``model`` lets a long-running caller reuse a loaded model; otherwise ``options.model`` is built.
     Raises :class:`~interpolation.errors.EngineError` subclasses with one-line human messages.
@@ -53,6 +57,7 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     source_path = Path(input_path)
     kind = output_kind_for(output_path, options.output)
     destination = checked_destination(Path(output_path), kind)
+    video_format = video_format_for(Path(output_path), kind, options)
 
     info = probe(source_path, options.limits)
     source = scan(info, options.limits, options.scene, cancelled)
@@ -61,7 +66,8 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     if kind == "gif" and fps_out > GIF_MAX_FPS:
         notes.append(f"GIF capped at {GIF_MAX_FPS} fps (GIF viewers play faster rates slowly)")
         fps_out = GIF_MAX_FPS
-    schedule = plan(source, fps_out, loop=options.loop, max_duplicate_run=options.scene.max_duplicate_run)
+    schedule = plan(source, fps_out, loop=options.loop, max_duplicate_run=options.scene.max_duplicate_run,
+                    slowmo=options.slowdown(), cut_mode=options.cut_mode)
     if schedule.frame_count > options.limits.max_output_frames:
         raise LimitExceededError(
             f"the result would have {schedule.frame_count} frames (limit {options.limits.max_output_frames}); "
@@ -72,8 +78,8 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".smoothbot-", dir=destination.parent))
     try:
-        finished, width, height, has_audio = render_to(kind, workdir, info, source, schedule, interpolator,
-                                                       options, notes, progress, cancelled)
+        finished, width, height, audio = render_to(kind, video_format, workdir, info, source, schedule,
+                                                   interpolator, options, notes, progress, cancelled)
         publish(finished, destination)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -82,10 +88,29 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     return Result(
         output_path=destination, kind=kind, input_fps=source.fps, output_fps=fps_out,
         frames_in=source.frame_count, frames_out=schedule.frame_count, duration_s=float(schedule.duration),
-        size_bytes=size, width=width, height=height, has_audio=has_audio, model=interpolator.name,
+        size_bytes=size, width=width, height=height, has_audio=audio in ("kept", "slowed"), model=interpolator.name,
         model_display_name=interpolator.display_name, loop=options.loop, scene_cuts=schedule.scene_cuts,
         duplicates=schedule.duplicates, notes=tuple(notes),
+        slowmo=schedule.slowmo if schedule.slowmo != 1 else None, audio=audio, cut_mode=schedule.cut_mode,
+        compare=options.compare, codec=video_format.codec if video_format else None,
+        container=video_format.container if video_format else None,
     )
+
+
+def video_format_for(output: Path, kind: OutputKind, options: Options) -> VideoFormat | None:
+    """The container and codec of a video output: asked for, else from the file name (``.webm`` → VP9/Opus)."""
+    if kind != "video":
+        if options.codec or options.container or options.crf is not None:
+            raise BadOptionsError(f"codec, container and crf apply to video files, not to {kind} output")
+        return None
+    named = container_for(output)
+    if output.suffix and named is None and not options.container:
+        raise BadOptionsError(f"unknown video file type {output.suffix!r}; "
+                              "end the name in .mp4, .mkv, .webm or .mov (or .gif, or / for PNG frames)")
+    if options.container and named and options.container != named:
+        raise BadOptionsError(f"the output name ends in {output.suffix} but the container asked for is "
+                              f"{options.container}; make them agree")
+    return resolve(options.container or named, options.codec, options.crf, options.preset)
 
 
 def checked_destination(output: Path, kind: OutputKind) -> Path:
@@ -102,46 +127,64 @@ def checked_destination(output: Path, kind: OutputKind) -> Path:
     return output
 
 
-def render_to(kind: OutputKind, workdir: Path, info: VideoInfo, source: SourceTimeline, schedule: Plan,
-              model: FrameInterpolator, options: Options, notes: list[str],
-              progress: ProgressCallback | None, cancelled: CancelCheck | None) -> tuple[Path, int, int, bool]:
+def render_to(kind: OutputKind, video_format: VideoFormat | None, workdir: Path, info: VideoInfo,
+              source: SourceTimeline, schedule: Plan, model: FrameInterpolator, options: Options, notes: list[str],
+              progress: ProgressCallback | None, cancelled: CancelCheck | None) -> tuple[Path, int, int, AudioHandling]:
     """Run the model into the sink for ``kind`` and finish the file. Returns (path, width, height, audio)."""
     width, height = source.width, source.height
+    comparison = None
+    if options.compare is not None:
+        comparison = Comparison(options.compare, labels_for(source.fps, schedule.fps), schedule.fps)
+        width, height = composed_size(width, height, options.compare)
     duration_s = schedule.frame_count / float(schedule.fps)
     if kind == "frames":
         sink: FrameSink = PngDirectorySink(workdir / "frames")
-        render(info.path, source, schedule, model, sink, progress, cancelled)
-        return workdir / "frames", width, height, False
+        render(info.path, source, schedule, model, sink, progress, cancelled, comparison=comparison)
+        return workdir / "frames", width, height, "none"
     if kind == "gif":
         master = workdir / "master.mkv"
         render(info.path, source, schedule, model, lossless_sink(master, width, height, schedule.fps),
-               progress, cancelled)
+               progress, cancelled, comparison=comparison)
         gif = workdir / "out.gif"
         settings, gif_notes = make_gif(master, gif, width, height, schedule.fps, options.max_bytes, workdir)
         notes.extend(gif_notes)
-        return (gif, *settings.size(width, height), False)
+        return (gif, *settings.size(width, height), "none")
+    assert video_format is not None
     has_audio = info.has_audio and options.keep_audio
-    audio = AudioSource(info.path, source.first_frame_offset_s) if has_audio else None
-    encoded = workdir / "encoded.mp4"
-    sink = mp4_sink(encoded, width, height, schedule.fps, crf=options.crf, preset=options.preset,
-                    audio=audio, duration_s=duration_s)
-    render(info.path, source, schedule, model, sink, progress, cancelled, pad_even=True)
+    audio: AudioHandling = ("slowed" if schedule.slowmo != 1 else "kept") if has_audio else (
+        "dropped" if info.has_audio else "none")
+    tracks = SourceTracks(info.path, source.first_frame_offset_s, audio=has_audio,
+                          subtitles=subtitle_codecs(info.path), slowdown=schedule.slowmo)
+    encoded = workdir / f"encoded.{video_format.container}"
+    sink, sink_notes = video_sink(encoded, width, height, schedule.fps, video_format, source=tracks,
+                                  duration_s=duration_s)
+    notes.extend(sink_notes)
+    render(info.path, source, schedule, model, sink, progress, cancelled, pad_even=True, comparison=comparison)
+    even_width, even_height = width + width % 2, height + height % 2
     if options.max_bytes is not None and encoded.stat().st_size > options.max_bytes:
-        fitted = workdir / "fitted.mp4"
-        notes.extend(fit_mp4(encoded, fitted, max_bytes=options.max_bytes, duration_s=duration_s,
-                             width=width + width % 2, height=height + height % 2, fps=schedule.fps,
-                             has_audio=has_audio, preset=options.preset, workdir=workdir))
-        return fitted, width, height, has_audio
-    return encoded, width + width % 2, height + height % 2, has_audio
+        fitted = workdir / f"fitted.{video_format.container}"
+        notes.extend(fit_video(encoded, fitted, video_format, max_bytes=options.max_bytes, duration_s=duration_s,
+                               width=even_width, height=even_height, fps=schedule.fps, has_audio=has_audio,
+                               workdir=workdir))
+        return fitted, width, height, audio
+    return encoded, even_width, even_height, audio
 
 
 def render(path: Path, source: SourceTimeline, schedule: Plan, model: FrameInterpolator, sink: FrameSink,
-           progress: ProgressCallback | None, cancelled: CancelCheck | None, pad_even: bool = False) -> None:
-    """Decode ``path`` again at full size and write every planned output frame into ``sink``."""
+           progress: ProgressCallback | None, cancelled: CancelCheck | None, pad_even: bool = False,
+           comparison: Comparison | None = None) -> None:
+    """Decode ``path`` again at full size and write every planned output frame into ``sink``.
+
+    With ``comparison``, a second decode supplies the original as it would be on screen at each
+    output moment, and the two are composed into one before/after frame.
+    """
     started = time.monotonic()
     done = 0
+    frames = produce(schedule, upright_frames(path, source), model)
+    if comparison is not None:
+        frames = comparison.frames(held_frames(schedule, upright_frames(path, source)), frames)
     try:
-        for frame in produce(schedule, upright_frames(path, source), model):
+        for frame in frames:
             if cancelled is not None and cancelled():
                 raise CancelledError("cancelled")
             sink.write(even_padded(frame) if pad_even else frame)
@@ -152,6 +195,19 @@ def render(path: Path, source: SourceTimeline, schedule: Plan, model: FrameInter
     except BaseException:
         sink.abort()
         raise
+
+
+def held_frames(schedule: Plan, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """The original at each output moment: every input frame held until the next one is due."""
+    stream = enumerate(frames)
+    index, image = -1, None
+    for entry in schedule.frames:
+        while index < entry.held:
+            try:
+                index, image = next(stream)
+            except StopIteration:
+                raise EngineError("the video ended earlier on the second read than on the first") from None
+        yield image
 
 
 def upright_frames(path: Path, source: SourceTimeline) -> Iterator[np.ndarray]:
@@ -202,6 +258,9 @@ def frames_for(group: tuple[OutputFrame, ...], kept: dict[int, np.ndarray],
     head = group[0]
     if head.is_copy:
         yield kept[head.left]
+        return
+    if head.fade:  # across a scene cut in fade mode: a plain mix, no motion invented
+        yield from BlendInterpolator().interpolate(kept[head.left], kept[head.right], [e.t for e in group])
         return
     for start in range(0, len(group), MODEL_BATCH):
         times = [entry.t for entry in group[start:start + MODEL_BATCH]]

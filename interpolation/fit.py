@@ -1,7 +1,7 @@
-"""Final encodes that respect a size budget: GIF from the lossless intermediate, MP4 re-encodes.
+"""Final encodes that respect a size budget: GIF from the lossless intermediate, video re-encodes.
 
 A chat platform refuses uploads above its limit, so the engine shrinks what matters least first:
-bitrate and picture size for MP4 (never the frame rate: smoothness is the point), and picture
+bitrate and picture size for video (never the frame rate: smoothness is the point), and picture
 size, colours, then frame rate for GIF.
 """
 
@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import ffmpeg_binary
+from .encoding import VideoFormat
 from .errors import EncoderError, LimitExceededError
 
 #: Container overhead and rate-control misses: aim this far under the budget.
@@ -106,9 +107,10 @@ def make_gif(master: Path, output: Path, width: int, height: int, fps: Fraction,
     return settings, notes
 
 
-def fit_mp4(source: Path, output: Path, *, max_bytes: int, duration_s: float, width: int, height: int,
-            fps: Fraction, has_audio: bool, preset: str, workdir: Path) -> list[str]:
-    """Re-encode ``source`` with two-pass x264 at a bitrate (and size) that fits ``max_bytes``.
+def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_bytes: int, duration_s: float,
+              width: int, height: int, fps: Fraction, has_audio: bool, workdir: Path) -> list[str]:
+    """Re-encode ``source`` (two passes where the encoder has them) at a bitrate, and if need be a
+    picture size, that fits ``max_bytes``. Audio, subtitles and metadata come along.
 
     The caller keeps ``source`` when it already fits; returns notes for the caption.
     """
@@ -127,7 +129,7 @@ def fit_mp4(source: Path, output: Path, *, max_bytes: int, duration_s: float, wi
         scale = next((s for s in MP4_SCALES
                       if video_bitrate / (width * s * height * s * float(fps)) >= MP4_MIN_BITS_PER_PIXEL),
                      MP4_SCALES[-1])
-        encode_mp4_at_bitrate(source, output, video_bitrate, audio_bitrate, width, height, scale, preset, workdir)
+        encode_at_bitrate(source, output, video_format, video_bitrate, audio_bitrate, width, height, scale, workdir)
         size = output.stat().st_size
         if size <= max_bytes:
             notes = [f"re-encoded at {video_bitrate / 1000:.0f} kbit/s to fit {max_bytes / 1e6:.1f} MB"]
@@ -138,18 +140,19 @@ def fit_mp4(source: Path, output: Path, *, max_bytes: int, duration_s: float, wi
     raise EncoderError(f"could not fit the video in {max_bytes / 1e6:.1f} MB after {MAX_FIT_ATTEMPTS} attempts")
 
 
-def encode_mp4_at_bitrate(source: Path, output: Path, video_bitrate: int, audio_bitrate: int,
-                          width: int, height: int, scale: float, preset: str, workdir: Path) -> None:
-    passlog = workdir / "x264-pass"
-    video_args = [
-        "-map", "0:v:0", "-c:v", "libx264", "-preset", preset, "-b:v", str(video_bitrate),
-        "-pix_fmt", "yuv420p", "-passlogfile", str(passlog),
-    ]
+def encode_at_bitrate(source: Path, output: Path, video_format: VideoFormat, video_bitrate: int, audio_bitrate: int,
+                      width: int, height: int, scale: float, workdir: Path) -> None:
+    video_args = ["-map", "0:v:0"] + video_format.video_args(bitrate=video_bitrate) + ["-pix_fmt", "yuv420p"]
     if scale < 1:
         video_args += ["-vf", scale_filter(width, height, scale)]
+    what = f"{video_format.container.upper()} size fit"
+    passlog = workdir / "bitrate-pass"
+    first_pass = video_format.two_pass_args(passlog, 1)
+    if first_pass is not None:
+        ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args + first_pass
+                          + ["-an", "-sn", "-f", "null", "-"], what=f"{what} (pass 1)")
+    audio_args = (["-map", "0:a:0?"] + video_format.audio_args(str(audio_bitrate))) if audio_bitrate else ["-an"]
     ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args
-                      + ["-pass", "1", "-an", "-f", "null", "-"], what="MP4 size fit (pass 1)")
-    audio_args = ["-map", "0:a:0?", "-c:a", "aac", "-b:a", str(audio_bitrate)] if audio_bitrate else ["-an"]
-    ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args + ["-pass", "2"]
-                      + audio_args + ["-movflags", "+faststart", "-f", "mp4", str(output)],
-                      what="MP4 size fit (pass 2)")
+                      + (video_format.two_pass_args(passlog, 2) or []) + audio_args
+                      + ["-map", "0:s?", "-c:s", "copy", "-map_metadata", "0"] + video_format.container_args()
+                      + [str(output)], what=what if first_pass is None else f"{what} (pass 2)")

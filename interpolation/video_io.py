@@ -23,13 +23,12 @@ import cv2
 import numpy as np
 
 from . import ffmpeg_binary
+from .encoding import VideoFormat, metadata_args, retimed_subtitle_filter, slowed_audio_filter, subtitle_encoder
 from .errors import BadInputError, EncoderError
 from .probe import open_container, video_stream_of
 
 #: Seconds to wait for ffmpeg to finish writing after the last frame was piped in.
 ENCODER_FINISH_TIMEOUT_S = 600.0
-#: Audio bitrate of MP4 outputs (AAC).
-AUDIO_BITRATE = "160k"
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,24 @@ def even_padded(frame: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class AudioSource:
-    """Audio to mux from the original input, aligned to its first video frame."""
+class SourceTracks:
+    """What a video result carries over from the original file besides the picture."""
 
     path: Path
     #: Seconds from the start of the file (as ffmpeg's command line counts) to the first video frame.
     offset_s: float
+    audio: bool
+    #: Codec names of the input's subtitle streams, in stream order.
+    subtitles: tuple[str, ...] = ()
+    #: Slow-motion factor: audio is slowed (pitch kept) and subtitle times stretched by it.
+    slowdown: Fraction = Fraction(1)
+
+
+def subtitle_codecs(path: Path) -> tuple[str, ...]:
+    """Codec names of the subtitle streams in ``path`` (an already probed input)."""
+    with open_container(path) as container:
+        return tuple(stream.codec_context.name if stream.codec_context else "unknown"
+                     for stream in container.streams.subtitles)
 
 
 class FfmpegSink:
@@ -149,26 +160,39 @@ class FfmpegSink:
         return ffmpeg_binary.stderr_summary(self._stderr.read())
 
 
-def mp4_sink(output: Path, width: int, height: int, fps: Fraction, *, crf: int, preset: str,
-             audio: AudioSource | None, duration_s: float) -> FfmpegSink:
-    """H.264 yuv420p MP4 with +faststart; AAC audio from the original, in sync, when given."""
-    input_args: list[str] = []
-    maps = ["-map", "0:v:0"]
-    audio_args: list[str] = ["-an"]
-    if audio is not None:
-        # -ss on the audio input trims it so that its time 0 is the first video frame.
-        input_args = ["-ss", f"{max(0.0, audio.offset_s):.6f}"] + ffmpeg_binary.safe_input_args(audio.path)
-        maps += ["-map", "1:a:0?"]
-        audio_args = ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-sn", "-dn"]
-    output_args = maps + [
-        "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-        # Convert with BT.709 and say so, so players do not guess the colours.
-        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+def video_sink(output: Path, width: int, height: int, fps: Fraction, video_format: VideoFormat, *,
+               source: SourceTracks, duration_s: float) -> tuple[FfmpegSink, list[str]]:
+    """A video file in ``video_format``, yuv420p BT.709; audio (slowed when asked), subtitles and
+    metadata from ``source`` where the container can hold them. Returns the sink and notes.
+    """
+    # Input 1 is the original: -ss makes its time 0 the first video frame, so audio stays in sync.
+    input_args = ["-ss", f"{max(0.0, source.offset_s):.6f}"] + ffmpeg_binary.safe_input_args(source.path)
+    args = ["-map", "0:v:0"] + video_format.video_args() + [
+        # Convert with BT.709 and say so (on the frames too: newer ffmpeg writes what the frames carry),
+        # so players do not guess the colours.
+        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+               "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-        "-movflags", "+faststart", "-t", f"{duration_s:.6f}",
-    ] + audio_args + ["-f", "mp4"]
-    return FfmpegSink(output, width + width % 2, height + height % 2, fps, output_args,
-                      input_args=input_args, what="MP4 encoder")
+    ]
+    if source.audio:
+        args += ["-map", "1:a:0?"] + video_format.audio_args()
+        if source.slowdown != 1:
+            args += ["-af", slowed_audio_filter(source.slowdown)]
+    notes: list[str] = []
+    kept = 0
+    for index, codec in enumerate(source.subtitles):
+        encoder = subtitle_encoder(video_format.container, codec)
+        if encoder is None:
+            notes.append(f"{codec} subtitles dropped ({video_format.container.upper()} cannot hold them)")
+            continue
+        args += ["-map", f"1:s:{index}", f"-c:s:{kept}", encoder]
+        if source.slowdown != 1:
+            args += [f"-bsf:s:{kept}", retimed_subtitle_filter(source.slowdown)]
+        kept += 1
+    args += metadata_args(1) + ["-t", f"{duration_s:.6f}"] + video_format.container_args()
+    sink = FfmpegSink(output, width + width % 2, height + height % 2, fps, args, input_args=input_args,
+                      what=f"{video_format.container.upper()} encoder")
+    return sink, notes
 
 
 def lossless_sink(output: Path, width: int, height: int, fps: Fraction) -> FfmpegSink:

@@ -105,3 +105,44 @@ def test_variable_frame_rate_uses_real_timestamps():
     schedule = plan(source, Fraction(10), loop=False, max_duplicate_run=4)
     assert [(f.left, f.right, f.t) for f in schedule.frames] == [
         (0, None, 0), (1, None, 0), (1, 2, 0.5), (2, None, 0), (3, None, 0)]
+
+
+@pytest.mark.parametrize(("frames", "fps_in", "slowmo", "fps_out", "expected"),
+                         [(25, 25, 4, 50, 200), (15, 30, 4, 60, 120), (24, 24, Fraction(5, 2), 60, 150),
+                          (10, 25, 8, 25, 80)])
+def test_slow_motion_lasts_k_times_longer_at_the_output_rate(frames, fps_in, slowmo, fps_out, expected):
+    schedule = plan(cfr_source(frames, fps_in), Fraction(fps_out), loop=False, max_duplicate_run=4,
+                    slowmo=Fraction(slowmo))
+    assert schedule.frame_count == expected
+    assert schedule.duration == Fraction(frames, fps_in) * Fraction(slowmo)
+    assert [f.time for f in schedule.frames] == [Fraction(i) / (fps_out * Fraction(slowmo)) for i in range(expected)]
+
+
+def test_slow_motion_interpolates_every_new_frame_instead_of_repeating():
+    # 25 fps ×4 at 50 fps: 8 outputs per input interval, all distinct moments, exact hits every 8th.
+    schedule = plan(cfr_source(5, 25), Fraction(50), loop=False, max_duplicate_run=4, slowmo=Fraction(4))
+    before_last = [f for f in schedule.frames if f.time < Fraction(4, 25)]
+    moments = [(f.left, f.right, f.t) for f in before_last]
+    assert len(set(moments)) == len(moments) == 32
+    assert all(f.is_copy == (i % 8 == 0) for i, f in enumerate(before_last))
+    assert [f.t for f in before_last[1:8]] == pytest.approx([k / 8 for k in range(1, 8)])
+    # The last input frame is shown for its own slowed duration (4/25 s), as in the original.
+    assert all(f.is_copy and f.left == 4 for f in schedule.frames[32:])
+
+
+def test_held_is_what_the_original_shows_at_each_output_moment():
+    schedule = plan(cfr_source(3, 10), Fraction(40), loop=False, max_duplicate_run=4, slowmo=Fraction(2))
+    assert [f.held for f in schedule.frames] == [k // 8 for k in range(24)]
+
+
+def test_fade_mode_cross_fades_across_a_cut_instead_of_switching():
+    cut = plan(cfr_source(4, 10, cuts={2}), Fraction(40), loop=False, max_duplicate_run=4, cut_mode="cut")
+    fade = plan(cfr_source(4, 10, cuts={2}), Fraction(40), loop=False, max_duplicate_run=4, cut_mode="fade")
+    across = [i for i, f in enumerate(fade.frames) if Fraction(1, 10) < f.time < Fraction(2, 10)]
+    assert [(fade.frames[i].left, fade.frames[i].right, fade.frames[i].t, fade.frames[i].fade) for i in across] == [
+        (1, 2, 0.25, True), (1, 2, 0.5, True), (1, 2, 0.75, True)]
+    assert all(cut.frames[i].is_copy for i in across)
+    # Away from the cut both modes plan the same model interpolations.
+    elsewhere = [i for i in range(fade.frame_count) if i not in across]
+    assert [fade.frames[i] for i in elsewhere] == [cut.frames[i] for i in elsewhere]
+    assert not any(f.fade for f in cut.frames)
