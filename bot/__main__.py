@@ -36,6 +36,10 @@ NO_TOKEN_MESSAGE = (
 HOUSEKEEPING_INTERVAL_S = 3600.0
 
 
+class PlatformStartError(RuntimeError):
+    """A configured chat platform could not connect (token rejected, no network)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="smoothbot chat service")
     parser.add_argument("--console", type=Path, metavar="VIDEO", help="run one video through the chat flow locally")
@@ -94,7 +98,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         started: list[PlatformAdapter] = []
         try:
             for adapter in adapters:
-                await adapter.start()
+                try:
+                    await adapter.start()
+                except Exception as error:
+                    raise PlatformStartError(f"{adapter.platform} did not start: {error}") from error
                 started.append(adapter)
                 worker.repliers[adapter.platform] = adapter
                 log.info("%s adapter started", adapter.platform)
@@ -117,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         first = error.errors()[0]
         print(f"error: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
         return 2
-    logsafe.install(token.get_secret_value() for token in (settings.telegram_token, settings.discord_token) if token)
+    redactor = logsafe.install(
+        token.get_secret_value() for token in (settings.telegram_token, settings.discord_token) if token)
     if args.console is not None:
         if not args.verbose:
             logging.getLogger().setLevel(logging.WARNING)
@@ -126,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if settings.telegram_token is None and settings.discord_token is None:
         print(f"error: {NO_TOKEN_MESSAGE}", file=sys.stderr)
         return 2
-    return asyncio.run(serve(settings))
+    try:
+        return asyncio.run(serve(settings))
+    except PlatformStartError as error:
+        print(f"error: {redactor.redact(str(error))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
