@@ -1,0 +1,325 @@
+"""Discord, through discord.py: thin handlers that parse, store the attachment, enqueue, reply.
+
+Videos arrive as message attachments; text beside the attachment (``smooth /fps 60 /loop``)
+applies to that video only, like a Telegram caption. Chat defaults are set with slash commands.
+In servers the bot answers messages that mention it, in direct messages every message: that is
+also what Discord delivers to a bot without the privileged message-content intent, so none is
+needed. All decisions live in :class:`~bot.service.ChatService`; all sending for the worker lives
+in the ChatReplier methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from .commands import MODEL_DISPLAY, available_models, help_text, start_text
+from .config import Settings
+from .replies import Delivery, DeliveryError, JobView
+from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+#: Guilds (channel cache), and message events from servers and DMs. No privileged intent.
+INTENTS = discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
+#: Longest rate-limit wait discord.py sits out itself; longer ones become a transient failure.
+MAX_RATELIMIT_WAIT_S = 60.0
+#: Discord answers a slash command with "did not respond" after 3 s; a command still working after
+#: this long is deferred ("thinking…") and its answer edited in when ready.
+DEFER_AFTER_S = 2.0
+#: Discord's limit on a message's text.
+MAX_CONTENT_CHARS = 2000
+#: What counts as a video when Discord gives no content type (it sniffs by extension itself).
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif"})
+
+HOW_TO_TEXT = ("On Discord: send the video to me in a direct message, or mention me in a server with the "
+               "video attached. Options go in the same message after a word, e.g. “smooth /fps 60 /loop” "
+               "(a message that starts with / opens Discord's command menu instead).")
+NOT_A_VIDEO_TEXT = ("That attachment is not a video or GIF. Send a video file "
+                    f"({', '.join(sorted(suffix[1:].upper() for suffix in VIDEO_SUFFIXES))}).")
+ONE_VIDEO_TEXT = "I smooth one video per message: I took the first; send the others in separate messages."
+SORRY_TEXT = "Sorry, something went wrong. Please try again."
+
+#: Channels that messages can be sent to and edited in (what a job's chat id resolves to).
+ChatChannel = discord.TextChannel | discord.Thread | discord.DMChannel | discord.VoiceChannel | discord.StageChannel
+T = TypeVar("T")
+
+
+def fit_text(text: str) -> str:
+    return text if len(text) <= MAX_CONTENT_CHARS else text[:MAX_CONTENT_CHARS - 1] + "…"
+
+
+def is_video(attachment: discord.Attachment) -> bool:
+    kind = (attachment.content_type or "").split(";")[0].strip().lower()
+    return kind.startswith("video/") or kind == "image/gif" or Path(attachment.filename).suffix.lower() in VIDEO_SUFFIXES
+
+
+def suffix_for(attachment: discord.Attachment) -> str:
+    suffix = Path(attachment.filename).suffix.lower()
+    if suffix:
+        return suffix
+    kind = (attachment.content_type or "video/mp4").split(";")[0].strip()
+    return mimetypes.guess_extension(kind) or ".mp4"
+
+
+def reply_reference(job: JobView) -> discord.MessageReference:
+    """Reply to the user's message; still send if it was deleted meanwhile."""
+    return discord.MessageReference(message_id=int(job.message_id), channel_id=int(job.chat_id),
+                                    fail_if_not_exists=False)
+
+
+class DiscordAdapter:
+    platform = PLATFORM
+    animations_as_mp4 = False  # Discord plays a real .gif attachment inline
+
+    def __init__(self, settings: Settings, service: ChatService) -> None:
+        if settings.discord_token is None:
+            raise ValueError("DISCORD_TOKEN is not set")
+        self.settings = settings
+        self.service = service
+        self.defer_after_s = DEFER_AFTER_S
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # the bot never joins voice
+        self.client = discord.Client(intents=INTENTS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S)
+        self.tree = app_commands.CommandTree(self.client)
+        self.client.setup_hook = self.setup_hook  # type: ignore[method-assign]
+        self.client.event(self.on_message)
+        self.tree.error(self.on_command_error)
+        self.register_commands()
+        self._connection: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in (a rejected token raises here), connect, and return once the gateway session is ready."""
+        assert self.settings.discord_token is not None
+        try:
+            await self.client.login(self.settings.discord_token.get_secret_value())
+            self._connection = asyncio.create_task(self.client.connect(reconnect=True))
+            ready = asyncio.create_task(self.client.wait_until_ready())
+            await asyncio.wait({ready, self._connection}, return_when=asyncio.FIRST_COMPLETED)
+            if not ready.done():
+                ready.cancel()
+                self._connection.result()  # raises what ended the connection
+                raise ConnectionError("the Discord gateway closed before the session was ready")
+        except BaseException:
+            await self.stop()  # login opened an HTTP session
+            raise
+
+    async def stop(self) -> None:
+        await self.client.close()
+        if self._connection is not None:
+            await asyncio.gather(self._connection, return_exceptions=True)
+
+    async def setup_hook(self) -> None:
+        """At login: publish the slash commands (a bulk overwrite, so repeating it changes nothing)."""
+        await self.tree.sync()
+
+    # --- slash commands: one per command -----------------------------------------------------------
+
+    def register_commands(self) -> None:
+        command = self.tree.command
+
+        @command(name="start", description="What this bot does")
+        async def start(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, start_text() + "\n" + HOW_TO_TEXT, ephemeral=True)
+
+        @command(name="help", description="How to use it, limits and examples")
+        async def help_(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, help_text(self.settings) + "\n\n" + HOW_TO_TEXT, ephemeral=True)
+
+        @command(name="fps", description="Set this channel's target frame rate")
+        @app_commands.describe(rate="Frames per second, e.g. 60; leave empty for twice the input rate")
+        async def fps(interaction: discord.Interaction, rate: float | None = None) -> None:
+            chat = interaction.channel_id
+            await self.answer(interaction, lambda: self.service.clear_fps(PLATFORM, chat) if rate is None
+                              else self.service.set_fps(PLATFORM, chat, str(rate)))
+
+        @command(name="loop", description="Toggle seamless looping")
+        async def loop(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, lambda: self.service.toggle_loop(PLATFORM, interaction.channel_id))
+
+        @command(name="gif", description="Reply with GIF animations")
+        async def gif(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, lambda: self.service.set_output(PLATFORM, interaction.channel_id, "gif"))
+
+        @command(name="mp4", description="Reply with MP4 videos")
+        async def mp4(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, lambda: self.service.set_output(PLATFORM, interaction.channel_id, "mp4"))
+
+        @command(name="model", description="Choose the interpolation model")
+        @app_commands.describe(name="The model; RIFE looks best, blend is fastest")
+        @app_commands.choices(name=[app_commands.Choice(name=MODEL_DISPLAY.get(model, model), value=model)
+                                    for model in available_models(self.settings)])
+        async def model(interaction: discord.Interaction, name: str) -> None:
+            await self.answer(interaction, lambda: self.service.set_model(PLATFORM, interaction.channel_id, name))
+
+        @command(name="settings", description="Show this channel's settings")
+        async def settings(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, lambda: self.service.settings_text(PLATFORM, interaction.channel_id),
+                              ephemeral=True)
+
+        @command(name="status", description="Your videos and their places in the queue")
+        async def status(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, lambda: self.service.status_text(
+                PLATFORM, interaction.channel_id, interaction.user.id), ephemeral=True)
+
+        @command(name="cancel", description="Cancel your waiting or running video")
+        async def cancel(interaction: discord.Interaction) -> None:
+            await self.answer(interaction, lambda: self.service.cancel(
+                PLATFORM, interaction.channel_id, interaction.user.id), ephemeral=True)
+
+    async def answer(self, interaction: discord.Interaction, work: Callable[[], Awaitable[str]] | str, *,
+                     ephemeral: bool = False) -> None:
+        """Answer a slash command with a text, or ``work``'s text: at once, or deferred if it takes a while.
+
+        Changes to a channel's settings are answered for everyone to see; personal answers
+        (help, status, cancel) only to the user who asked.
+        """
+        if interaction.channel_id is None or not self.settings.chat_allowed(interaction.channel_id):
+            await interaction.response.send_message(PRIVATE_CHAT_TEXT, ephemeral=True)
+            return
+        if isinstance(work, str):
+            await interaction.response.send_message(fit_text(work), ephemeral=ephemeral)
+            return
+        task = asyncio.ensure_future(work())
+        done, _ = await asyncio.wait({task}, timeout=self.defer_after_s)
+        if not done:
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+            await interaction.edit_original_response(content=fit_text(await task))
+            return
+        await interaction.response.send_message(fit_text(task.result()), ephemeral=ephemeral)
+
+    async def on_command_error(self, interaction: discord.Interaction,
+                               error: app_commands.AppCommandError) -> None:
+        log.error("discord command %s failed: %s", interaction.command and interaction.command.name, error,
+                  exc_info=error)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(SORRY_TEXT, ephemeral=True)
+            else:
+                await interaction.response.send_message(SORRY_TEXT, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+    # --- messages: videos in, "Queued" out ----------------------------------------------------------
+
+    def addressed(self, message: discord.Message) -> bool:
+        """Direct messages, and server messages that mention the bot (not @everyone)."""
+        me = self.client.user
+        if message.author.bot or me is None:
+            return False
+        return message.guild is None or any(user.id == me.id for user in message.mentions)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if not self.addressed(message):
+            return
+        try:
+            await self.receive(message)
+        except Exception:
+            log.exception("discord message %s could not be handled", message.id)
+            try:
+                await message.reply(SORRY_TEXT)
+            except discord.HTTPException:
+                pass
+
+    async def receive(self, message: discord.Message) -> None:
+        videos = [attachment for attachment in message.attachments if is_video(attachment)]
+        if not videos:
+            if self.settings.chat_allowed(message.channel.id):
+                await message.reply(NOT_A_VIDEO_TEXT if message.attachments else HOW_TO_TEXT, mention_author=False)
+            return
+        video = videos[0]
+
+        async def download(target: Path) -> None:
+            await video.save(target)  # held in memory on the way: hence discord_download_limit
+
+        outcome = await self.service.accept_video(
+            platform=PLATFORM, chat_id=message.channel.id, user_id=message.author.id, message_id=message.id,
+            caption=message.content, file_size=video.size, download_limit=self.settings.discord_download_limit,
+            upload_limit=self.upload_limit_in(message.guild), suffix=suffix_for(video), download=download)
+        if not isinstance(outcome, Accepted):
+            await message.reply(fit_text(outcome.text))
+        elif outcome.new:  # a re-delivered event (not new) was answered the first time
+            text = outcome.text + ("\n" + ONE_VIDEO_TEXT if len(videos) > 1 else "")
+            status = await message.reply(text, mention_author=False)
+            await self.service.set_status_message(outcome.job_id, status.id)
+
+    # --- ChatReplier: what the worker calls ---------------------------------------------------------
+
+    def upload_limit_in(self, guild: discord.Guild | None) -> int:
+        """A server's limit grows with its boost level; elsewhere (DMs) the configured default applies."""
+        return guild.filesize_limit if guild is not None else self.settings.discord_upload_limit
+
+    def upload_limit(self, job: JobView) -> int | None:
+        channel = self.client.get_channel(int(job.chat_id))
+        return self.upload_limit_in(getattr(channel, "guild", None))
+
+    async def channel_of(self, job: JobView) -> ChatChannel:
+        """The job's channel: from the cache, or fetched (a DM channel after a restart)."""
+        channel_id = int(job.chat_id)
+        channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+        if not isinstance(channel, ChatChannel):
+            raise DeliveryError(f"channel {channel_id} does not take messages", transient=False)
+        return channel
+
+    async def send_status(self, job: JobView, text: str) -> str | None:
+        channel = await self.channel_of(job)
+        if job.status_message_id is not None:
+            try:
+                await channel.get_partial_message(int(job.status_message_id)).edit(content=fit_text(text))
+                return None
+            except discord.NotFound:
+                pass  # the status message was deleted: post a new one
+        sent = await channel.send(fit_text(text), reference=reply_reference(job), mention_author=False)
+        return str(sent.id)
+
+    async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
+        async def send() -> discord.Message:
+            channel = await self.channel_of(job)
+            # A discord.File is single-use: each attempt opens the result afresh.
+            upload = discord.File(path, filename=f"smooth-{job.id}{path.suffix}")
+            return await channel.send(fit_text(delivery.caption), file=upload, reference=reply_reference(job))
+
+        sent = await self.call_platform(send)
+        return str(sent.id)
+
+    async def send_error(self, job: JobView, text: str) -> None:
+        async def send() -> discord.Message:
+            channel = await self.channel_of(job)
+            return await channel.send(fit_text(text), reference=reply_reference(job))
+
+        try:
+            await self.call_platform(send)
+        except DeliveryError as error:
+            if error.transient:
+                raise
+            # The bot may no longer write there (kicked, channel gone): nobody can be told, ever.
+            log.warning("job %s: the failure cannot be reported in Discord: %s", job.id, error)
+
+    async def call_platform(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one Discord call (discord.py sits out short rate limits); classify failures for the worker."""
+        try:
+            return await call()
+        except discord.RateLimited as error:
+            raise DeliveryError(f"Discord asked to wait {error.retry_after:.0f} s", transient=True) from None
+        except discord.Forbidden as error:
+            raise DeliveryError(f"the bot may not post in this channel ({error.text or error.status})",
+                                transient=False) from None
+        except discord.NotFound:
+            raise DeliveryError("the channel no longer exists", transient=False) from None
+        except discord.HTTPException as error:
+            if error.status == 413:
+                raise DeliveryError("the file is larger than Discord accepts here", transient=False) from None
+            raise DeliveryError(f"Discord refused it ({error.status} {error.text})",
+                                transient=error.status >= 500) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryError(f"Discord did not answer ({error or type(error).__name__})", transient=True) from None
