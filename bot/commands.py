@@ -6,12 +6,21 @@ Adapters (Telegram, Discord, console) only translate their platform's events int
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
+
+from interpolation.options import COMPARE_MODES, CUT_MODES, MAX_SLOWMO, MIN_SLOWMO, CompareMode, CutMode
 
 from .config import Settings
 
 OutputChoice = Literal["mp4", "gif"]
+#: How /settings and captions name the comparison layouts and cut modes.
+COMPARE_DISPLAY = {"split": "moving split", "side": "side by side", "stack": "stacked"}
+CUT_MODE_DISPLAY = {"cut": "hard cuts", "fade": "cross-fades at cuts"}
+#: "/compare" alone asks for the layout people share most: one picture with a moving split line.
+DEFAULT_COMPARE: CompareMode = "split"
+#: Words that switch an optional setting off again ("/slowmo off", "/compare off").
+OFF_WORDS = ("off", "no", "none", "0", "1", "1x")
 MODEL_DISPLAY = {"rife": "RIFE", "flow": "optical flow", "blend": "blend", "dain": "DAIN"}
 #: Lowest target rate accepted: below it nothing looks smooth.
 MIN_TARGET_FPS = 1.0
@@ -29,22 +38,33 @@ class JobSettings:
     loop: bool = False
     output: OutputChoice = "mp4"
     model: str = "rife"
+    slowmo: float | None = None  # None: real time
+    compare: CompareMode | None = None  # None: the smoothed video alone
+    cut_mode: CutMode = "cut"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any], default_model: str = "rife") -> JobSettings:
-        known = {key: stored[key] for key in ("fps", "loop", "output", "model") if key in stored}
+        """Settings from a stored JSON object: rows written before a setting existed get its default,
+        and keys this version does not know (written by a newer one) are ignored."""
+        known = {f.name: stored[f.name] for f in fields(cls) if f.name in stored}
         known.setdefault("model", default_model)
         return cls(**known)
 
     def describe(self) -> str:
-        """"60 fps, loop, GIF, RIFE" — one line for /settings and replies."""
+        """"60 fps, loop, GIF, RIFE" — one line for /settings and replies (extras only when set)."""
         parts = [f"{format_fps(self.fps)} fps" if self.fps else "2× the frame rate"]
         parts.append("loop on" if self.loop else "loop off")
         parts.append(self.output.upper())
         parts.append(MODEL_DISPLAY.get(self.model, self.model))
+        if self.slowmo:
+            parts.append(f"{format_fps(self.slowmo)}× slow motion")
+        if self.compare:
+            parts.append(f"before/after {COMPARE_DISPLAY[self.compare]}")
+        if self.cut_mode != "cut":
+            parts.append(CUT_MODE_DISPLAY[self.cut_mode])
         return ", ".join(parts)
 
 
@@ -78,6 +98,42 @@ def parse_model(text: str | None, settings: Settings) -> str:
     return name
 
 
+def parse_slowmo(text: str | None) -> float | None:
+    """"4", "2.5x", "2,5" → the factor; "off" → None (real time)."""
+    word = (text or "").strip().lower()
+    if not word:
+        raise CommandError(f"How much slower? e.g. /slowmo 4 (from {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}×, or /slowmo off).")
+    if word in OFF_WORDS:
+        return None
+    try:
+        value = float(word.removesuffix("x").removesuffix("×").replace(",", "."))
+    except ValueError:
+        raise CommandError(f"“{text.strip()}” is not a slow-motion factor. Try /slowmo 4.") from None
+    if not MIN_SLOWMO <= value <= MAX_SLOWMO:
+        raise CommandError(f"Slow motion goes from {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}×, e.g. /slowmo 4 (or /slowmo off).")
+    return value
+
+
+def parse_compare(text: str | None) -> CompareMode | None:
+    """"/compare" alone → the split layout; "side", "stack", "split" → that layout; "off" → None."""
+    word = (text or "").strip().lower()
+    if not word:
+        return DEFAULT_COMPARE
+    if word in OFF_WORDS:
+        return None
+    if word not in COMPARE_MODES:
+        raise CommandError(f"Choose a comparison: {', '.join(COMPARE_MODES)} (or /compare off).")
+    return word  # type: ignore[return-value]
+
+
+def parse_cut_mode(text: str | None) -> CutMode:
+    word = (text or "").strip().lower()
+    word = "cut" if word == "hard" else word
+    if word not in CUT_MODES:
+        raise CommandError("Choose what happens at scene cuts: /cuts cut (a hard cut) or /cuts fade (a short cross-fade).")
+    return word  # type: ignore[return-value]
+
+
 #: "/fps60" is /fps with 60, but "/mp4" is a name of its own (not /mp with 4).
 COMMAND_TOKEN = re.compile(r"^/(?P<name>(?i:mp4)(?!\w)|[a-zA-Z]+)(?:@\w+)?(?:[=:]?(?P<value>\S+))?$")
 
@@ -96,8 +152,13 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
         if not match:
             continue
         name, value = match.group("name").lower(), match.group("value")
-        takes_value = name in ("fps", "model")
+        takes_value = name in ("fps", "model", "slowmo", "cuts")
         if takes_value and value is None and position < len(tokens) and not tokens[position].startswith("/"):
+            value = tokens[position]
+            position += 1
+        # "/compare" may stand alone: the next word is its layout only when it names one.
+        if (name == "compare" and value is None and position < len(tokens)
+                and tokens[position].lower() in COMPARE_MODES + OFF_WORDS):
             value = tokens[position]
             position += 1
         if name == "fps":
@@ -110,8 +171,15 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
             result = replace(result, output=name)
         elif name == "model":
             result = replace(result, model=parse_model(value, settings))
+        elif name == "slowmo":
+            result = replace(result, slowmo=parse_slowmo(value))
+        elif name == "compare":
+            result = replace(result, compare=parse_compare(value))
+        elif name == "cuts":
+            result = replace(result, cut_mode=parse_cut_mode(value))
         else:
-            raise CommandError(f"I don't know /{name} in a caption. Use /fps N, /loop, /gif, /mp4 or /model NAME.")
+            raise CommandError(f"I don't know /{name} in a caption. Use /fps N, /slowmo K, /loop, /gif, /mp4, "
+                               "/compare, /cuts fade or /model NAME.")
     return result
 
 
@@ -130,6 +198,10 @@ def help_text(settings: Settings) -> str:
         "/fps N — target frame rate (default: twice the input)",
         "/loop — toggle seamless looping (last frame flows into the first)",
         "/gif, /mp4 — reply with a GIF or an MP4",
+        f"/slowmo K — slow motion, {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}× (e.g. 2.5); every new frame is "
+        "interpolated and the sound is slowed with its pitch kept (/slowmo off to stop)",
+        "/compare [split|side|stack] — a before/after video: original and smoothed together (/compare off to stop)",
+        "/cuts cut|fade — at scene cuts: a hard cut (default) or a short cross-fade",
         f"/model NAME — {models}",
         "/settings — show this chat's settings",
         "/status — your jobs and their places in the queue",
@@ -138,5 +210,6 @@ def help_text(settings: Settings) -> str:
         f"Limits: videos up to {settings.max_input_duration_s:g} s, "
         f"{settings.max_input_pixels / 1e6:.1f} megapixels, at most {settings.max_queued_per_user} waiting per person. "
         "GIFs are capped at 50 fps.",
-        "Examples: “/fps 60” for smooth motion, “/fps 30 /loop /gif” for a looping GIF.",
+        "Examples: “/fps 60” for smooth motion, “/fps 30 /loop /gif” for a looping GIF, "
+        "“/slowmo 4 /fps 60” for slow motion, “/compare side” to show the difference.",
     ])

@@ -86,15 +86,14 @@ def progress_text(progress: Progress | None) -> str:
 
 
 def result_caption(result: Result, model_note: str | None = None) -> str:
-    """"25 → 60 fps, loop, 3.2 s, RIFE" plus any notes the engine made."""
+    """"25 → 60 fps, loop, 3.2 s, RIFE", then what else was done or found, then the engine's notes."""
     parts = [f"{describe_fps(result.input_fps)} → {describe_fps(result.output_fps)} fps"]
     if result.loop:
         parts.append("loop")
     parts.append(f"{result.duration_s:.1f} s")
     parts.append(MODEL_DISPLAY.get(result.model, result.model_display_name))
     lines = [", ".join(parts)]
-    if result.scene_cuts:
-        lines.append(f"{result.scene_cuts} scene cut{'s' * (result.scene_cuts != 1)} kept as hard cuts")
+    lines.extend(result.highlights())  # slow motion and its sound, comparison, cuts and repeats found
     if model_note:
         lines.append(model_note)
     lines.extend(result.notes)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from storage import CancelStatus, JobQueue, JobState, QueueFullError
 
-from .commands import MODEL_DISPLAY, CommandError, JobSettings, parse_caption, parse_fps, parse_model
+from .commands import (COMPARE_DISPLAY, MODEL_DISPLAY, CommandError, JobSettings, parse_caption, parse_compare,
+                       parse_cut_mode, parse_fps, parse_model, parse_slowmo)
 from .config import Settings
 from .replies import queued_text
 
@@ -125,6 +126,36 @@ class ChatService:
             return str(error)
         await self.queue.settings.update(platform, chat_id, {"model": model})
         return f"This chat now uses {MODEL_DISPLAY[model]}."
+
+    async def set_slowmo(self, platform: str, chat_id: str | int, argument: str | None) -> str:
+        try:
+            factor = parse_slowmo(argument)
+        except CommandError as error:
+            return str(error)
+        await self.queue.settings.update(platform, chat_id, {"slowmo": factor})
+        if factor is None:
+            return "Slow motion is off: videos keep their real speed."
+        return (f"Videos in this chat will now play {factor:g}× slower, every new frame interpolated "
+                "(sound slowed with its pitch kept).")
+
+    async def set_compare(self, platform: str, chat_id: str | int, argument: str | None) -> str:
+        try:
+            mode = parse_compare(argument)
+        except CommandError as error:
+            return str(error)
+        await self.queue.settings.update(platform, chat_id, {"compare": mode})
+        if mode is None:
+            return "Comparison is off: you get the smoothed video alone."
+        return f"You'll now get before/after videos ({COMPARE_DISPLAY[mode]}): original and smoothed together."
+
+    async def set_cut_mode(self, platform: str, chat_id: str | int, argument: str | None) -> str:
+        try:
+            mode = parse_cut_mode(argument)
+        except CommandError as error:
+            return str(error)
+        await self.queue.settings.update(platform, chat_id, {"cut_mode": mode})
+        return ("Scene cuts will now get a short cross-fade." if mode == "fade"
+                else "Scene cuts will now stay hard cuts (never morphed).")
 
     async def settings_text(self, platform: str, chat_id: str | int) -> str:
         return "Settings for this chat: " + (await self.chat_settings(platform, chat_id)).describe()

@@ -32,6 +32,9 @@ COMMANDS = [
     BotCommand("loop", "Toggle seamless looping"),
     BotCommand("gif", "Reply with GIF animations"),
     BotCommand("mp4", "Reply with MP4 videos"),
+    BotCommand("slowmo", "Slow motion, e.g. /slowmo 4 (or /slowmo off)"),
+    BotCommand("compare", "Before/after video: /compare split, side, stack or off"),
+    BotCommand("cuts", "At scene cuts: /cuts cut (hard) or /cuts fade"),
     BotCommand("model", "Choose the interpolation model"),
     BotCommand("settings", "Show and change this chat's settings"),
     BotCommand("status", "Your videos and their places in the queue"),
@@ -132,6 +135,9 @@ class TelegramAdapter:
         self.app.add_handler(CommandHandler("loop", self.on_loop))
         self.app.add_handler(CommandHandler("gif", self.on_gif))
         self.app.add_handler(CommandHandler("mp4", self.on_mp4))
+        self.app.add_handler(CommandHandler("slowmo", self.on_slowmo))
+        self.app.add_handler(CommandHandler("compare", self.on_compare))
+        self.app.add_handler(CommandHandler("cuts", self.on_cuts))
         self.app.add_handler(CommandHandler("model", self.on_model))
         self.app.add_handler(CommandHandler("settings", self.on_settings))
         self.app.add_handler(CommandHandler("status", self.on_status))
@@ -187,6 +193,18 @@ class TelegramAdapter:
 
     async def on_mp4(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply(update, await self.service.set_output(PLATFORM, update.effective_chat.id, "mp4"))
+
+    async def on_slowmo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        await self.reply(update, await self.service.set_slowmo(PLATFORM, update.effective_chat.id, argument))
+
+    async def on_compare(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        await self.reply(update, await self.service.set_compare(PLATFORM, update.effective_chat.id, argument))
+
+    async def on_cuts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        await self.reply(update, await self.service.set_cut_mode(PLATFORM, update.effective_chat.id, argument))
 
     async def on_model(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = " ".join(context.args or []) or None

@@ -71,7 +71,7 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     if schedule.frame_count > options.limits.max_output_frames:
         raise LimitExceededError(
             f"the result would have {schedule.frame_count} frames (limit {options.limits.max_output_frames}); "
-            "ask for a lower frame rate or a shorter clip"
+            f"ask for {'less slow motion, ' if schedule.slowmo != 1 else ''}a lower frame rate or a shorter clip"
         )
     interpolator = model or create_model(options.model, options.weights, options.device)
 

@@ -215,8 +215,6 @@ class Result:
             sound = {"slowed": f"audio slowed {factor}, pitch kept", "dropped": "audio dropped",
                      "kept": "audio kept", "none": "no audio"}[self.audio]
             lines.append(f"{factor} slow motion, {sound}")
-        elif self.audio == "dropped":
-            lines.append("audio dropped")
         if self.compare is not None:
             layout = {"split": "moving split", "side": "side by side", "stack": "stacked"}[self.compare]
             lines.append(f"before/after comparison ({layout})")

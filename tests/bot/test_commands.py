@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import CommandError, JobSettings, parse_caption, parse_fps
+from bot.commands import CommandError, JobSettings, help_text, parse_caption, parse_fps
 from bot.config import Settings
 
 
@@ -65,3 +65,44 @@ def test_env_example_configures_nothing_by_default(tmp_path):
     example = Path(__file__).resolve().parents[2] / ".env.example"
     settings = Settings(_env_file=example, data_dir=tmp_path)
     assert settings.telegram_token is None and settings.discord_token is None
+
+
+def test_slowmo_compare_and_cut_mode_in_a_caption(settings):
+    parsed = parse_caption("/slowmo 4 /fps 60 /compare side /cuts fade my cat", JobSettings(), settings)
+    assert (parsed.slowmo, parsed.fps, parsed.compare, parsed.cut_mode) == (4, 60, "side", "fade")
+    assert parse_caption("/slowmo 2.5x", JobSettings(), settings).slowmo == 2.5
+    assert parse_caption("/slowmo=2,5", JobSettings(), settings).slowmo == 2.5
+    assert parse_caption("/compare my cat", JobSettings(), settings).compare == "split"  # alone: the split view
+    assert parse_caption("/compare /gif", JobSettings(), settings) == JobSettings(compare="split", output="gif")
+    chat_default = JobSettings(slowmo=4, compare="stack")
+    assert parse_caption("/slowmo off /compare off", chat_default, settings) == JobSettings()
+
+
+@pytest.mark.parametrize(("caption", "message"), [("/slowmo", "How much slower"), ("/slowmo 20", "from 2× to 8×"),
+                                                  ("/slowmo fast", "not a slow-motion factor"),
+                                                  ("/compare=wipe", "Choose a comparison"),
+                                                  ("/cuts", "/cuts fade"), ("/cuts dissolve", "/cuts fade")])
+def test_bad_slowmo_compare_and_cut_mode_are_explained(settings, caption, message):
+    with pytest.raises(CommandError, match=message):
+        parse_caption(caption, JobSettings(), settings)
+
+
+def test_old_stored_settings_load_with_defaults_and_newer_keys_are_ignored():
+    before_slowmo_existed = {"fps": 60, "loop": True, "output": "gif", "model": "rife"}
+    assert JobSettings.from_dict(before_slowmo_existed) == JobSettings(fps=60, loop=True, output="gif", model="rife")
+    from_a_newer_version = {"fps": 30, "slowmo": 2.5, "compare": "side", "cut_mode": "fade", "denoise": True}
+    loaded = JobSettings.from_dict(from_a_newer_version)
+    assert (loaded.slowmo, loaded.compare, loaded.cut_mode) == (2.5, "side", "fade")
+    assert JobSettings.from_dict(loaded.to_dict()) == loaded
+
+
+def test_settings_line_names_slowmo_compare_and_fades_only_when_set():
+    assert JobSettings().describe() == "2× the frame rate, loop off, MP4, RIFE"
+    assert JobSettings(fps=60, slowmo=4, compare="side", cut_mode="fade").describe() == (
+        "60 fps, loop off, MP4, RIFE, 4× slow motion, before/after side by side, cross-fades at cuts")
+
+
+def test_help_documents_the_new_commands(settings):
+    text = help_text(settings)
+    for line in ("/slowmo K", "/compare [split|side|stack]", "/cuts cut|fade"):
+        assert line in text
