@@ -1,0 +1,234 @@
+"""Speed: ms per interpolated frame of each model at three sizes, and RIFE's use of the CPU.
+
+Models are given as :class:`ModelEntry` (a label and a factory), so variants of one model (RIFE's
+speed modes) can be measured side by side with the same frames in the same run: an entry that names
+a ``reference`` gets a speed-up and a PSNR-against-the-reference column, and borrows the
+reference's FLOP count (same network, same arithmetic, however it is executed).
+
+Each model interpolates the midpoint of neighbouring frames of a pan over real photographs, in
+order, as the engine does at 2× (a frame's encoding may be reused by the next pair). The first pair
+is a warm-up (allocation, kernel selection) and is not timed; the fastest timed pair is reported,
+because on a shared CPU other work only ever adds time (the minimum is the least disturbed sample).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .cases import Frame, pan_sequence
+from .methods import Method
+from .quality import psnr
+from interpolation.models import FrameInterpolator
+
+#: Frame sizes (width, height): a small square, a phone clip, HD.
+SIZES = ((256, 256), (640, 360), (1280, 720))
+#: Side of the square fp32 matrices whose product measures the machine's practical FP32 peak.
+SGEMM_SIZE = 4096
+SGEMM_REPEATS = 3
+#: Fast models are run over the frames again until this many seconds are spent, so their
+#: millisecond timings are not a single noisy sample.
+MIN_TIMING_S = 1.0
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model to time: ``factory()`` builds it."""
+
+    label: str
+    factory: Callable[[], FrameInterpolator]
+    #: What this variant is, for the report ("eager fp32", "bf16 autocast", ...).
+    description: str = ""
+    #: Label of the entry this one is a variant of: compared for speed and output (PSNR).
+    reference: str | None = None
+    #: Count this model's FLOPs with torch's FLOP counter (torch models only).
+    count_flops: bool = False
+
+
+def rife_factory() -> FrameInterpolator:
+    from interpolation.models import create_model
+
+    return create_model("rife")
+
+
+def rife_reference_factory() -> FrameInterpolator:
+    from interpolation.models.rife_reference import ReferenceRifeInterpolator
+
+    return ReferenceRifeInterpolator()
+
+
+#: RIFE's execution modes, the reference first: Practical-RIFE's published forward (eager fp32, every
+#: pair encoded anew), then the engine's. A new mode is one more entry with
+#: ``reference="rife-reference"``; the report's "RIFE speed modes" section lists them all. Only the
+#: reference's FLOPs are counted: every mode runs the same network, so the same useful work.
+RIFE_MODES: tuple[ModelEntry, ...] = (
+    ModelEntry("rife-reference", rife_reference_factory,
+               "Practical-RIFE's published forward, eager fp32 (the reference implementation)", count_flops=True),
+    ModelEntry("rife", rife_factory, "the engine's forward: same arithmetic reordered, frames prepared once, "
+               "eager fp32", reference="rife-reference"),
+)
+
+
+def named_entry(name: str) -> ModelEntry:
+    from interpolation.models import create_model
+
+    return ModelEntry(name, lambda: create_model(name))
+
+
+def model_entries(dain_weights: object | None = None) -> list[ModelEntry]:
+    """blend, flow, RIFE's modes, and dain when weights are given."""
+    entries = [named_entry("blend"), named_entry("flow"), *RIFE_MODES]
+    if dain_weights is not None:
+        from interpolation.models import create_model
+
+        entries.append(ModelEntry("dain", lambda: create_model("dain", dain_weights)))
+    return entries
+
+
+@dataclass
+class SpeedRow:
+    label: str
+    width: int
+    height: int
+    ms_per_frame: float
+    timed_frames: int
+    gflop_per_frame: float | None = None
+    gflops: float | None = None  # effective GFLOP/s: counted FLOPs / time
+    sgemm_fraction: float | None = None  # gflops / the same run's SGEMM GFLOP/s
+    reference: str | None = None
+    speedup: float | None = None  # reference ms / this ms
+    psnr_vs_reference_db: float | None = None
+    note: str = ""
+
+
+@dataclass
+class SpeedResults:
+    threads: int
+    sgemm_gflops: float
+    rows: list[SpeedRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def sgemm_gflops(size: int = SGEMM_SIZE, repeats: int = SGEMM_REPEATS) -> float:
+    """Best GFLOP/s of an fp32 ``size``×``size`` matrix product with torch's current threads."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator)
+    b = torch.randn(size, size, generator=generator)
+    torch.mm(a, b)  # warm-up: thread pool and kernel selection
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2.0 * size**3 / best / 1e9
+
+
+def steady_state_flops(model: FrameInterpolator, frames: Sequence[Frame]) -> int:
+    """FLOPs of one midpoint when the left frame was seen in the previous pair (as in the engine)."""
+    model.close()
+    model.interpolate(frames[0], frames[1], [0.5])
+    with FlopCounterMode(display=False) as counter:
+        model.interpolate(frames[1], frames[2], [0.5])
+    model.close()
+    return int(counter.get_total_flops())
+
+
+def time_pairs(model: FrameInterpolator, frames: Sequence[Frame]) -> tuple[list[float], list[Frame]]:
+    """Seconds per midpoint (warm-up pair excluded) and every midpoint, in order.
+
+    Runs over the frames again while less than :data:`MIN_TIMING_S` has been spent.
+    """
+    model.close()
+    outputs = [model.interpolate(frames[0], frames[1], [0.5])[0]]
+    times: list[float] = []
+    while not times or sum(times) < MIN_TIMING_S:
+        for a, b in zip(frames[1:], frames[2:]):
+            started = time.perf_counter()
+            middle = model.interpolate(a, b, [0.5])[0]
+            times.append(time.perf_counter() - started)
+            if len(outputs) < len(frames) - 1:
+                outputs.append(middle)
+        if len(frames) < 3:
+            break
+    model.close()
+    return times, outputs
+
+
+def benchmark(entries: Sequence[ModelEntry], sizes: Sequence[tuple[int, int]], pairs: dict[tuple[int, int], int],
+              sgemm: float, log: Callable[[str], None] = print) -> SpeedResults:
+    """Time every entry at every size. ``pairs[size]`` is how many midpoints are timed there."""
+    results = SpeedResults(threads=torch.get_num_threads(), sgemm_gflops=sgemm)
+    models: dict[str, FrameInterpolator] = {}
+    for entry in entries:
+        model, reason = try_model_entry(entry)
+        if model is None:
+            results.notes.append(reason)
+        else:
+            models[entry.label] = model
+    flops: dict[tuple[str, tuple[int, int]], int] = {}
+    outputs: dict[tuple[str, tuple[int, int]], list[Frame]] = {}
+    by_label = {entry.label: entry for entry in entries}
+    for size in sizes:
+        width, height = size
+        frames = pan_sequence(width, height, pairs[size] + 2)  # + warm-up pair, + the FLOP pair's frame
+        for entry in entries:
+            model = models.get(entry.label)
+            if model is None:
+                continue
+            if entry.count_flops:
+                flops[(entry.label, size)] = steady_state_flops(model, frames)
+            times, outputs[(entry.label, size)] = time_pairs(model, frames)
+            row = SpeedRow(entry.label, width, height, 1000.0 * min(times), len(times))
+            counted = flops.get((entry.label, size)) or (flops.get((entry.reference, size)) if entry.reference else None)
+            if counted:
+                row.gflop_per_frame = counted / 1e9
+                row.gflops = counted / 1e9 / (row.ms_per_frame / 1000.0)
+                row.sgemm_fraction = row.gflops / sgemm
+            reference = by_label.get(entry.reference) if entry.reference else None
+            if reference is not None and (reference.label, size) in outputs:
+                ref_row = next(r for r in results.rows if r.label == reference.label and (r.width, r.height) == size)
+                row.reference = reference.label
+                row.speedup = ref_row.ms_per_frame / row.ms_per_frame
+                row.psnr_vs_reference_db = float(np.mean([
+                    psnr(out, ref) for out, ref in zip(outputs[(entry.label, size)], outputs[(reference.label, size)])]))
+            results.rows.append(row)
+            log(f"  {entry.label:<14} {width}×{height}: {row.ms_per_frame:8.1f} ms/frame"
+                + (f", {row.gflops:.1f} GFLOP/s ({100 * row.sgemm_fraction:.0f} % of SGEMM)" if row.gflops else ""))
+    for model in models.values():
+        model.close()
+    return results
+
+
+def try_model_entry(entry: ModelEntry) -> tuple[FrameInterpolator | None, str]:
+    try:
+        return entry.factory(), ""
+    except ImportError as error:
+        return None, f"{entry.label}: not available in this checkout ({error})"
+    except Exception as error:  # the engine's errors carry one-line messages
+        return None, f"{entry.label}: could not be built: {error}"
+
+
+def time_method(method: Method, sizes: Sequence[tuple[int, int]], pairs: dict[tuple[int, int], int],
+                fps: Fraction = Fraction(25), log: Callable[[str], None] = print) -> list[SpeedRow]:
+    """ms per midpoint of a whole-sequence method (ffmpeg minterpolate: one process per sequence)."""
+    rows = []
+    for width, height in sizes:
+        frames = pan_sequence(width, height, pairs[(width, height)] + 1)
+        started = time.perf_counter()
+        midpoints = method.midpoints(frames, fps)
+        seconds = time.perf_counter() - started
+        row = SpeedRow(method.name, width, height, 1000.0 * seconds / len(midpoints), len(midpoints),
+                       note="whole ffmpeg run (start, raw I/O) divided by the midpoints")
+        rows.append(row)
+        log(f"  {method.name:<14} {width}×{height}: {row.ms_per_frame:8.1f} ms/frame")
+    return rows
+
+
+__all__ = ["RIFE_MODES", "SIZES", "ModelEntry", "SpeedResults", "SpeedRow", "benchmark", "model_entries",
+           "sgemm_gflops", "time_method"]
