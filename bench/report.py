@@ -1,0 +1,441 @@
+"""The report: Markdown tables (bench/REPORT.md), PNG plots beside it, raw numbers as JSON.
+
+Speed is reported as ratios measured in the same run wherever possible (against RIFE, against the
+same run's SGEMM, model share of a whole run): absolute times only mean something on this machine
+at this moment, and the CPU may be shared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .cases import Case
+from .machine import Machine
+from .memory import FLAT_TOLERANCE, MemoryResults
+from .pipeline import OverheadRow
+from .quality import PSNR_CEILING_DB, Score, psnr, sample_truth
+from .speed import RIFE_MODES, SpeedResults, SpeedRow
+
+if TYPE_CHECKING:  # the bot benchmark imports the whole bot; only the runner needs it
+    from .bot_intake import IntakeResult
+
+REPORT_NAME = "REPORT.md"
+RESULTS_NAME = "results.json"
+PSNR_PLOT = "psnr.png"
+CROPS_PLOT = "crops.png"
+#: Side of the square crop shown per case (smaller frames show their whole height).
+CROP_SIDE = 112
+#: Method colours, stable across plots and runs.
+COLOURS = {"blend": "#9e9e9e", "minterpolate": "#f28e2b", "flow": "#59a14f", "rife": "#4e79a7", "dain": "#b07aa1"}
+
+
+@dataclass
+class ThroughputRow:
+    scenario: str
+    jobs_per_s: float
+
+
+@dataclass
+class BenchResults:
+    mode: str  # "quick" or "full"
+    command: str
+    machine: Machine
+    cases: list[Case] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+    method_order: list[str] = field(default_factory=list)
+    speed: SpeedResults | None = None
+    minterpolate_speed: list[SpeedRow] = field(default_factory=list)
+    overhead: list[OverheadRow] = field(default_factory=list)
+    memory: MemoryResults | None = None
+    intake: list["IntakeResult"] = field(default_factory=list)
+    throughput: list[ThroughputRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    section_seconds: dict[str, float] = field(default_factory=dict)
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def score_lookup(scores: Sequence[Score]) -> dict[tuple[str, str], Score]:
+    return {(s.case, s.method): s for s in scores}
+
+
+def metric_table(results: BenchResults, kind: str, metric: str) -> str:
+    """Cases of one kind as rows, methods as columns; the best of each row in bold; a mean row."""
+    cases = [c for c in results.cases if c.kind == kind]
+    methods = [m for m in results.method_order if any(s.method == m for s in results.scores)]
+    lookup = score_lookup(results.scores)
+    value = (lambda s: s.psnr_db) if metric == "psnr" else (lambda s: s.ssim)
+    text = (lambda v: f"{v:.2f}") if metric == "psnr" else (lambda v: f"{v:.4f}")
+    rows = []
+    for case in cases:
+        values = {m: value(lookup[(case.name, m)]) for m in methods if (case.name, m) in lookup}
+        best = max(values.values()) if values else None
+        rows.append([case.name] + [bold_if_best(text, values[m], best) if m in values else "–" for m in methods])
+    means = {m: float(np.mean([value(lookup[(c.name, m)]) for c in cases if (c.name, m) in lookup]))
+             for m in methods if any((c.name, m) in lookup for c in cases)}
+    if means:
+        best = max(means.values())
+        rows.append(["*mean*"] + [bold_if_best(text, means[m], best) if m in means else "–" for m in methods])
+    unit = "PSNR (dB, higher is better)" if metric == "psnr" else "SSIM (higher is better)"
+    return markdown_table([f"case — {unit}", *methods], rows)
+
+
+def bold_if_best(text: Callable[[float], str], value: float, best: float | None) -> str:
+    """The value as shown, in bold when it shows the same as the best (ties at display precision)."""
+    shown = text(value)
+    return f"**{shown}**" if best is not None and shown == text(best) else shown
+
+
+def cases_table(results: BenchResults) -> str:
+    rows = [[c.name, c.kind, f"{c.width}×{c.height}", f"{len(c.kept)} → {len(c.truth)}",
+             f"{float(c.kept_fps):g}", c.motion] for c in results.cases]
+    return markdown_table(["case", "ground truth", "size", "kept → interpolated frames", "kept fps", "motion"], rows)
+
+
+def wins_summary(results: BenchResults, kind: str) -> str:
+    cases = [c for c in results.cases if c.kind == kind]
+    lookup = score_lookup(results.scores)
+    wins: dict[str, int] = {}
+    for case in cases:
+        candidates = [(lookup[(case.name, m)].psnr_db, m) for m in results.method_order if (case.name, m) in lookup]
+        if candidates:
+            winner = max(candidates)[1]
+            wins[winner] = wins.get(winner, 0) + 1
+    return ", ".join(f"{m} {n}" for m, n in sorted(wins.items(), key=lambda kv: -kv[1])) or "–"
+
+
+def ms_text(ms: float) -> str:
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def ratio_text(ratio: float) -> str:
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+
+
+def speed_table(speed: SpeedResults, minterpolate: Sequence[SpeedRow]) -> str:
+    """ms/frame per model and size, with the speed relative to RIFE (the default model) in the same run."""
+    sizes = sorted({(r.width, r.height) for r in speed.rows}, key=lambda s: s[0] * s[1])
+    labels = list(dict.fromkeys([r.label for r in speed.rows] + [r.label for r in minterpolate]))
+    rows_by = {(r.label, (r.width, r.height)): r for r in [*speed.rows, *minterpolate]}
+    rows = []
+    for label in labels:
+        cells = [label]
+        for size in sizes:
+            row, rife = rows_by.get((label, size)), rows_by.get(("rife", size))
+            if row is None:
+                cells.append("–")
+                continue
+            ratio = f" ({ratio_text(rife.ms_per_frame / row.ms_per_frame)})" if rife and label != "rife" else ""
+            cells.append(ms_text(row.ms_per_frame) + ratio)
+        rows.append(cells)
+    return markdown_table(["model — ms per interpolated frame (speed relative to RIFE)",
+                           *(f"{w}×{h}" for w, h in sizes)], rows)
+
+
+def rife_cost_table(speed: SpeedResults) -> str:
+    rows = []
+    for r in speed.rows:
+        if r.gflops is None:
+            continue
+        rows.append([r.label, f"{r.width}×{r.height}", f"{r.gflop_per_frame:.1f}", ms_text(r.ms_per_frame), f"{r.gflops:.1f}",
+                     f"{100 * r.sgemm_fraction:.0f} %", str(r.timed_frames)])
+    return markdown_table(["model", "size", "GFLOP per frame (counted once)", "ms/frame", "effective GFLOP/s",
+                           "fraction of SGEMM", "timed frames"], rows)
+
+
+def modes_table(speed: SpeedResults) -> str:
+    mode_labels = [entry.label for entry in RIFE_MODES]
+    descriptions = {entry.label: entry.description for entry in RIFE_MODES}
+    rows = []
+    for r in speed.rows:
+        if r.label not in mode_labels:
+            continue
+        is_reference = r.reference is None
+        rows.append([r.label, descriptions.get(r.label, ""), f"{r.width}×{r.height}", ms_text(r.ms_per_frame),
+                     "1 (reference)" if is_reference else ratio_text(r.speedup),
+                     f"{r.gflops:.1f}" if r.gflops else "–",
+                     f"{100 * r.sgemm_fraction:.0f} %" if r.sgemm_fraction else "–",
+                     "reference" if is_reference else f"{r.psnr_vs_reference_db:.1f} dB"])
+    return markdown_table(["mode", "what", "size", "ms/frame", "speed-up", "GFLOP/s", "of SGEMM",
+                           "PSNR vs reference output"], rows)
+
+
+def overhead_table(rows: Sequence[OverheadRow]) -> str:
+    body = [[f"{r.model} → {r.output}", r.clip, f"{r.frames_out} ({r.interpolated} interpolated)",
+             f"{r.cli_wall_s:.1f}", f"{r.engine_wall_s:.1f}", f"{r.model_s:.1f}",
+             f"{r.engine_other_s:.1f}", f"{r.startup_s:.1f}", f"{100 * r.model_share:.0f} %"] for r in rows]
+    return markdown_table(["run", "input", "frames out", "CLI wall s", "engine s", "model s",
+                           "engine outside model s", "start-up s", "model share of CLI"], body)
+
+
+def memory_table(memory: MemoryResults) -> str:
+    body = [[r.label, r.model, r.clip, str(r.frames_in), f"{r.engine_peak_mib:.0f}", f"{r.encoder_peak_mib:.0f}"]
+            for r in memory.rows]
+    return markdown_table(["run", "model", "input", "frames in", "engine peak RSS MiB", "ffmpeg encoder peak MiB"],
+                          body)
+
+
+def growth_lines(memory: MemoryResults) -> list[str]:
+    lines = []
+    for key, ratio in memory.growth.items():
+        verdict = "flat" if ratio <= FLAT_TOLERANCE else "GROWS with length"
+        lines.append(f"- {key}: peak × {ratio:.3f} — **{verdict}** (flat means within × {FLAT_TOLERANCE:g})")
+    return lines
+
+
+def intake_table(results: Sequence["IntakeResult"]) -> str:
+    from .bot_intake import table
+
+    return table(list(results))
+
+
+def throughput_table(rows: Sequence[ThroughputRow]) -> str:
+    return markdown_table(["queue scenario (50 concurrent producers)", "enqueued jobs/s"],
+                          [[r.scenario, f"{r.jobs_per_s:.0f}"] for r in rows])
+
+
+# --- the document -----------------------------------------------------------------------------
+
+def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
+    m = results.machine
+    out = ["# smoothbot benchmarks", ""]
+    out.append(f"Generated by `{results.command}` ({results.mode} mode) on {m.date}, commit {m.commit}. "
+               "Benchmarks print numbers and never fail on a time; compare speeds only within one report.")
+    out += ["", "## Machine", ""]
+    load_end = ", ".join(f"{x:.1f}" for x in m.load_average_end) if m.load_average_end else "–"
+    out.append(markdown_table(["", ""], [
+        ["CPU", m.cpu_model], ["cores", f"{m.logical_cpus} logical, {m.usable_cpus} usable by this process"],
+        ["flags", " ".join(m.flags) or "–"], ["torch", f"{m.torch_version}, {m.torch_threads} threads"],
+        ["OpenCV", f"{m.opencv_version}, {m.opencv_threads} threads"], ["numpy", m.numpy_version],
+        ["ffmpeg", m.ffmpeg_version], ["Python", m.python_version],
+        ["load average (1, 5, 15 min)", f"start {', '.join(f'{x:.1f}' for x in m.load_average_start)}; "
+                                        f"end {load_end}"],
+        ["time per section", ", ".join(f"{k} {v:.0f} s" for k, v in results.section_seconds.items())],
+    ]))
+    if m.load_average_start[0] > m.usable_cpus:
+        out += ["", f"The 1-minute load average ({m.load_average_start[0]:.1f}) was above the core count when the "
+                "run started: other work shared the CPU, so absolute times are inflated and noisy; ratios within "
+                "the run are the numbers to read."]
+
+    if results.scores:
+        out += ["", "## Quality", ""]
+        out.append("Each sequence is rendered (or decoded) at twice the rate; every other frame is dropped and each "
+                   "method rebuilds it from the same kept frames. Methods: `blend` (cross-fade), `minterpolate` "
+                   "(ffmpeg, `mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1`, fed the kept frames losslessly "
+                   "through the engine's ffmpeg binary, yuv444p inside), `flow` (our OpenCV DIS model), `rife` "
+                   "(our Practical-RIFE 4.2x IFNet). PSNR and SSIM are means over each case's interpolated frames.")
+        out += ["", cases_table(results), ""]
+        for kind, title in (("synthetic", "Synthetic cases (exact ground truth)"),
+                            ("real", "Real clips (the dropped camera frame as reference)")):
+            if any(c.kind == kind for c in results.cases):
+                out += [f"### {title}", "", metric_table(results, kind, "psnr"), "",
+                        metric_table(results, kind, "ssim"), "",
+                        f"Best PSNR per case: {wins_summary(results, kind)}.", ""]
+        for plot in plots:
+            out += [f"![{plot}]({plot})", ""]
+
+    if results.speed is not None:
+        speed = results.speed
+        out += ["## Speed", ""]
+        out.append(f"One interpolated frame at 2× between neighbouring frames of a pan over photographs, frames in "
+                   f"order as the engine feeds them, first pair untimed (warm-up), median of the timed pairs. "
+                   f"torch threads: {speed.threads}. The same run's fp32 SGEMM (4096² `torch.mm`, same threads): "
+                   f"**{speed.sgemm_gflops:.1f} GFLOP/s** — the practical FP32 peak that RIFE is measured against.")
+        out += ["", speed_table(speed, results.minterpolate_speed), "",
+                "RIFE runs its network at 2× the frame size for frames whose short side is ≤ 300 px (so 256×256 "
+                "costs about as much as 512×512). FLOPs are counted once per size, on the reference forward, with "
+                "`torch.utils.flop_counter.FlopCounterMode` (convolutions; resampling and warping are not "
+                "counted); every RIFE mode is credited with that same useful work, so effective GFLOP/s = "
+                "counted FLOPs / time, and its fraction of the same run's SGEMM is how much of the CPU's "
+                "practical FP32 peak the model turns into useful work.", "",
+                rife_cost_table(speed), ""]
+        out += ["### RIFE speed modes", "",
+                "Execution modes of the same network side by side on the same frames: speed-up over the reference "
+                "(Practical-RIFE's published forward, eager fp32, each pair encoded anew), share of the SGEMM "
+                "peak, and PSNR of each mode's output against the reference's output (identical frames show as "
+                f"{PSNR_CEILING_DB:g} dB). New modes are entries of `bench.speed.RIFE_MODES`.", "",
+                modes_table(speed), ""]
+
+    if results.overhead:
+        out += ["## Pipeline overhead", "",
+                "The same clip through the real command line (a fresh process) and through `interpolation.api.run` "
+                "with an already loaded, timed model. *Engine outside model* is probe, scan, decode, planning, "
+                "encoding and the GIF palette; *start-up* is the CLI's time outside the engine run (interpreter, "
+                "imports, weights).", "", overhead_table(results.overhead), ""]
+
+    if results.memory is not None:
+        out += ["## Memory", "",
+                "Peak resident memory (kernel high-water mark) of whole engine runs, each in a fresh process; "
+                "the encoder is the ffmpeg child.", "", memory_table(results.memory), ""]
+        out += growth_lines(results.memory) + [""]
+        out += [f"- {note}" for note in results.memory.notes]
+
+    if results.intake or results.throughput:
+        out += ["## Bot intake", ""]
+        if results.intake:
+            out += ["Time from a user's video message to the \"Queued\" reply with N users sending at once: the "
+                    "real bot (python-telegram-bot, SQLite queue, worker busy smoothing) against the fake Telegram "
+                    "Bot API over HTTP on 127.0.0.1 (`bench/bot_intake.py`).", "", intake_table(results.intake), ""]
+        if results.throughput:
+            out += ["Enqueue throughput of the SQLite job queue (`bench/queue_throughput.py`):", "",
+                    throughput_table(results.throughput), ""]
+
+    notes = [*results.notes]
+    if notes:
+        out += ["## Not run or replaced", ""] + [f"- {note}" for note in notes] + [""]
+    out += ["## Reproduce", "", "```", "make bench        # quick: minutes on a 2-core machine",
+            "make bench-full   # more frames per case and size, RIFE memory on long clips",
+            ".venv/bin/python -m bench --help", "```", ""]
+    return "\n".join(out)
+
+
+def console_tables(results: BenchResults) -> str:
+    """The main tables, for the terminal."""
+    parts = []
+    for kind in ("synthetic", "real"):
+        if any(c.kind == kind for c in results.cases):
+            parts += [f"Quality, {kind} cases:", metric_table(results, kind, "psnr"), metric_table(results, kind, "ssim")]
+    if results.speed is not None:
+        parts += [f"Speed (torch threads {results.speed.threads}, SGEMM {results.speed.sgemm_gflops:.1f} GFLOP/s):",
+                  speed_table(results.speed, results.minterpolate_speed), rife_cost_table(results.speed),
+                  modes_table(results.speed)]
+    if results.overhead:
+        parts += ["Pipeline overhead:", overhead_table(results.overhead)]
+    if results.memory is not None:
+        parts += ["Memory:", memory_table(results.memory), *growth_lines(results.memory)]
+    if results.intake:
+        parts += ["Bot intake:", intake_table(results.intake)]
+    if results.throughput:
+        parts += [throughput_table(results.throughput)]
+    return "\n\n".join(parts)
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+def psnr_plot(results: BenchResults, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lookup = score_lookup(results.scores)
+    methods = [m for m in results.method_order if any(s.method == m for s in results.scores)]
+    cases = results.cases
+    width = 0.8 / max(1, len(methods))
+    figure, axes = plt.subplots(figsize=(max(8.0, 1.1 * len(cases) + 2), 4.5), dpi=110)
+    positions = np.arange(len(cases))
+    for i, method in enumerate(methods):
+        values = [lookup[(c.name, method)].psnr_db if (c.name, method) in lookup else 0.0 for c in cases]
+        axes.bar(positions + (i - (len(methods) - 1) / 2) * width, values, width, label=method,
+                 color=COLOURS.get(method))
+    synthetic = sum(1 for c in cases if c.kind == "synthetic")
+    if 0 < synthetic < len(cases):
+        axes.axvline(synthetic - 0.5, color="black", linewidth=0.8, linestyle="--")
+    axes.set_xticks(positions, [c.name for c in cases], rotation=25, ha="right")
+    axes.set_ylabel("PSNR (dB), mean over interpolated frames")
+    low = min((s.psnr_db for s in results.scores), default=0.0)
+    axes.set_ylim(max(0.0, 5 * math.floor(low / 5) - 5), None)
+    axes.set_title("Interpolated frame vs dropped original (left: synthetic with exact ground truth; right: real)")
+    axes.legend(ncol=len(methods), fontsize=8, loc="upper right")
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def crop_box(truth: np.ndarray, outputs: Sequence[np.ndarray]) -> tuple[int, int, int]:
+    """(y, x, side) of the square where the methods' errors add up the most (where they differ)."""
+    import cv2
+
+    height, width = truth.shape[:2]
+    side = min(CROP_SIDE, height, width)
+    error = np.zeros((height, width), np.float32)
+    for output in outputs:
+        error += np.abs(output.astype(np.float32) - truth.astype(np.float32)).mean(axis=2)
+    summed = cv2.boxFilter(error, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    half = side // 2
+    inner = summed[half:height - side + half + 1, half:width - side + half + 1]
+    y, x = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    return int(y), int(x), side
+
+
+def crops_plot(results: BenchResults, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lookup = score_lookup(results.scores)
+    methods = [m for m in results.method_order if any(s.method == m for s in results.scores)]
+    cases = [c for c in results.cases if all((c.name, m) in lookup for m in methods)]
+    columns = 1 + len(methods)
+    figure, axes = plt.subplots(len(cases), columns, figsize=(1.9 * columns, 2.0 * len(cases)), dpi=100,
+                                squeeze=False)
+    for row, case in enumerate(cases):
+        truth = sample_truth(case)
+        outputs = [lookup[(case.name, m)].sample for m in methods]
+        y, x, side = crop_box(truth, outputs)
+        panels = [("ground truth", truth)] + list(zip(methods, outputs))
+        for column, (title, image) in enumerate(panels):
+            crop = image[y:y + side, x:x + side]
+            ax = axes[row][column]
+            ax.imshow(crop, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            label = title if column == 0 else f"{title}\n{psnr(crop, truth[y:y + side, x:x + side]):.1f} dB"
+            ax.set_title(label, fontsize=7)
+            if column == 0:
+                ax.set_ylabel(case.name, fontsize=8)
+    figure.suptitle("Middle interpolated frame of each case, crop where the methods' errors are largest "
+                    "(crop PSNR)", fontsize=9)
+    # Leave the top strip to the title so it does not run into the first row's labels.
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (2.0 * len(cases))))
+    figure.savefig(path)
+    plt.close(figure)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def to_json(results: BenchResults) -> dict:
+    data = {
+        "mode": results.mode, "command": results.command, "machine": asdict(results.machine),
+        "cases": [{"name": c.name, "kind": c.kind, "width": c.width, "height": c.height,
+                   "interpolated": len(c.truth), "motion": c.motion} for c in results.cases],
+        "scores": [{k: v for k, v in asdict(s).items() if k != "sample"} for s in results.scores],
+        "speed": asdict(results.speed) if results.speed else None,
+        "minterpolate_speed": [asdict(r) for r in results.minterpolate_speed],
+        "overhead": [asdict(r) for r in results.overhead],
+        "memory": asdict(results.memory) if results.memory else None,
+        "intake": [asdict(r) for r in results.intake],
+        "throughput": [asdict(r) for r in results.throughput],
+        "notes": results.notes, "section_seconds": results.section_seconds,
+    }
+    return data
+
+
+def write(results: BenchResults, directory: Path) -> list[Path]:
+    """REPORT.md, the plots and results.json in ``directory``; returns what was written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    plots = []
+    if results.scores:
+        psnr_plot(results, directory / PSNR_PLOT)
+        crops_plot(results, directory / CROPS_PLOT)
+        plots = [PSNR_PLOT, CROPS_PLOT]
+        written += [directory / p for p in plots]
+    (directory / REPORT_NAME).write_text(render_markdown(results, plots))
+    (directory / RESULTS_NAME).write_text(json.dumps(to_json(results), indent=1, default=str) + "\n")
+    return [directory / REPORT_NAME, *written, directory / RESULTS_NAME]
