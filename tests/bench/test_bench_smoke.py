@@ -1,0 +1,139 @@
+"""The benchmark code keeps working: metrics, one tiny case end to end, the report, the mode table.
+
+Numbers are not checked against times (benchmarks never fail on a time); only that the pieces
+measure what they claim on inputs where the answer is known.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import cases, memory, pipeline, quality, report, speed
+from bench.machine import describe
+from bench.methods import MinterpolateMethod, ModelMethod
+from interpolation.models import create_model
+
+REPO = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_psnr_of_known_errors():
+    truth = np.full((8, 8, 3), 100, np.uint8)
+    assert quality.psnr(truth, truth) == quality.PSNR_CEILING_DB
+    off_by_one = truth + 1  # MSE 1 → 20·log10(255)
+    assert quality.psnr(off_by_one, truth) == pytest.approx(20 * math.log10(255), abs=1e-9)
+    off_by_ten = truth + 10  # MSE 100 → 20 dB less
+    assert quality.psnr(off_by_ten, truth) == pytest.approx(20 * math.log10(255) - 20, abs=1e-9)
+    with pytest.raises(ValueError):
+        quality.psnr(truth[:4], truth)
+
+
+def test_ssim_is_one_for_identical_frames_and_drops_with_noise():
+    truth = cases.photo("astronaut")[:64, :64]
+    assert quality.ssim(truth, truth) == pytest.approx(1.0)
+    noise = np.random.default_rng(0).integers(-40, 41, truth.shape)
+    noisy = np.clip(truth.astype(int) + noise, 0, 255).astype(np.uint8)
+    assert 0.0 < quality.ssim(noisy, truth) < 0.9
+
+
+def test_a_case_keeps_even_frames_and_drops_odd_ones():
+    case = cases.small_case(5)
+    assert (case.width, case.height) == (176, 144)
+    assert len(case.kept) == 3 and len(case.truth) == 2
+    assert case.kept[1] is case.frames[2] and case.truth[0] is case.frames[1]
+    # The camera moves: the dropped frame is neither neighbour, and rendering is deterministic.
+    assert quality.psnr(case.truth[0], case.kept[0]) < 40
+    assert np.array_equal(cases.small_case(5).frames[3], case.frames[3])
+
+
+def test_minterpolate_returns_one_midpoint_per_pair_aligned_with_the_kept_frames():
+    case = cases.small_case(5)
+    midpoints = MinterpolateMethod().midpoints(case.kept, case.kept_fps)
+    assert len(midpoints) == 2
+    for middle, truth, before in zip(midpoints, case.truth, case.kept):
+        assert middle.shape == truth.shape and middle.dtype == np.uint8
+        # Closer to the dropped frame than to its neighbour: the right frame of the doubled stream.
+        assert quality.psnr(middle, truth) > quality.psnr(middle, before)
+
+
+def test_tiny_case_end_to_end_writes_tables_and_plots(tmp_path: Path):
+    case = cases.small_case(5)
+    methods = [ModelMethod("blend", create_model("blend")), MinterpolateMethod()]
+    scores = quality.evaluate([case], methods, log=lambda _: None)
+    by_method = {s.method: s for s in scores}
+    assert set(by_method) == {"blend", "minterpolate"}
+    assert all(s.frames == 2 and len(s.psnr_per_frame) == 2 and 0 < s.ssim <= 1 for s in scores)
+    # Motion compensation beats a cross-fade on a camera pan.
+    assert by_method["minterpolate"].psnr_db > by_method["blend"].psnr_db
+
+    results = report.BenchResults(mode="quick", command="test", machine=describe(REPO), cases=[case],
+                                  scores=scores, method_order=["blend", "minterpolate"])
+    written = report.write(results, tmp_path)
+    text = (tmp_path / report.REPORT_NAME).read_text()
+    assert f"| {case.name} | {by_method['blend'].psnr_db:.2f} | **{by_method['minterpolate'].psnr_db:.2f}** |" in text
+    assert "## Machine" in text and results.machine.torch_version in text
+    for plot in (report.PSNR_PLOT, report.CROPS_PLOT):
+        assert (tmp_path / plot).read_bytes().startswith(PNG_SIGNATURE)
+    saved = json.loads((tmp_path / report.RESULTS_NAME).read_text())
+    assert saved["scores"][0]["case"] == case.name and "sample" not in saved["scores"][0]
+    assert len(written) == 4
+
+
+def test_crop_box_lands_where_the_error_is():
+    truth = np.zeros((200, 300, 3), np.uint8)
+    wrong = truth.copy()
+    wrong[150:190, 230:290] = 255
+    y, x, side = report.crop_box(truth, [wrong])
+    assert side == report.CROP_SIDE
+    assert y <= 150 and y + side >= 190 and x <= 230 and x + side >= 290
+    assert 0 <= y <= 200 - side and 0 <= x <= 300 - side
+
+
+def test_a_mode_is_compared_with_its_reference(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(speed, "MIN_TIMING_S", 0.05)
+    entries = [speed.ModelEntry("blend", lambda: create_model("blend")),
+               speed.ModelEntry("blend again", lambda: create_model("blend"), "same model", reference="blend")]
+    results = speed.benchmark(entries, [(64, 48)], {(64, 48): 2}, sgemm=100.0, log=lambda _: None)
+    reference, mode = results.rows
+    assert (mode.label, mode.reference) == ("blend again", "blend")
+    assert mode.psnr_vs_reference_db == quality.PSNR_CEILING_DB  # identical outputs
+    assert mode.speedup == pytest.approx(reference.ms_per_frame / mode.ms_per_frame)
+    assert reference.timed_frames >= 2 and reference.gflops is None
+
+
+def test_missing_models_become_notes_not_failures():
+    def broken():
+        raise ImportError("no module named interpolation.models.nothing")
+
+    results = speed.benchmark([speed.ModelEntry("nothing", broken)], [(64, 48)], {(64, 48): 1}, sgemm=1.0,
+                              log=lambda _: None)
+    assert results.rows == [] and "nothing: not available" in results.notes[0]
+
+
+def test_high_water_mark_of_this_process():
+    assert memory.high_water_kib() > 10_000  # a Python with numpy and torch imported
+
+
+@pytest.mark.slow
+def test_rife_flops_are_counted_once_per_steady_state_frame():
+    frames = cases.pan_sequence(64, 48, 3)
+    model = speed.rife_reference_factory()
+    flops = speed.steady_state_flops(model, frames)
+    assert flops > 1e8  # a 128×128 network pass is hundreds of MFLOPs
+
+
+@pytest.mark.slow
+def test_pipeline_and_memory_measure_real_runs():
+    rows = pipeline.measure("blend", ("mp4",), 64, 48, 6, 1.0, log=lambda _: None)
+    assert rows[0].frames_out == 12 and rows[0].interpolated > 0
+    assert 0 <= rows[0].model_s <= rows[0].engine_wall_s <= rows[0].cli_wall_s
+    measured = memory.measure([memory.MemoryCase("short", "blend", 64, 48, 10, 0.5),
+                               memory.MemoryCase("long", "blend", 64, 48, 10, 1.5)], log=lambda _: None)
+    assert [r.label for r in measured.rows] == ["short", "long"] and measured.notes == []
+    assert all(r.engine_peak_mib > 10 and r.encoder_peak_mib > 1 for r in measured.rows)
+    assert list(measured.growth) == ["blend at 64×48, 0.5 s → 1.5 s"]
