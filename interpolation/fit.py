@@ -17,14 +17,15 @@ from .encoding import VideoFormat
 from .errors import EncoderError, LimitExceededError
 
 #: Container overhead and rate-control misses: aim this far under the budget.
-MP4_BUDGET_SAFETY = 0.94
+VIDEO_BUDGET_SAFETY = 0.94
 #: Fewer bits than this per pixel per frame look blocky; shrink the picture instead.
-MP4_MIN_BITS_PER_PIXEL = 0.04
+VIDEO_MIN_BITS_PER_PIXEL = 0.04
 #: Below this video bitrate nothing watchable fits.
-MP4_MIN_VIDEO_BITRATE = 60_000
-MP4_AUDIO_BITRATE = 128_000
-MP4_TIGHT_AUDIO_BITRATE = 64_000
-MP4_SCALES = (1.0, 0.85, 0.7, 0.6, 0.5, 0.4, 0.33, 0.25)
+VIDEO_MIN_BITRATE = 60_000
+#: Audio bitrate of a size-fitted video; a budget tight enough to starve the picture gets the lower one.
+FIT_AUDIO_BITRATE = 128_000
+FIT_TIGHT_AUDIO_BITRATE = 64_000
+VIDEO_SCALES = (1.0, 0.85, 0.7, 0.6, 0.5, 0.4, 0.33, 0.25)
 MAX_FIT_ATTEMPTS = 4
 
 GIF_SCALES = (1.0, 0.85, 0.7, 0.6, 0.5, 0.4, 0.33, 0.25, 0.2)
@@ -114,21 +115,21 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
 
     The caller keeps ``source`` when it already fits; returns notes for the caption.
     """
-    safety = MP4_BUDGET_SAFETY
-    audio_bitrate = MP4_AUDIO_BITRATE if has_audio else 0
+    safety = VIDEO_BUDGET_SAFETY
+    audio_bitrate = FIT_AUDIO_BITRATE if has_audio else 0
     for _ in range(MAX_FIT_ATTEMPTS):
         total_bitrate = max_bytes * 8 * safety / duration_s
-        if has_audio and total_bitrate - audio_bitrate < MP4_MIN_VIDEO_BITRATE * 4:
-            audio_bitrate = MP4_TIGHT_AUDIO_BITRATE
+        if has_audio and total_bitrate - audio_bitrate < VIDEO_MIN_BITRATE * 4:
+            audio_bitrate = FIT_TIGHT_AUDIO_BITRATE
         video_bitrate = int(total_bitrate - audio_bitrate)
-        if video_bitrate < MP4_MIN_VIDEO_BITRATE:
+        if video_bitrate < VIDEO_MIN_BITRATE:
             raise LimitExceededError(
                 f"the video cannot fit in {max_bytes / 1e6:.1f} MB at a watchable quality "
                 f"({duration_s:.0f} s is too long for that size)"
             )
-        scale = next((s for s in MP4_SCALES
-                      if video_bitrate / (width * s * height * s * float(fps)) >= MP4_MIN_BITS_PER_PIXEL),
-                     MP4_SCALES[-1])
+        scale = next((s for s in VIDEO_SCALES
+                      if video_bitrate / (width * s * height * s * float(fps)) >= VIDEO_MIN_BITS_PER_PIXEL),
+                     VIDEO_SCALES[-1])
         encode_at_bitrate(source, output, video_format, video_bitrate, audio_bitrate, width, height, scale, workdir)
         size = output.stat().st_size
         if size <= max_bytes:
@@ -136,7 +137,7 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
             if scale < 1:
                 notes.append(f"scaled to {even(width * scale)}×{even(height * scale)} to fit")
             return notes
-        safety *= max_bytes / size * MP4_BUDGET_SAFETY
+        safety *= max_bytes / size * VIDEO_BUDGET_SAFETY
     raise EncoderError(f"could not fit the video in {max_bytes / 1e6:.1f} MB after {MAX_FIT_ATTEMPTS} attempts")
 
 
