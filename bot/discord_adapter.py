@@ -60,7 +60,8 @@ def fit_text(text: str) -> str:
 
 def is_video(attachment: discord.Attachment) -> bool:
     kind = (attachment.content_type or "").split(";")[0].strip().lower()
-    return kind.startswith("video/") or kind == "image/gif" or Path(attachment.filename).suffix.lower() in VIDEO_SUFFIXES
+    suffix = Path(attachment.filename).suffix.lower()
+    return kind.startswith("video/") or kind == "image/gif" or suffix in VIDEO_SUFFIXES
 
 
 def suffix_for(attachment: discord.Attachment) -> str:

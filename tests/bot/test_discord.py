@@ -28,12 +28,12 @@ import pytest
 from discord.ext.test import backend, factories
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
-from bot.__main__ import serve
+from bot.__main__ import main, serve
 from bot.config import Settings
-from bot.__main__ import main
 from bot.discord_adapter import HOW_TO_TEXT, NOT_A_VIDEO_TEXT, ONE_VIDEO_TEXT, DiscordAdapter
 from bot.service import PRIVATE_CHAT_TEXT
 from bot.worker import Worker
+from storage import JobState, SqliteJobQueue
 from tests.media import make_testsrc, read_video, video_rate
 
 #: Seconds to wait for a whole job (download, engine, upload), and for a quick answer.
@@ -42,6 +42,7 @@ ANSWER_TIMEOUT = 10
 #: Discord's option types (application command option type) for the values tests pass.
 OPTION_TYPES = {str: 3, int: 4, bool: 5, float: 10}
 EPHEMERAL = 64
+SEND_MESSAGES = discord.Permissions(send_messages=True)
 
 
 @dataclass
@@ -97,6 +98,7 @@ class FakeDiscord:
         self.adapter = adapter
         self.client = adapter.client
         self.sent: list[Sent] = []
+        self.refused = 0  # sends Discord refused (the bot lacks the permission)
         self.edits: list[tuple[int, str]] = []
         self.answers: dict[str, Answer] = {}
         self.tokens = itertools.count(1)
@@ -127,14 +129,17 @@ class FakeDiscord:
 
     # --- what the bot sends ---------------------------------------------------------------------
 
-    async def send_message(self, http: backend.FakeHttp, channel_id: int, params) -> dict[str, Any]:
-        """dpytest's send, recording the payload and the uploaded bytes."""
-        channel = sys._getframe(1).f_locals["channel"]  # noqa: F841 — dpytest reads its caller's `channel`
+    async def send_message(self, http: backend.FakeHttp, channel_id: int, params, channel) -> dict[str, Any]:
+        """dpytest's send (it reads ``channel`` from its caller's locals), recording payload and bytes."""
         files = {}
         for file in params.files or []:
             files[file.filename] = file.fp.read()
             file.fp.seek(0)
-        data = await ORIGINAL_SEND(http, channel_id, params=params)
+        try:
+            data = await ORIGINAL_SEND(http, channel_id, params=params)
+        except discord.Forbidden:
+            self.refused += 1
+            raise
         payload = params.payload  # with files, discord.py sends it as a multipart part instead
         if payload is None:
             payload = json.loads(next(part["value"] for part in params.multipart if part["name"] == "payload_json"))
@@ -244,8 +249,7 @@ async def running_bot(settings: Settings, monkeypatch: pytest.MonkeyPatch,
         await ORIGINAL_STOP(adapter)
 
     async def send_recorded(http, channel_id, *, params):
-        channel = sys._getframe(1).f_locals["channel"]  # noqa: F841 — dpytest reads its caller's `channel`
-        return await fake.send_message(http, channel_id, params)
+        return await fake.send_message(http, channel_id, params, channel=sys._getframe(1).f_locals["channel"])
 
     async def edit_recorded(http, channel_id, message_id, *, params):
         return fake.edit_by_id(channel_id, message_id, params)
@@ -418,6 +422,28 @@ async def test_cancel_stops_the_running_job(settings, monkeypatch, tmp_path):
     assert not any(sent.files for sent in discord_.sent)
 
 
+async def test_a_channel_the_bot_may_no_longer_post_in_fails_the_job_once(settings, monkeypatch, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", size="320x240", fps="25", seconds=2)
+    async with running_bot(settings, monkeypatch, tmp_path) as discord_:
+        message = await discord_.post(discord_.mention("smooth"), clip)
+        await discord_.wait_for_reply(message.id)
+        await discord_.wait_for(lambda: any(text.startswith("Smoothing…") for _, text in discord_.edits))
+        everyone = discord_.channel.guild.default_role  # the server takes Send Messages away
+        backend.update_role(everyone, permissions=everyone.permissions.value & ~SEND_MESSAGES.value)
+        assert not discord_.channel.permissions_for(discord_.channel.guild.me).send_messages
+        async with SqliteJobQueue.open(settings.database) as queue:
+            deadline = time.monotonic() + JOB_TIMEOUT
+            while not ((job := await queue.get(1)).state == JobState.FAILED and job.delivered):
+                assert time.monotonic() < deadline, job
+                await asyncio.sleep(0.05)
+            assert await queue.unreported_failures() == []
+        status = await discord_.slash("status")  # answered through the interaction, not the channel
+    assert job.error.startswith("I made your video but could not send it: the bot may not post in this channel")
+    assert status.content == f"Your videos:\n#1: Failed: {job.error}"
+    assert discord_.refused == 2  # the result, then the failure message: each tried once, no retry loop
+    assert not any(sent.files for sent in discord_.sent)
+
+
 async def test_slash_commands_are_published_at_login(settings, monkeypatch):
     published = []
 
@@ -431,8 +457,8 @@ async def test_slash_commands_are_published_at_login(settings, monkeypatch):
     await adapter.setup_hook()
     commands = {command["name"]: command for command in published}
     assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "model", "settings", "status", "cancel"}
-    assert commands["fps"]["options"] == [{"type": 10, "name": "rate", "required": False,
-                                          "description": "Frames per second, e.g. 60; leave empty for twice the input rate"}]
+    (rate,) = commands["fps"]["options"]
+    assert rate["name"] == "rate" and rate["type"] == 10 and not rate["required"]  # a number, may be left empty
     assert [choice["value"] for choice in commands["model"]["options"][0]["choices"]] == ["rife", "flow", "blend"]
 
 
