@@ -21,7 +21,9 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from .commands import MODEL_DISPLAY, available_models, help_text, start_text
+from interpolation.options import MAX_SLOWMO, MIN_SLOWMO
+
+from .commands import COMPARE_DISPLAY, CUT_MODE_DISPLAY, MODEL_DISPLAY, available_models, help_text, start_text
 from .config import Settings
 from .replies import Delivery, DeliveryError, JobView
 from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
@@ -155,6 +157,28 @@ class DiscordAdapter:
         @command(name="mp4", description="Reply with MP4 videos")
         async def mp4(interaction: discord.Interaction) -> None:
             await self.answer(interaction, lambda: self.service.set_output(PLATFORM, interaction.channel_id, "mp4"))
+
+        @command(name="slowmo", description="Slow motion: every new frame interpolated, sound slowed")
+        @app_commands.describe(factor=f"How many times slower ({MIN_SLOWMO:g} to {MAX_SLOWMO:g}), e.g. 4; "
+                                      "leave empty to switch slow motion off")
+        async def slowmo(interaction: discord.Interaction, factor: float | None = None) -> None:
+            argument = "off" if factor is None else str(factor)
+            await self.answer(interaction, lambda: self.service.set_slowmo(PLATFORM, interaction.channel_id, argument))
+
+        @command(name="compare", description="Before/after video: original and smoothed together")
+        @app_commands.describe(layout="How to show both (default: a moving split line), or off")
+        @app_commands.choices(layout=[app_commands.Choice(name=shown, value=mode)
+                                      for mode, shown in COMPARE_DISPLAY.items()]
+                              + [app_commands.Choice(name="off", value="off")])
+        async def compare(interaction: discord.Interaction, layout: str | None = None) -> None:
+            await self.answer(interaction, lambda: self.service.set_compare(PLATFORM, interaction.channel_id, layout))
+
+        @command(name="cuts", description="What happens at scene cuts")
+        @app_commands.describe(mode="A hard cut (default) or a short cross-fade")
+        @app_commands.choices(mode=[app_commands.Choice(name=shown, value=mode)
+                                    for mode, shown in CUT_MODE_DISPLAY.items()])
+        async def cuts(interaction: discord.Interaction, mode: str) -> None:
+            await self.answer(interaction, lambda: self.service.set_cut_mode(PLATFORM, interaction.channel_id, mode))
 
         @command(name="model", description="Choose the interpolation model")
         @app_commands.describe(name="The model; RIFE looks best, blend is fastest")

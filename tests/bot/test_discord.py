@@ -371,6 +371,13 @@ async def test_slash_commands_answer_through_discords_interaction_layer(settings
         assert (await discord_.slash("fps")).content.endswith("twice their frame rate.")
         assert (await discord_.slash("loop")).content.startswith("Loop is on")
         assert (await discord_.slash("model", name="flow")).content == "This chat now uses optical flow."
+        assert (await discord_.slash("slowmo", factor=20.0)).content.startswith("Slow motion goes from 2× to 8×")
+        slower = await discord_.slash("slowmo", factor=2.5)
+        assert slower.content.startswith("Videos in this chat will now play 2.5×")
+        split = await discord_.slash("compare")  # the layout may be left out
+        assert split.content.startswith("You'll now get before/after videos (moving split)")
+        assert (await discord_.slash("compare", layout="off")).content.startswith("Comparison is off")
+        assert (await discord_.slash("cuts", mode="fade")).content == "Scene cuts will now get a short cross-fade."
         status = await discord_.slash("status", member=1)
         assert status.ephemeral and status.content == "You have no videos here yet. Send one!"
         cancel = await discord_.slash("cancel", member=1)
@@ -378,7 +385,8 @@ async def test_slash_commands_answer_through_discords_interaction_layer(settings
         discord_.adapter.defer_after_s = 0  # a slow answer: deferred, then edited in
         slow = await discord_.slash("settings")
         assert slow.deferred and slow.ephemeral
-        assert slow.content == "Settings for this chat: 2× the frame rate, loop on, MP4, optical flow"
+        assert slow.content == ("Settings for this chat: 2× the frame rate, loop on, MP4, optical flow, "
+                                "2.5× slow motion, cross-fades at cuts")
         assert [payload.get("type") for payload in slow.payloads] == [5, None]
 
 
@@ -456,7 +464,8 @@ async def test_slash_commands_are_published_at_login(settings, monkeypatch):
     adapter.client._connection.application_id = 1
     await adapter.setup_hook()
     commands = {command["name"]: command for command in published}
-    assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "model", "settings", "status", "cancel"}
+    assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "slowmo", "compare", "cuts", "model",
+                             "settings", "status", "cancel"}
     (rate,) = commands["fps"]["options"]
     assert rate["name"] == "rate" and rate["type"] == 10 and not rate["required"]  # a number, may be left empty
     assert [choice["value"] for choice in commands["model"]["options"][0]["choices"]] == ["rife", "flow", "blend"]
