@@ -131,7 +131,9 @@ def test_rife_flops_are_counted_once_per_steady_state_frame():
 def test_pipeline_and_memory_measure_real_runs():
     rows = pipeline.measure("blend", ("mp4",), 64, 48, 6, 1.0, log=lambda _: None)
     assert rows[0].frames_out == 12 and rows[0].interpolated > 0
-    assert 0 <= rows[0].model_s <= rows[0].engine_wall_s <= rows[0].cli_wall_s
+    row = rows[0]
+    assert 0 < row.model_s and 0 <= row.load_s and row.model_s + row.load_s <= row.engine_wall_s <= row.cli_wall_s
+    assert row.startup_s > 0 and row.engine_other_s > 0
     measured = memory.measure([memory.MemoryCase("short", "blend", 64, 48, 10, 0.5),
                                memory.MemoryCase("long", "blend", 64, 48, 10, 1.5)], log=lambda _: None)
     assert [r.label for r in measured.rows] == ["short", "long"] and measured.notes == []
