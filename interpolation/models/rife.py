@@ -268,15 +268,29 @@ class EncodedFrame:
 
     source: np.ndarray
     scale: float
+    flipped: bool
     #: The padded frame with its encoder channels (:meth:`IFNet.prepare`).
     side: torch.Tensor
+
+
+#: Test-time views of a pair for ``quality="best"``: each is run and the results averaged.
+#: ``reversed`` swaps the frames (t ↔ 1 − t); ``flipped`` mirrors both frames left↔right.
+#: The network is not exactly symmetric under either, so its errors partly cancel.
+View = tuple[bool, bool]  # (reversed, flipped)
+QUALITY_VIEWS: dict[str, tuple[View, ...]] = {
+    "fast": ((False, False),),
+    "best": ((False, False), (True, False), (False, True), (True, True)),
+}
 
 
 class RifeInterpolator(FrameInterpolator):
     name = "rife"
     display_name = "RIFE"
 
-    def __init__(self, weights: Path | None = None, device: str | None = None, scale: float | None = None) -> None:
+    def __init__(self, weights: Path | None = None, device: str | None = None, scale: float | None = None,
+                 quality: str = "fast") -> None:
+        if quality not in QUALITY_VIEWS:
+            raise ValueError(f"quality must be one of {', '.join(QUALITY_VIEWS)}, got {quality!r}")
         # The pinned, checksummed file by default; a user's own file is only checked by loading.
         path = weights_files.resolve(weights_files.RIFE) if weights is None else Path(weights).expanduser()
         if not path.is_file():
@@ -285,6 +299,9 @@ class RifeInterpolator(FrameInterpolator):
         self.network = load_ifnet(path, self.device)
         #: Fixed internal scale; ``None`` chooses by resolution (:func:`internal_scale`).
         self.scale = scale
+        self.views = QUALITY_VIEWS[quality]
+        # Two frames of a pair, plain and (if a view mirrors) mirrored.
+        self._cache_size = 2 * len({flipped for _, flipped in self.views})
         self._encoded: list[EncodedFrame] = []
 
     @torch.inference_mode()
@@ -294,28 +311,40 @@ class RifeInterpolator(FrameInterpolator):
             return []
         height, width = frame0.shape[:2]
         scale = self.scale or internal_scale(height, width)
-        first, second = self.encoded(frame0, scale), self.encoded(frame1, scale)
-        padded_h, padded_w = first.side.shape[2:]
-        per_batch = max(1, BATCH_PIXEL_BUDGET // (padded_h * padded_w))
+        per_batch = max(1, int(BATCH_PIXEL_BUDGET / (height * width * scale * scale)))
         results: list[Frame] = []
         for start in range(0, len(times), per_batch):
-            chunk = times[start:start + per_batch]
-            t = torch.tensor(chunk, dtype=first.side.dtype, device=self.device).view(len(chunk), 1, 1, 1)
-            middle = self.network(first.side, second.side, t, scale)
-            results.extend(to_frame(middle[:, :, :height, :width]))
+            chunk = torch.tensor(times[start:start + per_batch], device=self.device).view(-1, 1, 1, 1)
+            total = sum(self.view_forward(frame0, frame1, chunk, scale, view) for view in self.views)
+            results.extend(to_frame(total[:, :, :height, :width] / len(self.views)))
         return results
 
-    def encoded(self, frame: Frame, scale: float) -> EncodedFrame:
-        """The frame's tensor and features, from the last two frames seen if it is one of them.
+    def view_forward(self, frame0: Frame, frame1: Frame, t: torch.Tensor, scale: float, view: View) -> torch.Tensor:
+        """The padded frames at ``t`` seen through one view, mapped back to the plain view."""
+        swapped, flipped = view
+        first, second = self.encoded(frame0, scale, flipped), self.encoded(frame1, scale, flipped)
+        if swapped:
+            first, second, t = second, first, 1 - t
+        middle = self.network(first.side, second.side, t.to(first.side.dtype), scale)
+        if flipped:
+            # Mirror back, then move the replicate padding (now on the left) back to the right.
+            middle = torch.flip(middle, dims=(3,))
+            middle = torch.roll(middle, shifts=-(middle.shape[3] - frame0.shape[1]), dims=3)
+        return middle
 
-        Consecutive pairs share a frame (b of a→b is a of b→c), so its encoding is computed once.
+    def encoded(self, frame: Frame, scale: float, flipped: bool = False) -> EncodedFrame:
+        """The frame prepared for the network, from the last frames seen if it is one of them.
+
+        Consecutive pairs share a frame (b of a→b is a of b→c), so it is prepared once.
         The cache compares content, not identity: a caller may reuse a buffer for a new frame.
         """
         for entry in self._encoded:
-            if entry.scale == scale and entry.source.shape == frame.shape and np.array_equal(entry.source, frame):
+            if (entry.scale == scale and entry.flipped == flipped and entry.source.shape == frame.shape
+                    and np.array_equal(entry.source, frame)):
                 return entry
-        entry = EncodedFrame(frame.copy(), scale, self.network.prepare(self.padded(frame, scale)))
-        self._encoded = [*self._encoded[-1:], entry]
+        view = np.ascontiguousarray(frame[:, ::-1]) if flipped else frame
+        entry = EncodedFrame(frame.copy(), scale, flipped, self.network.prepare(self.padded(view, scale)))
+        self._encoded = [*self._encoded[-(self._cache_size - 1):], entry]
         return entry
 
     def padded(self, frame: Frame, scale: float) -> torch.Tensor:

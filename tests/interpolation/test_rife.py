@@ -131,3 +131,22 @@ def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator
     reference = ReferenceRifeInterpolator(device="cpu")
     for got, expected in zip(rife.interpolate(a, b, [0.4, 0.8]), reference.interpolate(a, b, [0.4, 0.8])):
         assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_best_quality_averages_plain_reversed_and_mirrored_views():
+    a, b = textured(64, 90, seed=15), textured(64, 90, seed=16)  # 90 wide: padding must come back right
+    plain = RifeInterpolator(device="cpu")
+
+    def mirror(frame: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(frame[:, ::-1])
+
+    views = [plain.interpolate(a, b, [0.3])[0], plain.interpolate(b, a, [0.7])[0],
+             mirror(plain.interpolate(mirror(a), mirror(b), [0.3])[0]),
+             mirror(plain.interpolate(mirror(b), mirror(a), [0.7])[0])]
+    (got,) = RifeInterpolator(device="cpu", quality="best").interpolate(a, b, [0.3])
+    mean_of_views = np.mean([view.astype(float) for view in views], axis=0)
+    # Each view was rounded to whole levels before this mean; the model averages before rounding.
+    assert np.abs(got - mean_of_views).max() <= 1.0
+    assert not np.array_equal(views[0], views[1])  # the views really differ, so the mean means something
+    with pytest.raises(ValueError, match="quality"):
+        RifeInterpolator(device="cpu", quality="ultra")
