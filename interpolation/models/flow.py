@@ -260,36 +260,33 @@ class FlowInterpolator(FrameInterpolator):
         return self._pair
 
     def frame_at(self, frame0: Frame, frame1: Frame, motion: PairMotion, t: float) -> Frame:
-        """The frame at ``t`` (step 3 and 4)."""
+        """The frame at ``t`` (step 3 at the working size, step 4 at the frame's)."""
         work_h, work_w = motion.forward.shape[:2]
         grid = self.grid(work_h, work_w)
         # Step 3: velocities (0→1, in working pixels) land where their pixels are at t.
         from_first = splat(grid + t * motion.forward, motion.forward, motion.forward_priority)
         from_second = splat(grid + (1.0 - t) * motion.backward, -motion.backward, motion.backward_priority)
         velocity = motion_at(from_first, from_second)
-        visible0 = np.minimum(from_first.coverage, 1.0)
-        visible1 = np.minimum(from_second.coverage, 1.0)
+        # Each frame's say at t: it is visible there, and the sample it gives lies inside it (a
+        # sample from outside is made up by the border).
+        visible0 = np.minimum(from_first.coverage, 1.0) * inside(grid - t * velocity)
+        visible1 = np.minimum(from_second.coverage, 1.0) * inside(grid + (1.0 - t) * velocity)
+        weight0 = (1.0 - t) * (visible0 + VISIBILITY_PRIOR)
+        weight1 = t * (visible1 + VISIBILITY_PRIOR)
+        mix0 = weight0 / (weight0 + weight1)
 
-        # Step 4: to full resolution, warp both frames to t, mix by time and visibility.
+        # Step 4: at full resolution, warp both frames to t and mix them.
         height, width = frame0.shape[:2]
         if (work_h, work_w) != (height, width):
             velocity = cv2.resize(velocity, (width, height), interpolation=cv2.INTER_LINEAR)
             velocity *= np.float32(width / work_w), np.float32(height / work_h)
-            visible0 = cv2.resize(visible0, (width, height), interpolation=cv2.INTER_LINEAR)
-            visible1 = cv2.resize(visible1, (width, height), interpolation=cv2.INTER_LINEAR)
+            mix0 = cv2.resize(mix0, (width, height), interpolation=cv2.INTER_LINEAR)
         full_grid = self.grid(height, width)
-        from0 = full_grid - np.float32(t) * velocity
-        from1 = full_grid + np.float32(1.0 - t) * velocity
-        warped0 = cv2.remap(frame0, from0[..., 0], from0[..., 1], WARP_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
-        warped1 = cv2.remap(frame1, from1[..., 0], from1[..., 1], WARP_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
-        # A sample from outside a frame is made up by the border: that frame cannot vouch for it.
-        visible0 = visible0 * inside(from0, height, width)
-        visible1 = visible1 * inside(from1, height, width)
-        share0 = (1.0 - t) * (visible0 + VISIBILITY_PRIOR)
-        share1 = t * (visible1 + VISIBILITY_PRIOR)
-        mix = (share0 / (share0 + share1))[..., None]
-        blended = warped1 + (warped0.astype(np.float32) - warped1) * mix
-        return np.ascontiguousarray(np.floor(blended + 0.5).clip(0, 255).astype(np.uint8))
+        warped0 = cv2.remap(frame0, cv2.scaleAdd(velocity, -t, full_grid), None, WARP_INTERPOLATION,
+                            borderMode=cv2.BORDER_REPLICATE)
+        warped1 = cv2.remap(frame1, cv2.scaleAdd(velocity, 1.0 - t, full_grid), None, WARP_INTERPOLATION,
+                            borderMode=cv2.BORDER_REPLICATE)
+        return cv2.blendLinear(warped0, warped1, mix0, 1.0 - mix0)
 
     def grey(self, frame: Frame) -> GreyFrame:
         """The frame's luma at the working size, from the last two frames seen if it is one of them."""
@@ -327,7 +324,11 @@ class FlowInterpolator(FrameInterpolator):
         self._grids = {}
 
 
-def inside(positions: np.ndarray, height: int, width: int) -> np.ndarray:
-    """1.0 where ``positions`` (x, y) lie within the frame (half a pixel of slack), else 0.0."""
+def inside(positions: np.ndarray) -> np.ndarray:
+    """1.0 where ``positions`` (``(h, w, 2)``, x then y) lie within an ``h × w`` frame, else 0.0.
+
+    Half a pixel of slack: the outermost pixels cover up to the frame's edge.
+    """
+    height, width = positions.shape[:2]
     x, y = positions[..., 0], positions[..., 1]
     return ((x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)).astype(np.float32)
