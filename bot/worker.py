@@ -193,10 +193,10 @@ class Worker:
 
     def model_for(self, options: Options) -> tuple[FrameInterpolator, str | None]:
         """A cached model; RIFE without weights falls back to optical flow with a note."""
-        key = (options.model, options.weights)
+        key = (options.model, options.weights, options.quality)
         if key not in self._models:
             try:
-                self._models[key] = create_model(options.model, options.weights, options.device)
+                self._models[key] = create_model(options.model, options.weights, options.device, options.quality)
             except WeightsError as error:
                 if options.model != "rife":
                     raise

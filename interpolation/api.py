@@ -73,7 +73,7 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
             f"the result would have {schedule.frame_count} frames (limit {options.limits.max_output_frames}); "
             f"ask for {'less slow motion, ' if schedule.slowmo != 1 else ''}a lower frame rate or a shorter clip"
         )
-    interpolator = model or create_model(options.model, options.weights, options.device)
+    interpolator = model or create_model(options.model, options.weights, options.device, options.quality)
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".smoothbot-", dir=destination.parent))

@@ -13,11 +13,13 @@ from .base import Frame, FrameInterpolator
 MODEL_NAMES = ("rife", "flow", "blend")
 
 
-def create_model(name: str, weights: Path | None = None, device: str | None = None) -> FrameInterpolator:
+def create_model(name: str, weights: Path | None = None, device: str | None = None,
+                 quality: str = "fast") -> FrameInterpolator:
     """Build the model called ``name``.
 
     ``weights`` overrides the default weights file (models without weights ignore it);
     ``device`` is a torch device string ("cpu", "cuda", "cuda:1"); ``None`` picks the best one.
+    ``quality`` "best" makes RIFE average several views of each pair; other models have one way.
     """
     if name == "blend":
         from .blend import BlendInterpolator
@@ -30,7 +32,7 @@ def create_model(name: str, weights: Path | None = None, device: str | None = No
     if name == "rife":
         from .rife import RifeInterpolator
 
-        return RifeInterpolator(weights=weights, device=device)
+        return RifeInterpolator(weights=weights, device=device, quality=quality)
     raise BadOptionsError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
 
 

@@ -150,3 +150,22 @@ def test_best_quality_averages_plain_reversed_and_mirrored_views():
     assert not np.array_equal(views[0], views[1])  # the views really differ, so the mean means something
     with pytest.raises(ValueError, match="quality"):
         RifeInterpolator(device="cpu", quality="ultra")
+
+
+def test_an_unknown_quality_is_refused_in_one_line():
+    from interpolation.errors import BadOptionsError
+
+    with pytest.raises(BadOptionsError, match="unknown quality 'ultra'; choose one of: fast, best"):
+        Options(quality="ultra")
+
+
+@pytest.mark.slow
+def test_cli_best_quality_runs_the_four_view_model(tmp_path: Path):
+    import subprocess
+    import sys
+
+    source = make_testsrc(tmp_path / "in.mp4", fps="10", seconds=0.3)
+    completed = subprocess.run([sys.executable, "-m", "interpolation", str(source), "-o", str(tmp_path / "out.mp4"),
+                                "--quality", "best", "--quiet"], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert len(read_video(tmp_path / "out.mp4")[1]) == 6
