@@ -7,8 +7,9 @@ reference's FLOP count (same network, same arithmetic, however it is executed).
 
 Each model interpolates the midpoint of neighbouring frames of a pan over real photographs, in
 order, as the engine does at 2× (a frame's encoding may be reused by the next pair). The first pair
-is a warm-up (allocation, kernel selection) and is not timed; the fastest timed pair is reported,
-because on a shared CPU other work only ever adds time (the minimum is the least disturbed sample).
+is a warm-up (allocation, kernel selection) and is not timed; then the models take turns pair by
+pair, and the fastest timed pair is reported, because on a shared CPU other work only ever adds
+time (the minimum is the least disturbed sample).
 """
 
 from __future__ import annotations
@@ -139,30 +140,38 @@ def steady_state_flops(model: FrameInterpolator, frames: Sequence[Frame]) -> int
     return int(counter.get_total_flops())
 
 
-def time_pairs(model: FrameInterpolator, frames: Sequence[Frame]) -> tuple[list[float], list[Frame]]:
-    """Seconds per midpoint (warm-up pair excluded) and every midpoint, in order.
+def time_interleaved(models: dict[str, FrameInterpolator],
+                     frames: Sequence[Frame]) -> tuple[dict[str, list[float]], dict[str, list[Frame]]]:
+    """Seconds per midpoint of every model (warm-up pair excluded) and every midpoint, in order.
 
-    Runs over the frames again while less than :data:`MIN_TIMING_S` has been spent.
+    The models take turns pair by pair, so a burst of other work on a shared CPU falls on all of them
+    rather than on one. Models faster than :data:`MIN_TIMING_S` for the whole sequence go round again.
     """
-    model.close()
-    outputs = [model.interpolate(frames[0], frames[1], [0.5])[0]]
-    times: list[float] = []
-    while not times or sum(times) < MIN_TIMING_S:
+    times: dict[str, list[float]] = {label: [] for label in models}
+    outputs: dict[str, list[Frame]] = {}
+    for label, model in models.items():
+        model.close()
+        outputs[label] = [model.interpolate(frames[0], frames[1], [0.5])[0]]
+    pending = list(models)
+    first_round = True
+    while pending:
         for a, b in zip(frames[1:], frames[2:]):
-            started = time.perf_counter()
-            middle = model.interpolate(a, b, [0.5])[0]
-            times.append(time.perf_counter() - started)
-            if len(outputs) < len(frames) - 1:
-                outputs.append(middle)
-        if len(frames) < 3:
-            break
-    model.close()
+            for label in pending:
+                started = time.perf_counter()
+                middle = models[label].interpolate(a, b, [0.5])[0]
+                times[label].append(time.perf_counter() - started)
+                if first_round:
+                    outputs[label].append(middle)
+        first_round = False
+        pending = [label for label in pending if sum(times[label]) < MIN_TIMING_S]
+    for model in models.values():
+        model.close()
     return times, outputs
 
 
 def benchmark(entries: Sequence[ModelEntry], sizes: Sequence[tuple[int, int]], pairs: dict[tuple[int, int], int],
               sgemm: float, log: Callable[[str], None] = print) -> SpeedResults:
-    """Time every entry at every size. ``pairs[size]`` is how many midpoints are timed there."""
+    """Time every entry at every size. ``pairs[size]`` is how many midpoints are timed there (≥ 1)."""
     results = SpeedResults(threads=torch.get_num_threads(), sgemm_gflops=sgemm)
     models: dict[str, FrameInterpolator] = {}
     for entry in entries:
@@ -171,32 +180,27 @@ def benchmark(entries: Sequence[ModelEntry], sizes: Sequence[tuple[int, int]], p
             results.notes.append(reason)
         else:
             models[entry.label] = model
-    flops: dict[tuple[str, tuple[int, int]], int] = {}
-    outputs: dict[tuple[str, tuple[int, int]], list[Frame]] = {}
-    by_label = {entry.label: entry for entry in entries}
+    built = [entry for entry in entries if entry.label in models]
     for size in sizes:
         width, height = size
-        frames = pan_sequence(width, height, pairs[size] + 2)  # + warm-up pair, + the FLOP pair's frame
-        for entry in entries:
-            model = models.get(entry.label)
-            if model is None:
-                continue
-            if entry.count_flops:
-                flops[(entry.label, size)] = steady_state_flops(model, frames)
-            times, outputs[(entry.label, size)] = time_pairs(model, frames)
-            row = SpeedRow(entry.label, width, height, 1000.0 * min(times), len(times))
-            counted = flops.get((entry.label, size)) or (flops.get((entry.reference, size)) if entry.reference else None)
+        frames = pan_sequence(width, height, pairs[size] + 2)  # the warm-up pair's two frames, then one per pair
+        flops = {entry.label: steady_state_flops(models[entry.label], frames) for entry in built if entry.count_flops}
+        times, outputs = time_interleaved(models, frames)
+        rows: dict[str, SpeedRow] = {}
+        for entry in built:
+            row = SpeedRow(entry.label, width, height, 1000.0 * min(times[entry.label]), len(times[entry.label]))
+            counted = flops.get(entry.label) or (flops.get(entry.reference) if entry.reference else None)
             if counted:
                 row.gflop_per_frame = counted / 1e9
                 row.gflops = counted / 1e9 / (row.ms_per_frame / 1000.0)
                 row.sgemm_fraction = row.gflops / sgemm
-            reference = by_label.get(entry.reference) if entry.reference else None
-            if reference is not None and (reference.label, size) in outputs:
-                ref_row = next(r for r in results.rows if r.label == reference.label and (r.width, r.height) == size)
+            reference = rows.get(entry.reference) if entry.reference else None
+            if reference is not None:
                 row.reference = reference.label
-                row.speedup = ref_row.ms_per_frame / row.ms_per_frame
+                row.speedup = reference.ms_per_frame / row.ms_per_frame
                 row.psnr_vs_reference_db = float(np.mean([
-                    psnr(out, ref) for out, ref in zip(outputs[(entry.label, size)], outputs[(reference.label, size)])]))
+                    psnr(out, ref) for out, ref in zip(outputs[entry.label], outputs[reference.label])]))
+            rows[entry.label] = row
             results.rows.append(row)
             log(f"  {entry.label:<14} {width}×{height}: {row.ms_per_frame:8.1f} ms/frame"
                 + (f", {row.gflops:.1f} GFLOP/s ({100 * row.sgemm_fraction:.0f} % of SGEMM)" if row.gflops else ""))
