@@ -39,6 +39,10 @@ LARGE_PIXELS = 2560 * 1440
 #: How many in-between frames share one forward pass (a batch); bounded by pixels so that
 #: 4K frames go one at a time and memory stays proportional to the resolution.
 BATCH_PIXEL_BUDGET = 1920 * 1088 * 2
+#: Internal scales whose padding stride (64 / scale) is whole and divides every block's resize.
+SUPPORTED_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Sampling grids kept per frame size; a long-running worker sees many sizes, so the cache is bounded.
+GRID_CACHE_SIZES = 4
 #: Parts of the published checkpoint used only in training (the distillation teacher block and
 #: a time-calibration head); inference never runs them, so they are dropped before the strict load.
 TRAINING_ONLY_PREFIXES = ("teacher.", "caltime.")
@@ -206,6 +210,8 @@ class IFNet(nn.Module):
         key = (height, width, like.device, like.dtype)
         grid = self._grids.get(key)
         if grid is None:
+            if len(self._grids) >= GRID_CACHE_SIZES:
+                self._grids.clear()
             xs = torch.linspace(-1.0, 1.0, width, device=like.device, dtype=like.dtype)
             ys = torch.linspace(-1.0, 1.0, height, device=like.device, dtype=like.dtype)
             grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).unsqueeze(0)
@@ -289,6 +295,8 @@ class RifeInterpolator(FrameInterpolator):
 
     def __init__(self, weights: Path | None = None, device: str | None = None, scale: float | None = None,
                  quality: str = "fast") -> None:
+        if scale is not None and scale not in SUPPORTED_SCALES:
+            raise ValueError(f"RIFE scale must be one of {SUPPORTED_SCALES}, got {scale}")
         if quality not in QUALITY_VIEWS:
             raise ValueError(f"quality must be one of {', '.join(QUALITY_VIEWS)}, got {quality!r}")
         # The pinned, checksummed file by default; a user's own file is only checked by loading.

@@ -169,3 +169,14 @@ def test_cli_best_quality_runs_the_four_view_model(tmp_path: Path):
                                 "--quality", "best", "--quiet"], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert len(read_video(tmp_path / "out.mp4")[1]) == 6
+
+
+def test_only_scales_that_pad_evenly_are_accepted():
+    with pytest.raises(ValueError, match="scale must be one of"):
+        RifeInterpolator(device="cpu", scale=3.0)
+
+
+def test_the_grid_cache_stays_bounded_across_many_frame_sizes(rife: RifeInterpolator):
+    for width in range(64, 64 * 8, 64):
+        rife.interpolate(textured(64, width, seed=1), textured(64, width, seed=2), [0.5])
+    assert len(rife.network._grids) <= 4
