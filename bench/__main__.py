@@ -54,7 +54,7 @@ class Settings:
 QUICK = Settings(
     interpolated=3,
     hd_interpolated=1,
-    speed_pairs={(256, 256): 3, (640, 360): 2, (1280, 720): 1},
+    speed_pairs={(256, 256): 4, (640, 360): 3, (1280, 720): 2},
     overhead_clip=(160, 120, 12, 1.0),
     memory_cases=(
         MemoryCase("10 s clip", "blend", 320, 240, 25, 10),

@@ -294,7 +294,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
         speed = results.speed
         out += ["## Speed", ""]
         out.append(f"One interpolated frame at 2× between neighbouring frames of a pan over photographs, frames in "
-                   f"order as the engine feeds them, first pair untimed (warm-up), median of the timed pairs. "
+                   f"order as the engine feeds them, first pair untimed (warm-up); the models take turns pair by "
+                   f"pair and each one's fastest timed pair is reported (on a shared CPU other work only adds time). "
                    f"torch threads: {speed.threads}. The same run's fp32 SGEMM (4096² `torch.mm`, same threads): "
                    f"**{speed.sgemm_gflops:.1f} GFLOP/s** — the practical FP32 peak that RIFE is measured against.")
         out += ["", speed_table(speed, results.minterpolate_speed), "",
