@@ -201,7 +201,8 @@ class Worker:
                 if options.model != "rife":
                     raise
                 log.warning("RIFE weights unusable (%s); falling back to %s", error, FALLBACK_MODEL)
-                return self.model_for(Options(model=FALLBACK_MODEL)), "RIFE weights missing: used optical flow"
+                fallback, _ = self.model_for(Options(model=FALLBACK_MODEL))
+                return fallback, "RIFE weights missing: used optical flow"
         return self._models[key], None
 
     async def run_engine(self, claim: Claim, replier: ChatReplier, source: Path, output: Path,
