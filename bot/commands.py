@@ -9,7 +9,8 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
-from interpolation.options import COMPARE_MODES, CUT_MODES, MAX_SLOWMO, MIN_SLOWMO, CompareMode, CutMode
+from interpolation.options import (COMPARE_MODES, CUT_MODES, MAX_SLOWMO, MIN_SLOWMO, QUALITY_MODES, CompareMode,
+                                   CutMode)
 
 from .config import Settings
 
@@ -17,6 +18,10 @@ OutputChoice = Literal["mp4", "gif"]
 #: How /settings and captions name the comparison layouts and cut modes.
 COMPARE_DISPLAY = {"split": "moving split", "side": "side by side", "stack": "stacked"}
 CUT_MODE_DISPLAY = {"cut": "hard cuts", "fade": "cross-fades at cuts"}
+#: How /quality's choices are offered (Discord's menu). Only RIFE has a "best" mode; other models ignore it.
+QUALITY_DISPLAY = {"fast": "fast (one pass)", "best": "best (RIFE: sharper, about 3.5× slower)"}
+#: The model that has a "best" quality mode (an average of four views of each pair).
+BEST_QUALITY_MODEL = "rife"
 #: "/compare" alone asks for the layout people share most: one picture with a moving split line.
 DEFAULT_COMPARE: CompareMode = "split"
 #: Words that switch an optional setting off again ("/slowmo off", "/compare off").
@@ -41,6 +46,7 @@ class JobSettings:
     slowmo: float | None = None  # None: real time
     compare: CompareMode | None = None  # None: the smoothed video alone
     cut_mode: CutMode = "cut"
+    quality: str = "fast"  # "best": RIFE averages four views of each pair
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +71,10 @@ class JobSettings:
             parts.append(f"before/after {COMPARE_DISPLAY[self.compare]}")
         if self.cut_mode != "cut":
             parts.append(CUT_MODE_DISPLAY[self.cut_mode])
+        if self.quality == "best":
+            # Stored even when another model is chosen (it applies again with RIFE), so say so.
+            parts.append("best quality" if self.model == BEST_QUALITY_MODEL
+                         else f"best quality (for {MODEL_DISPLAY[BEST_QUALITY_MODEL]} only)")
         return ", ".join(parts)
 
 
@@ -134,6 +144,14 @@ def parse_cut_mode(text: str | None) -> CutMode:
     return word  # type: ignore[return-value]
 
 
+def parse_quality(text: str | None) -> str:
+    word = (text or "").strip().lower()
+    if word not in QUALITY_MODES:
+        raise CommandError("Choose the quality: /quality fast (one pass, the default) or /quality best "
+                           "(RIFE only: sharper, about 3.5× slower).")
+    return word
+
+
 #: "/fps60" is /fps with 60, but "/mp4" is a name of its own (not /mp with 4).
 COMMAND_TOKEN = re.compile(r"^/(?P<name>(?i:mp4)(?!\w)|[a-zA-Z]+)(?:@\w+)?(?:[=:]?(?P<value>\S+))?$")
 
@@ -152,7 +170,7 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
         if not match:
             continue
         name, value = match.group("name").lower(), match.group("value")
-        takes_value = name in ("fps", "model", "slowmo", "cuts")
+        takes_value = name in ("fps", "model", "slowmo", "cuts", "quality")
         if takes_value and value is None and position < len(tokens) and not tokens[position].startswith("/"):
             value = tokens[position]
             position += 1
@@ -177,9 +195,11 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
             result = replace(result, compare=parse_compare(value))
         elif name == "cuts":
             result = replace(result, cut_mode=parse_cut_mode(value))
+        elif name == "quality":
+            result = replace(result, quality=parse_quality(value))
         else:
             raise CommandError(f"I don't know /{name} in a caption. Use /fps N, /slowmo K, /loop, /gif, /mp4, "
-                               "/compare, /cuts fade or /model NAME.")
+                               "/compare, /cuts fade, /quality best or /model NAME.")
     return result
 
 
@@ -202,6 +222,7 @@ def help_text(settings: Settings) -> str:
         "interpolated and the sound is slowed with its pitch kept (/slowmo off to stop)",
         "/compare [split|side|stack] — a before/after video: original and smoothed together (/compare off to stop)",
         "/cuts cut|fade — at scene cuts: a hard cut (default) or a short cross-fade",
+        "/quality fast|best — fast is the default; /quality best — sharper, about 3.5× slower (RIFE)",
         f"/model NAME — {models}",
         "/settings — show this chat's settings",
         "/status — your jobs and their places in the queue",

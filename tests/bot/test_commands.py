@@ -90,9 +90,13 @@ def test_bad_slowmo_compare_and_cut_mode_are_explained(settings, caption, messag
 def test_old_stored_settings_load_with_defaults_and_newer_keys_are_ignored():
     before_slowmo_existed = {"fps": 60, "loop": True, "output": "gif", "model": "rife"}
     assert JobSettings.from_dict(before_slowmo_existed) == JobSettings(fps=60, loop=True, output="gif", model="rife")
-    from_a_newer_version = {"fps": 30, "slowmo": 2.5, "compare": "side", "cut_mode": "fade", "denoise": True}
+    assert JobSettings.from_dict(before_slowmo_existed).quality == "fast"
+    before_quality_existed = {"fps": 30, "slowmo": 2.5, "compare": "side", "cut_mode": "fade"}
+    assert JobSettings.from_dict(before_quality_existed).quality == "fast"
+    from_a_newer_version = {"fps": 30, "slowmo": 2.5, "compare": "side", "cut_mode": "fade", "quality": "best",
+                            "denoise": True}
     loaded = JobSettings.from_dict(from_a_newer_version)
-    assert (loaded.slowmo, loaded.compare, loaded.cut_mode) == (2.5, "side", "fade")
+    assert (loaded.slowmo, loaded.compare, loaded.cut_mode, loaded.quality) == (2.5, "side", "fade", "best")
     assert JobSettings.from_dict(loaded.to_dict()) == loaded
 
 
@@ -104,5 +108,30 @@ def test_settings_line_names_slowmo_compare_and_fades_only_when_set():
 
 def test_help_documents_the_new_commands(settings):
     text = help_text(settings)
-    for line in ("/slowmo K", "/compare [split|side|stack]", "/cuts cut|fade"):
+    for line in ("/slowmo K", "/compare [split|side|stack]", "/cuts cut|fade", "/quality fast|best",
+                 "/quality best — sharper, about 3.5× slower (RIFE)"):
         assert line in text
+
+
+def test_quality_in_a_caption(settings):
+    assert JobSettings().quality == "fast"
+    assert parse_caption("/quality best", JobSettings(), settings).quality == "best"
+    assert parse_caption("my cat /quality=BEST /fps 60", JobSettings(), settings) == JobSettings(fps=60, quality="best")
+    assert parse_caption("/quality fast", JobSettings(quality="best"), settings).quality == "fast"
+    assert parse_caption("/quality best /model flow", JobSettings(), settings) == JobSettings(quality="best",
+                                                                                             model="flow")
+
+
+@pytest.mark.parametrize("caption", ["/quality", "/quality ultra", "/quality /fps 60", "/quality=high"])
+def test_bad_quality_is_explained(settings, caption):
+    with pytest.raises(CommandError) as raised:
+        parse_caption(caption, JobSettings(), settings)
+    assert str(raised.value) == ("Choose the quality: /quality fast (one pass, the default) or /quality best "
+                                 "(RIFE only: sharper, about 3.5× slower).")
+
+
+def test_settings_line_names_best_quality_only_when_chosen():
+    assert "quality" not in JobSettings(quality="fast").describe()
+    assert JobSettings(quality="best").describe() == "2× the frame rate, loop off, MP4, RIFE, best quality"
+    assert JobSettings(model="flow", quality="best").describe() == (
+        "2× the frame rate, loop off, MP4, optical flow, best quality (for RIFE only)")
