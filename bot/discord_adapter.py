@@ -23,7 +23,8 @@ from discord import app_commands
 
 from interpolation.options import MAX_SLOWMO, MIN_SLOWMO
 
-from .commands import COMPARE_DISPLAY, CUT_MODE_DISPLAY, MODEL_DISPLAY, available_models, help_text, start_text
+from .commands import (COMPARE_DISPLAY, CUT_MODE_DISPLAY, MODEL_DISPLAY, QUALITY_DISPLAY, available_models, help_text,
+                       start_text)
 from .config import Settings
 from .replies import Delivery, DeliveryError, JobView
 from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
@@ -179,6 +180,13 @@ class DiscordAdapter:
                                     for mode, shown in CUT_MODE_DISPLAY.items()])
         async def cuts(interaction: discord.Interaction, mode: str) -> None:
             await self.answer(interaction, lambda: self.service.set_cut_mode(PLATFORM, interaction.channel_id, mode))
+
+        @command(name="quality", description="Fast (one pass) or best (RIFE: sharper, about 3.5× slower)")
+        @app_commands.describe(level="fast (default) or best")
+        @app_commands.choices(level=[app_commands.Choice(name=shown, value=level)
+                                     for level, shown in QUALITY_DISPLAY.items()])
+        async def quality(interaction: discord.Interaction, level: str) -> None:
+            await self.answer(interaction, lambda: self.service.set_quality(PLATFORM, interaction.channel_id, level))
 
         @command(name="model", description="Choose the interpolation model")
         @app_commands.describe(name="The model; RIFE looks best, blend is fastest")

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 from interpolation.api import describe_fps
 from interpolation.options import Progress, Result
 
-from .commands import MODEL_DISPLAY
+from .commands import BEST_QUALITY_MODEL, MODEL_DISPLAY
 
 #: What the worker hands to ``deliver``: a normal video, a silent looping animation, or a GIF file.
 DeliveryKind = Literal["video", "animation", "gif"]
@@ -85,13 +85,18 @@ def progress_text(progress: Progress | None) -> str:
     return f"Smoothing… {int(progress.fraction * 100)}%{suffix}"
 
 
-def result_caption(result: Result, model_note: str | None = None) -> str:
-    """"25 → 60 fps, loop, 3.2 s, RIFE", then what else was done or found, then the engine's notes."""
+def result_caption(result: Result, model_note: str | None = None, quality: str = "fast") -> str:
+    """"25 → 60 fps, loop, 3.2 s, RIFE", then what else was done or found, then the engine's notes.
+
+    ``quality`` is the one asked for: "best quality" is said only when the model that ran has that mode.
+    """
     parts = [f"{describe_fps(result.input_fps)} → {describe_fps(result.output_fps)} fps"]
     if result.loop:
         parts.append("loop")
     parts.append(f"{result.duration_s:.1f} s")
     parts.append(MODEL_DISPLAY.get(result.model, result.model_display_name))
+    if quality == "best" and result.model == BEST_QUALITY_MODEL:
+        parts.append("best quality")
     lines = [", ".join(parts)]
     lines.extend(result.highlights())  # slow motion and its sound, comparison, cuts and repeats found
     if model_note:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from storage import CancelStatus, JobQueue, JobState, QueueFullError
 
-from .commands import (COMPARE_DISPLAY, MODEL_DISPLAY, CommandError, JobSettings, parse_caption, parse_compare,
-                       parse_cut_mode, parse_fps, parse_model, parse_slowmo)
+from .commands import (BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, CommandError, JobSettings, parse_caption,
+                       parse_compare, parse_cut_mode, parse_fps, parse_model, parse_quality, parse_slowmo)
 from .config import Settings
 from .replies import queued_text
 
@@ -156,6 +156,21 @@ class ChatService:
         await self.queue.settings.update(platform, chat_id, {"cut_mode": mode})
         return ("Scene cuts will now get a short cross-fade." if mode == "fade"
                 else "Scene cuts will now stay hard cuts (never morphed).")
+
+    async def set_quality(self, platform: str, chat_id: str | int, argument: str | None) -> str:
+        try:
+            quality = parse_quality(argument)
+        except CommandError as error:
+            return str(error)
+        await self.queue.settings.update(platform, chat_id, {"quality": quality})
+        if quality == "fast":
+            return "Videos in this chat will now use the fast quality (one pass per frame)."
+        answer = "Videos in this chat will now use the best quality: sharper, about 3.5× slower (RIFE)."
+        model = (await self.chat_settings(platform, chat_id)).model
+        if model != BEST_QUALITY_MODEL:
+            answer += (f" This chat uses {MODEL_DISPLAY.get(model, model)}, which has one quality; "
+                       f"it applies when you choose /model {BEST_QUALITY_MODEL}.")
+        return answer
 
     async def settings_text(self, platform: str, chat_id: str | int) -> str:
         return "Settings for this chat: " + (await self.chat_settings(platform, chat_id)).describe()

@@ -35,6 +35,7 @@ COMMANDS = [
     BotCommand("slowmo", "Slow motion, e.g. /slowmo 4 (or /slowmo off)"),
     BotCommand("compare", "Before/after video: /compare split, side, stack or off"),
     BotCommand("cuts", "At scene cuts: /cuts cut (hard) or /cuts fade"),
+    BotCommand("quality", "/quality fast or /quality best (RIFE: sharper, about 3.5× slower)"),
     BotCommand("model", "Choose the interpolation model"),
     BotCommand("settings", "Show and change this chat's settings"),
     BotCommand("status", "Your videos and their places in the queue"),
@@ -138,6 +139,7 @@ class TelegramAdapter:
         self.app.add_handler(CommandHandler("slowmo", self.on_slowmo))
         self.app.add_handler(CommandHandler("compare", self.on_compare))
         self.app.add_handler(CommandHandler("cuts", self.on_cuts))
+        self.app.add_handler(CommandHandler("quality", self.on_quality))
         self.app.add_handler(CommandHandler("model", self.on_model))
         self.app.add_handler(CommandHandler("settings", self.on_settings))
         self.app.add_handler(CommandHandler("status", self.on_status))
@@ -205,6 +207,10 @@ class TelegramAdapter:
     async def on_cuts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = " ".join(context.args or []) or None
         await self.reply(update, await self.service.set_cut_mode(PLATFORM, update.effective_chat.id, argument))
+
+    async def on_quality(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        await self.reply(update, await self.service.set_quality(PLATFORM, update.effective_chat.id, argument))
 
     async def on_model(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         argument = " ".join(context.args or []) or None

@@ -167,7 +167,7 @@ class Worker:
         if outcome is None:
             return
         result, model_note = outcome
-        delivery = Delivery(kind=kind, caption=result_caption(result, model_note), width=result.width,
+        delivery = Delivery(kind=kind, caption=result_caption(result, model_note, options.quality), width=result.width,
                             height=result.height, duration_s=result.duration_s)
         save_delivery(output, delivery)
         await self.queue.set_result(claim, output)
@@ -184,6 +184,7 @@ class Worker:
             compare=job_settings.compare,
             cut_mode=job_settings.cut_mode,
             model=job_settings.model,
+            quality=job_settings.quality,
             weights={"rife": self.settings.rife_weights, "dain": self.settings.dain_weights}.get(job_settings.model),
             device=self.settings.device,
             max_bytes=max_bytes,

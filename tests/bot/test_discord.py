@@ -378,6 +378,8 @@ async def test_slash_commands_answer_through_discords_interaction_layer(settings
         assert split.content.startswith("You'll now get before/after videos (moving split)")
         assert (await discord_.slash("compare", layout="off")).content.startswith("Comparison is off")
         assert (await discord_.slash("cuts", mode="fade")).content == "Scene cuts will now get a short cross-fade."
+        best = await discord_.slash("quality", level="best")
+        assert best.content.startswith("Videos in this chat will now use the best quality: sharper")
         status = await discord_.slash("status", member=1)
         assert status.ephemeral and status.content == "You have no videos here yet. Send one!"
         cancel = await discord_.slash("cancel", member=1)
@@ -386,7 +388,7 @@ async def test_slash_commands_answer_through_discords_interaction_layer(settings
         slow = await discord_.slash("settings")
         assert slow.deferred and slow.ephemeral
         assert slow.content == ("Settings for this chat: 2× the frame rate, loop on, MP4, optical flow, "
-                                "2.5× slow motion, cross-fades at cuts")
+                                "2.5× slow motion, cross-fades at cuts, best quality (for RIFE only)")
         assert [payload.get("type") for payload in slow.payloads] == [5, None]
 
 
@@ -464,11 +466,13 @@ async def test_slash_commands_are_published_at_login(settings, monkeypatch):
     adapter.client._connection.application_id = 1
     await adapter.setup_hook()
     commands = {command["name"]: command for command in published}
-    assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "slowmo", "compare", "cuts", "model",
-                             "settings", "status", "cancel"}
+    assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "slowmo", "compare", "cuts", "quality",
+                             "model", "settings", "status", "cancel"}
     (rate,) = commands["fps"]["options"]
     assert rate["name"] == "rate" and rate["type"] == 10 and not rate["required"]  # a number, may be left empty
     assert [choice["value"] for choice in commands["model"]["options"][0]["choices"]] == ["rife", "flow", "blend"]
+    (level,) = commands["quality"]["options"]
+    assert level["required"] and [choice["value"] for choice in level["choices"]] == ["fast", "best"]
 
 
 def test_a_rejected_token_stops_python_m_bot_with_one_line(monkeypatch, tmp_path, capsys):
