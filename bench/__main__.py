@@ -54,7 +54,7 @@ class Settings:
 QUICK = Settings(
     interpolated=3,
     hd_interpolated=1,
-    speed_pairs={(256, 256): 4, (640, 360): 3, (1280, 720): 2},
+    speed_pairs={(256, 256): 6, (640, 360): 4, (1280, 720): 3},
     overhead_clip=(160, 120, 12, 1.0),
     memory_cases=(
         MemoryCase("10 s clip", "blend", 320, 240, 25, 10),
@@ -70,7 +70,7 @@ QUICK = Settings(
 FULL = Settings(
     interpolated=8,
     hd_interpolated=3,
-    speed_pairs={(256, 256): 8, (640, 360): 5, (1280, 720): 3},
+    speed_pairs={(256, 256): 12, (640, 360): 8, (1280, 720): 5},
     overhead_clip=(320, 240, 25, 2.0),
     memory_cases=(
         *QUICK.memory_cases[:2],
@@ -107,6 +107,10 @@ def run_speed(results: report.BenchResults, settings: Settings, args: argparse.N
     log(f"  SGEMM {speed.SGEMM_SIZE}² fp32: {sgemm:.1f} GFLOP/s with {results.machine.torch_threads} threads")
     results.speed = speed.benchmark(speed.model_entries(args.dain_weights), speed.SIZES, settings.speed_pairs,
                                     sgemm, log)
+    # Again after the models: other work on a shared CPU only lowers it, so the better run is the peak.
+    again = speed.sgemm_gflops()
+    log(f"  SGEMM again: {again:.1f} GFLOP/s")
+    results.speed.use_sgemm(max(sgemm, again))
     results.notes += results.speed.notes
     results.minterpolate_speed = speed.time_method(MinterpolateMethod(), speed.SIZES, settings.speed_pairs, log=log)
 

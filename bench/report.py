@@ -296,7 +296,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
         out.append(f"One interpolated frame at 2× between neighbouring frames of a pan over photographs, frames in "
                    f"order as the engine feeds them, first pair untimed (warm-up); the models take turns pair by "
                    f"pair and each one's fastest timed pair is reported (on a shared CPU other work only adds time). "
-                   f"torch threads: {speed.threads}. The same run's fp32 SGEMM (4096² `torch.mm`, same threads): "
+                   f"torch threads: {speed.threads}. The same run's fp32 SGEMM (4096² `torch.mm`, same threads, best "
+                   f"of runs before and after the models): "
                    f"**{speed.sgemm_gflops:.1f} GFLOP/s** — the practical FP32 peak that RIFE is measured against.")
         out += ["", speed_table(speed, results.minterpolate_speed), "",
                 "RIFE runs its network at 2× the frame size for frames whose short side is ≤ 300 px (so 256×256 "

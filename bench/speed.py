@@ -115,6 +115,13 @@ class SpeedResults:
     rows: list[SpeedRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def use_sgemm(self, gflops: float) -> None:
+        """Measure fractions against ``gflops`` (e.g. the best of SGEMM runs before and after the models)."""
+        self.sgemm_gflops = gflops
+        for row in self.rows:
+            if row.gflops is not None:
+                row.sgemm_fraction = row.gflops / gflops
+
 
 def sgemm_gflops(size: int = SGEMM_SIZE, repeats: int = SGEMM_REPEATS) -> float:
     """Best GFLOP/s of an fp32 ``size``×``size`` matrix product with torch's current threads."""
