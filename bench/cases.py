@@ -246,19 +246,29 @@ def synthetic_cases(interpolated: int, hd_interpolated: int) -> list[Case]:
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """A stretch of a shipped clip: its name, first frame, and what happens in it."""
+    """A stretch of a shipped clip: its name, where it starts, and what happens in it."""
 
     name: str
     filename: str
-    start: int  # first frame: inside a shot, with motion, with no repeated frame in the stretch
+    start: int  # preferred first frame: inside a shot, with motion
+    last: int  # last frame of that shot with no repeated frame before it (longer stretches start earlier)
     motion: str
     expensive: bool = False  # large frames: fewer interpolated frames in quick mode
 
+    def first_frame(self, count: int) -> int:
+        """Where a stretch of ``count`` frames starts so that it ends inside the shot."""
+        first = min(self.start, self.last - count + 1)
+        if first < 0:
+            raise ValueError(f"{self.filename} has no {count}-frame stretch inside one shot")
+        return first
 
+
+#: Shots and repeated frames found by frame differences: bikes cuts after frame 74; Big Buck Bunny
+#: repeats frame 31 as 32 and 56 as 57.
 REAL_CLIPS = (
-    ClipSpec("carphone (real)", "carphone_pristine.mp4", 0, "QCIF 176×144 talking head in a moving car"),
-    ClipSpec("bikes (real)", "bikes.mp4", 62, "640×272 street footage, fast camera motion"),
-    ClipSpec("bunny 720p (real)", "bigbuckbunny.mp4", 33, "1280×720 animation, moving character",
+    ClipSpec("carphone (real)", "carphone_pristine.mp4", 0, 119, "QCIF 176×144 talking head in a moving car"),
+    ClipSpec("bikes (real)", "bikes.mp4", 62, 74, "640×272 street footage, fast camera motion"),
+    ClipSpec("bunny 720p (real)", "bigbuckbunny.mp4", 33, 56, "1280×720 animation, moving character",
              expensive=True),
 )
 
@@ -312,7 +322,7 @@ def real_cases(interpolated: int, hd_interpolated: int) -> tuple[list[Case], lis
     for spec in REAL_CLIPS:
         path = directory / spec.filename
         count = 2 * (hd_interpolated if spec.expensive else interpolated) + 1
-        cases.append(Case(spec.name, spec.motion, "real", decode_frames(path, spec.start, count),
+        cases.append(Case(spec.name, spec.motion, "real", decode_frames(path, spec.first_frame(count), count),
                           kept_fps=clip_rate(path) / 2))
     return cases, []
 

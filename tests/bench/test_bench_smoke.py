@@ -139,3 +139,11 @@ def test_pipeline_and_memory_measure_real_runs():
     assert [r.label for r in measured.rows] == ["short", "long"] and measured.notes == []
     assert all(r.engine_peak_mib > 10 and r.encoder_peak_mib > 1 for r in measured.rows)
     assert list(measured.growth) == ["blend at 64×48, 0.5 s → 1.5 s"]
+
+
+def test_real_clip_stretches_stay_inside_their_shot():
+    bikes = next(spec for spec in cases.REAL_CLIPS if spec.filename == "bikes.mp4")
+    assert bikes.first_frame(7) == bikes.start
+    assert bikes.first_frame(17) + 17 - 1 == bikes.last  # a longer stretch starts earlier, not across the cut
+    with pytest.raises(ValueError):
+        bikes.first_frame(bikes.last + 2)
