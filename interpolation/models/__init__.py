@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import BadOptionsError
 from .base import Frame, FrameInterpolator
 
-MODEL_NAMES = ("rife", "flow", "blend")
+MODEL_NAMES = ("rife", "flow", "blend", "dain")
 
 
 def create_model(name: str, weights: Path | None = None, device: str | None = None,
@@ -33,6 +33,10 @@ def create_model(name: str, weights: Path | None = None, device: str | None = No
         from .rife import RifeInterpolator
 
         return RifeInterpolator(weights=weights, device=device, quality=quality)
+    if name == "dain":
+        from .dain import DainInterpolator
+
+        return DainInterpolator(weights=weights, device=device)
     raise BadOptionsError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
 
 

@@ -197,31 +197,37 @@ def kernel_sampling(flow: torch.Tensor, rows: slice | None = None) -> KernelSamp
                           alpha=sample_x - x0, beta=sample_y - y0)
 
 
-def apply_kernels(image: torch.Tensor, sampling: KernelSampling, filters: torch.Tensor,
-                  first_row: int = 0) -> torch.Tensor:
+def apply_kernels(image: torch.Tensor, sampling: KernelSampling, filters: torch.Tensor, first_row: int = 0,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
     """Warp ``image`` with per-pixel kernels ``filters`` (B, 16, R, W) at the points of ``sampling``.
 
     ``image`` may be a band of the full image starting at row ``first_row``; it must contain
-    :meth:`KernelSampling.source_rows`. Works on pixels as rows of channels (one gather of all
-    channels per tap), so channels-last images are read without a copy.
+    :meth:`KernelSampling.source_rows`. Pixels are handled as rows of channels (one gather of all
+    channels per tap), so channels-last images are read without a copy. The result accumulates
+    in ``out`` (zeros, shape (B, R, W, C), may be a view into a wider tensor) if given; the
+    return value is ``out`` seen as (B, C, R, W).
     """
     batch, channels, band_height, width = image.shape
     out_rows = sampling.rows.stop - sampling.rows.start
+    if out is None:
+        out = image.new_zeros(batch, out_rows, width, channels)
     pixels = image.permute(0, 2, 3, 1).reshape(batch * band_height * width, channels)
     batch_start = (torch.arange(batch, device=image.device) * (band_height * width)).view(batch, 1, 1)
+    # Fallback pixels sit on themselves (α = β = 0), so the kernel with weight 1 on tap (1, 1) —
+    # the pixel itself — copies them exactly, without a separate select pass.
+    identity = torch.zeros(FILTER_SIDE * FILTER_SIDE, dtype=filters.dtype, device=filters.device)
+    identity[FILTER_SIDE + 1] = 1.0
+    filters = torch.where(sampling.inside.unsqueeze(1), filters, identity.view(1, -1, 1, 1))
     column_weights = (1 - sampling.alpha, 1 - sampling.alpha, sampling.alpha, sampling.alpha)
     row_weights = (1 - sampling.beta, 1 - sampling.beta, sampling.beta, sampling.beta)
-    warped = image.new_zeros(batch * out_rows * width, channels)
     for tap_row in range(FILTER_SIDE):
         source_row = (sampling.top + tap_row).clamp(0, sampling.height - 1) - first_row
         for tap_col in range(FILTER_SIDE):
             source_col = (sampling.left + tap_col).clamp(0, width - 1)
             index = (batch_start + source_row * width + source_col).flatten()
             tap_weight = filters[:, tap_row * FILTER_SIDE + tap_col] * row_weights[tap_row] * column_weights[tap_col]
-            warped.addcmul_(pixels.index_select(0, index), tap_weight.reshape(-1, 1))
-    warped = warped.view(batch, out_rows, width, channels).permute(0, 3, 1, 2)
-    own = image[:, :, sampling.rows.start - first_row:sampling.rows.stop - first_row]
-    return torch.where(sampling.inside.unsqueeze(1), warped, own)
+            out.addcmul_(pixels.index_select(0, index).view(batch, out_rows, width, channels), tap_weight.unsqueeze(3))
+    return out.permute(0, 3, 1, 2)
 
 
 def filter_interpolation(image: torch.Tensor, flow: torch.Tensor, filters: torch.Tensor,
