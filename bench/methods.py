@@ -33,7 +33,9 @@ MINTERPOLATE_PIXEL_FORMAT = "yuv444p"
 #: Generous limit for one ffmpeg run over a case (a 720p case takes seconds).
 FFMPEG_TIMEOUT_S = 600.0
 #: Models run by name through ``create_model``, in the order of the report's columns.
-MODEL_METHODS = ("blend", "flow", "rife")
+MODEL_METHODS = ("blend", "flow", "rife", "rife-best")
+#: Report names of model settings other than a model's default: name → (model, quality).
+MODEL_VARIANTS = {"rife-best": ("rife", "best")}
 
 
 class Method(Protocol):
@@ -117,9 +119,10 @@ def build_methods(dain_weights: Path | None = None, names: Sequence[str] | None 
 
     ``names`` restricts the set (in the standard order).
     """
-    wanted = list(names) if names is not None else ["blend", "minterpolate", "flow", "rife", "dain"]
+    standard = ["blend", "minterpolate", "flow", "rife", "rife-best", "dain"]
+    wanted = list(names) if names is not None else standard
     built = Methods()
-    for name in ["blend", "minterpolate", "flow", "rife", "dain"]:
+    for name in standard:
         if name not in wanted:
             continue
         if name == "minterpolate":
@@ -138,8 +141,9 @@ def build_methods(dain_weights: Path | None = None, names: Sequence[str] | None 
 
 def try_model(name: str, weights: Path | None = None) -> tuple[FrameInterpolator | None, str]:
     """The model, or ``None`` and a one-line reason (not importable yet, weights missing, ...)."""
+    model_name, quality = MODEL_VARIANTS.get(name, (name, "fast"))
     try:
-        return create_model(name, weights), ""
+        return create_model(model_name, weights, quality=quality), ""
     except ImportError as error:
         return None, f"{name}: not available in this checkout ({error})"
     except Exception as error:  # the engine's own errors carry one-line human messages

@@ -33,7 +33,8 @@ CROPS_PLOT = "crops.png"
 #: Side of the square crop shown per case (smaller frames show their whole height).
 CROP_SIDE = 112
 #: Method colours, stable across plots and runs.
-COLOURS = {"blend": "#9e9e9e", "minterpolate": "#f28e2b", "flow": "#59a14f", "rife": "#4e79a7", "dain": "#b07aa1"}
+COLOURS = {"blend": "#9e9e9e", "minterpolate": "#f28e2b", "flow": "#59a14f", "rife": "#4e79a7", "rife-best": "#1f3f66",
+           "dain": "#b07aa1"}
 
 
 @dataclass
@@ -279,7 +280,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                    "method rebuilds it from the same kept frames. Methods: `blend` (cross-fade), `minterpolate` "
                    "(ffmpeg, `mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1`, fed the kept frames losslessly "
                    "through the engine's ffmpeg binary, yuv444p inside), `flow` (our OpenCV DIS model), `rife` "
-                   "(our Practical-RIFE 4.2x IFNet). PSNR and SSIM are means over each case's interpolated frames.")
+                   "(our Practical-RIFE 4.2x IFNet), `rife-best` (the same with `--quality best`: plain, reversed "
+                   "and mirrored views averaged). PSNR and SSIM are means over each case's interpolated frames.")
         out += ["", cases_table(results), ""]
         for kind, title in (("synthetic", "Synthetic cases (exact ground truth)"),
                             ("real", "Real clips (the dropped camera frame as reference)")):

@@ -58,6 +58,12 @@ def rife_factory() -> FrameInterpolator:
     return create_model("rife")
 
 
+def rife_best_factory() -> FrameInterpolator:
+    from interpolation.models import create_model
+
+    return create_model("rife", quality="best")
+
+
 def rife_reference_factory() -> FrameInterpolator:
     from interpolation.models.rife_reference import ReferenceRifeInterpolator
 
@@ -73,6 +79,8 @@ RIFE_MODES: tuple[ModelEntry, ...] = (
                "Practical-RIFE's published forward, eager fp32 (the reference implementation)", count_flops=True),
     ModelEntry("rife", rife_factory, "the engine's forward: same arithmetic reordered, frames prepared once, "
                "eager fp32", reference="rife-reference"),
+    ModelEntry("rife-best", rife_best_factory, "quality mode --quality best: plain, reversed and mirrored views "
+               "averaged (4 passes; its output differs from the reference's on purpose)", reference="rife-reference"),
 )
 
 
