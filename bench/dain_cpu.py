@@ -6,7 +6,9 @@ The published checkpoint cannot be downloaded here, so the network runs with ran
 saved to a temporary checkpoint: speed and memory do not depend on the weight values. Each size
 runs in a fresh process so that its peak resident memory (``ru_maxrss``) is its own; the time is
 one in-between frame (t = 0.5) of a new pair, i.e. everything a 2× job pays per input frame.
-Prints numbers only; CPU time depends on the machine and on what else runs on it.
+RIFE (the default model) runs on the same frames in the same process, so the DAIN/RIFE ratio
+is comparable across machines where the seconds are not. Prints numbers only; CPU time depends
+on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def measure(size: str, checkpoint: Path, threads: int | None, strip_pixels: int 
     import numpy as np
     import torch
 
+    from interpolation.errors import WeightsError
+    from interpolation.models import create_model
     from interpolation.models.dain import DainInterpolator
     from interpolation.models.dain.network import STRIP_PIXELS
 
@@ -44,15 +48,27 @@ def measure(size: str, checkpoint: Path, threads: int | None, strip_pixels: int 
     model.interpolate(frames[0], frames[1], [0.5])
     first_pair_s = time.perf_counter() - started
     started = time.perf_counter()
-    model.interpolate(frames[1], frames[2], [0.5])  # frame 1's depth and context are reused
+    model.interpolate(frames[1], frames[2], [0.5])  # frame 1's depth is reused
     next_pair_s = time.perf_counter() - started
     started = time.perf_counter()
     model.interpolate(frames[1], frames[2], [0.25])  # only the per-t part
     extra_t_s = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    del model
+    rife_s = None
+    try:
+        rife = create_model("rife", device="cpu")
+    except WeightsError:
+        pass  # not fetched: no ratio
+    else:
+        rife.interpolate(frames[0], frames[1], [0.5])  # warm-up, as DAIN's first pair paid its own
+        started = time.perf_counter()
+        rife.interpolate(frames[1], frames[2], [0.5])
+        rife_s = time.perf_counter() - started
     return {
-        "size": size, "threads": torch.get_num_threads(),
+        "size": size, "threads": torch.get_num_threads(), "rife_next_pair_s": rife_s,
         "first_pair_s": first_pair_s, "next_pair_s": next_pair_s, "extra_t_s": extra_t_s,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_kib / 1024,
         "after_load_rss_mib": loaded_kib / 1024, "before_load_rss_mib": baseline_kib / 1024,
     }
 
@@ -91,6 +107,9 @@ def main() -> None:
             print(f"{row['size']:>9} ({row['threads']} threads): first pair {row['first_pair_s']:.1f} s, "
                   f"next pair {row['next_pair_s']:.1f} s, another t of the same pair {row['extra_t_s']:.1f} s; "
                   f"peak RSS {row['peak_rss_mib']:.0f} MiB (model loaded: {row['after_load_rss_mib']:.0f} MiB)")
+            if row["rife_next_pair_s"]:
+                print(f"{'':>9} RIFE on the same frames: {row['rife_next_pair_s']:.2f} s a pair; DAIN/RIFE = "
+                      f"{row['next_pair_s'] / row['rife_next_pair_s']:.0f}×")
 
 
 if __name__ == "__main__":
