@@ -234,17 +234,24 @@ def load_ifnet(path: Path, device: torch.device) -> IFNet:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad pickle/zip
-        raise WeightsError(f"cannot read RIFE weights at {path}: {error}") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise WeightsError(f"cannot read RIFE weights at {path}: {reason}") from None
     if not isinstance(state, dict):
         raise WeightsError(f"RIFE weights at {path} are not a state dict")
     state = {key.removeprefix("module."): value for key, value in state.items()}
     state = {key: value for key, value in state.items() if not key.startswith(TRAINING_ONLY_PREFIXES)}
     network = IFNet()
-    try:
-        network.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise WeightsError(f"RIFE weights at {path} do not fit the IFNet 4.2x network: {first_line}") from None
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshapen = sorted(key for key in set(state) & set(expected)
+                       if not isinstance(state[key], torch.Tensor) or state[key].shape != expected[key].shape)
+    if missing or unexpected or misshapen:
+        problems = [f"{label}: {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
+                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen))
+                    if keys]
+        raise WeightsError(f"RIFE weights at {path} do not fit the IFNet 4.2x network ({'; '.join(problems)})")
+    network.load_state_dict(state, strict=True)
     return network.eval().to(device)
 
 
