@@ -25,6 +25,7 @@ from torch import nn
 from ..errors import WeightsError
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
+from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
 
 #: Each block downsamples by 4 after its own ``1/scale`` resize; the coarsest block works at
 #: 1/16 of the (internally scaled) frame, so sizes are padded to a multiple of 16 × 4.
@@ -231,26 +232,12 @@ class IFNet(nn.Module):
 
 def load_ifnet(path: Path, device: torch.device) -> IFNet:
     """An :class:`IFNet` in eval mode with the weights at ``path`` (strict key match)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a bad pickle/zip
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WeightsError(f"cannot read RIFE weights at {path}: {reason}") from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"RIFE weights at {path} are not a state dict")
-    state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = {key.removeprefix("module."): value for key, value in read_state_dict(path, "RIFE").items()}
     state = {key: value for key, value in state.items() if not key.startswith(TRAINING_ONLY_PREFIXES)}
     network = IFNet()
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = sorted(key for key in set(state) & set(expected)
-                       if not isinstance(state[key], torch.Tensor) or state[key].shape != expected[key].shape)
-    if missing or unexpected or misshapen:
-        problems = [f"{label}: {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
-                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen))
-                    if keys]
-        raise WeightsError(f"RIFE weights at {path} do not fit the IFNet 4.2x network ({'; '.join(problems)})")
+    mismatch = state_dict_mismatch(network.state_dict(), state)
+    if mismatch:
+        raise WeightsError(f"RIFE weights at {path} do not fit the IFNet 4.2x network: {mismatch}")
     network.load_state_dict(state, strict=True)
     return network.eval().to(device)
 
@@ -279,12 +266,6 @@ def reduced_precision(device: torch.device) -> contextlib.AbstractContextManager
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
-
-
-def pick_device(requested: str | None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass

@@ -4,7 +4,7 @@ demo pads, and work shared between the times of a pair and between neighbouring 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ...errors import WeightsError
 from ..base import Frame, FrameInterpolator, check_pair
+from ..checkpoints import pick_device, read_state_dict, state_dict_mismatch
 from .network import DAIN, STRIP_PIXELS, FrameAnalysis, PairAnalysis
 
 #: The demo pads each side to the next multiple of 128 ("more than necessary", but it is what
@@ -25,8 +26,6 @@ CHECKPOINT_HELP = (
     "download best.pth from the link in the README of https://github.com/baowenbo/DAIN and pass it "
     "with --weights PATH (command line) or set SMOOTHBOT_DAIN_WEIGHTS=PATH (bot)"
 )
-#: How many names to quote when a checkpoint does not fit.
-KEYS_QUOTED = 3
 
 
 def memory_format_for(device: torch.device) -> torch.memory_format:
@@ -44,57 +43,15 @@ def demo_padding(size: int) -> tuple[int, int]:
     return before, padded - size - before
 
 
-def read_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a bad pickle/zip
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WeightsError(f"cannot read DAIN weights at {path}: {first_line}") from None
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]  # a training checkpoint wrapping the weights
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"DAIN weights at {path} are not a state dict of tensors")
-    return state
-
-
-def quoted(keys: list[str]) -> str:
-    more = f" and {len(keys) - KEYS_QUOTED} more" if len(keys) > KEYS_QUOTED else ""
-    return ", ".join(keys[:KEYS_QUOTED]) + more
-
-
-def checkpoint_mismatch(network: DAIN, state: Mapping[str, torch.Tensor]) -> str | None:
-    """A one-line description of how ``state`` differs from the network's keys/shapes, or None."""
-    given = network.normalise_checkpoint(state)
-    expected = network.state_dict()
-    missing = [key for key in expected if key not in given]
-    unexpected = [key for key in given if key not in expected]
-    reshaped = [f"{key} {tuple(given[key].shape)} instead of {tuple(expected[key].shape)}"
-                for key in expected if key in given and given[key].shape != expected[key].shape]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys ({quoted(missing)})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys ({quoted(unexpected)})")
-    if reshaped:
-        problems.append(f"{len(reshaped)} keys of another shape ({quoted(reshaped)})")
-    return "; ".join(problems) or None
-
-
 def load_dain(path: Path, device: torch.device) -> DAIN:
     """A :class:`DAIN` in eval mode on ``device`` with the checkpoint at ``path`` (strict)."""
-    state = read_checkpoint(path)
+    state = read_state_dict(path, "DAIN")
     network = DAIN()
-    mismatch = checkpoint_mismatch(network, state)
+    mismatch = state_dict_mismatch(network.state_dict(), network.normalise_checkpoint(state))
     if mismatch:
         raise WeightsError(f"DAIN weights at {path} do not fit the DAIN network: {mismatch}")
     network.load_state_dict(state, strict=True)
     return network.eval().to(device)
-
-
-def pick_device(requested: str | None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass
