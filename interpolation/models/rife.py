@@ -86,13 +86,15 @@ class ResConv(nn.Module):
         return self.relu(self.conv(x) * self.beta + x)
 
 
-@dataclass
-class Estimate:
-    """What one block hands to the next: flows t→0 and t→1 (4 channels), mask logit, features."""
-
-    flow: torch.Tensor
-    mask: torch.Tensor
-    features: torch.Tensor
+#: Channels of a block's raw output: 4 flow (t→0, t→1), 1 mask logit, 8 features for the next block.
+BLOCK_OUTPUTS = 13
+#: What the last block's output is used for: the flow and the mask (its features have no next block).
+LAST_BLOCK_OUTPUTS = 5
+#: The published blocks read their first channels as (frame 0, frame 1, encoding 0, encoding 1); ours
+#: arrive as (frame 0, encoding 0, frame 1, encoding 1), because one warp of both prepared frames
+#: (:meth:`IFNet.prepare`) then already is those 14 channels, with no copy to reorder them.
+#: Entry ``k`` is the published channel that our channel ``k`` is.
+SIDE_BY_SIDE_ORDER = (0, 1, 2, 6, 7, 8, 9, 3, 4, 5, 10, 11, 12, 13)
 
 
 class IFBlock(nn.Module):
@@ -103,15 +105,23 @@ class IFBlock(nn.Module):
         self.conv0 = nn.Sequential(conv(in_channels, channels // 2, 3, 2, 1), conv(channels // 2, channels, 3, 2, 1))
         self.convblock = nn.Sequential(*(ResConv(channels) for _ in range(8)))
         # 4 flow + 1 mask + 8 feature channels, at 4× the block's resolution.
-        self.lastconv = nn.Sequential(nn.ConvTranspose2d(channels, 4 * 13, 4, 2, 1), nn.PixelShuffle(2))
+        self.lastconv = nn.Sequential(nn.ConvTranspose2d(channels, 4 * BLOCK_OUTPUTS, 4, 2, 1), nn.PixelShuffle(2))
 
-    def forward(self, x: torch.Tensor, flow: torch.Tensor | None, scale: float) -> Estimate:
-        """``x``: the block's inputs already at ``1/scale``; ``flow``: the estimate so far, full size."""
-        if flow is not None:
-            x = torch.cat((x, resize(flow, 1.0 / scale) / scale), 1)
-        out = self.lastconv(self.convblock(self.conv0(x)))
-        out = resize(out, scale)
-        return Estimate(flow=out[:, :4] * scale, mask=out[:, 4:5], features=out[:, 5:])
+    def forward(self, x: torch.Tensor, outputs: int = BLOCK_OUTPUTS) -> torch.Tensor:
+        """The block's first ``outputs`` output channels at the resolution of ``x``.
+
+        ``x`` holds the inputs in :data:`SIDE_BY_SIDE_ORDER`, then the published order.
+        """
+        first, rest = self.conv0[0][0], self.conv0[1:]
+        order = torch.arange(x.shape[1], device=x.device)
+        order[:len(SIDE_BY_SIDE_ORDER)] = torch.tensor(SIDE_BY_SIDE_ORDER, device=x.device)
+        x = F.leaky_relu(F.conv2d(x, first.weight.index_select(1, order), first.bias, 2, 1), 0.2, inplace=True)
+        x = self.convblock(rest(x))
+        # Pixel shuffle makes output channel k from deconvolution channels 4k…4k+3, so fewer outputs
+        # need only the deconvolution's first channels.
+        deconvolution = self.lastconv[0]
+        weight, bias = deconvolution.weight[:, :4 * outputs], deconvolution.bias[:4 * outputs]
+        return F.pixel_shuffle(F.conv_transpose2d(x, weight, bias, 2, 1), 2)
 
 
 def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -150,48 +160,60 @@ class IFNet(nn.Module):
     def forward(self, side0: torch.Tensor, side1: torch.Tensor, t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """The frames at ``t`` (``(B, 1, 1, 1)``) between two :meth:`prepare` d frames: ``(B, 3, H, W)``."""
         batch = t.shape[0]
-        # Both sides stacked on the batch axis: one warp call moves all 2 × (3 + 4) channels,
-        # each side along its own flow.
-        both = torch.cat((side0.expand(batch, -1, -1, -1), side1.expand(batch, -1, -1, -1)), 0)
-        estimate: Estimate | None = None
-        for block, block_scale in zip(self.blocks(), BLOCK_SCALES):
+        # Frame 0's and frame 1's sides alternate on the batch axis, (B, 2, 7, H, W) flattened: one warp
+        # call moves all 2 × (3 + 4) channels, each side along its own flow, and its output viewed as
+        # (B, 14, h, w) is the blocks' first inputs.
+        sides = torch.cat((side0, side1), 0).unsqueeze(0).expand(batch, -1, -1, -1, -1).flatten(0, 1)
+        flow: torch.Tensor | None = None  # t→0 and t→1 at full size: the sum of every block's update
+        previous = torch.empty(0)  # the last block's mask and features, at that block's resolution
+        previous_factor = 1.0
+        for index, (block, block_scale) in enumerate(zip(self.blocks(), BLOCK_SCALES)):
             factor = block_scale / scale
-            # Inputs are shrunk to the block's resolution one by one before being joined: bilinear
-            # resizing is per channel, so this equals resizing the joined tensor, without the
-            # full-size copy.
-            if estimate is None:
-                small = resize(both, 1.0 / factor)
-            else:
-                small = self.warp_shrunk(both, estimate.flow, factor)
-            small0, small1 = small[:batch], small[batch:]
-            timestep = t.to(both.dtype).expand(batch, 1, small.shape[2], small.shape[3])
-            inputs = [small0[:, :3], small1[:, :3], small0[:, 3:], small1[:, 3:], timestep]
-            if estimate is None:
-                estimate = block(torch.cat(inputs, 1), None, factor)
-            else:
-                inputs += [resize(estimate.mask, 1.0 / factor), resize(estimate.features, 1.0 / factor)]
-                update = block(torch.cat(inputs, 1), estimate.flow, factor)
-                estimate = Estimate(estimate.flow + update.flow, update.mask, update.features)
-        assert estimate is not None
-        warped = self.warp(both[:, :3], estimate.flow)  # the result needs only the pictures
-        mask = torch.sigmoid(estimate.mask)
-        return warped[:batch] * mask + warped[batch:] * (1 - mask)
+            small = resize(sides, 1.0 / factor) if flow is None else self.warp_shrunk(sides, flow, factor)
+            height, width = small.shape[2:]
+            inputs = [small.view(batch, 2 * small.shape[1], height, width),
+                      t.to(small.dtype).expand(batch, 1, height, width)]
+            if flow is not None:
+                inputs += [self.carried(previous, previous_factor, factor), resize(flow, 1.0 / factor) / factor]
+            last = index == len(BLOCK_SCALES) - 1
+            out = block(torch.cat(inputs, 1), LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
+            update = resize(out[:, :4], factor) * factor
+            flow = update if flow is None else flow + update
+            previous, previous_factor = out[:, 4:], factor
+        assert flow is not None
+        warped = self.warp(sides[:, :3], flow).view(batch, 2, 3, *flow.shape[2:])  # only the pictures
+        mask = torch.sigmoid(resize(previous, previous_factor))
+        return warped[:, 0] * mask + warped[:, 1] * (1 - mask)
 
-    def warp_shrunk(self, both: torch.Tensor, flow: torch.Tensor, factor: float) -> torch.Tensor:
-        """``resize(self.warp(both, flow), 1 / factor)``, warping only the pixels the resize reads.
+    @staticmethod
+    def carried(previous: torch.Tensor, previous_factor: float, factor: float) -> torch.Tensor:
+        """The previous block's mask and features as this block sees them: ``resize(resize(previous,
+        previous_factor), 1 / factor)``, the way the network was trained.
+
+        Where the previous block's output is at most full size (``previous_factor`` ≥ 1), that is one
+        2× enlargement: shrinking by an even factor averages two pixels each way, whose bilinear
+        values lie on one linear piece, so their mean is the value midway, which the direct
+        enlargement computes — without the full-size round trip.
+        """
+        if previous_factor >= 1.0:
+            return resize(previous, previous_factor / factor)
+        return resize(resize(previous, previous_factor), 1.0 / factor)
+
+    def warp_shrunk(self, sides: torch.Tensor, flow: torch.Tensor, factor: float) -> torch.Tensor:
+        """``resize(self.warp(sides, flow), 1 / factor)``, warping only the pixels the resize reads.
 
         Shrinking by an even whole factor (align_corners=False) averages the 2 × 2 pixels around
         each block's centre, so the coarse blocks need 4 warped pixels per input pixel, not f².
         """
         whole = int(factor)
         if whole != factor or whole < 4 or whole % 2:
-            return resize(self.warp(both, flow), 1.0 / factor)
+            return resize(self.warp(sides, flow), 1.0 / factor)
         height, width = flow.shape[2:]
         rows = self.centre_pairs(height, whole, flow.device)
         cols = self.centre_pairs(width, whole, flow.device)
         flow_there = flow.index_select(2, rows).index_select(3, cols)
         grid_there = self.grid(height, width, flow).index_select(1, rows).index_select(2, cols)
-        return F.avg_pool2d(self.sample(both, flow_there, grid_there, height, width), 2)
+        return F.avg_pool2d(self.sample(sides, flow_there, grid_there, height, width), 2)
 
     @staticmethod
     def centre_pairs(size: int, factor: int, device: torch.device) -> torch.Tensor:
@@ -199,13 +221,14 @@ class IFNet(nn.Module):
         starts = torch.arange(size // factor, device=device) * factor + factor // 2 - 1
         return torch.stack((starts, starts + 1), 1).flatten()
 
-    def warp(self, both: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """Backward warp of ``both`` = (frame 0 side, frame 1 side) along flow[:, :2] and flow[:, 2:4].
+    def warp(self, sides: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """Backward warp of ``sides`` (``(2B, C, H, W)``: frame 0's, frame 1's, per moment) along
+        ``flow[:, :2]`` and ``flow[:, 2:4]`` respectively.
 
         Output pixel ``p`` samples its frame at ``p + flow(p)``, clamped at the border.
         """
         height, width = flow.shape[2:]
-        return self.sample(both, flow, self.grid(height, width, flow), height, width)
+        return self.sample(sides, flow, self.grid(height, width, flow), height, width)
 
     def grid(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
         """Every pixel's own position in grid_sample's [-1, 1] coordinates, shape ``(1, H, W, 2)``."""
@@ -221,12 +244,12 @@ class IFNet(nn.Module):
         return grid
 
     @staticmethod
-    def sample(both: torch.Tensor, flow: torch.Tensor, grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Sample each side of ``both`` (``height`` × ``width``) at ``grid`` moved by its own flow."""
+    def sample(sides: torch.Tensor, flow: torch.Tensor, grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Sample each of ``sides`` (``height`` × ``width``) at ``grid`` moved by its own flow."""
         # Pixels → the [-1, 1] coordinates of grid_sample with align_corners=True.
         to_unit = torch.tensor([2.0 / (width - 1.0), 2.0 / (height - 1.0)], device=flow.device, dtype=flow.dtype)
-        per_side = torch.cat((flow[:, :2], flow[:, 2:4]), 0).permute(0, 2, 3, 1)
-        return F.grid_sample(both, torch.addcmul(grid, per_side, to_unit), mode="bilinear", padding_mode="border",
+        per_side = flow.reshape(-1, 2, *flow.shape[2:]).permute(0, 2, 3, 1)  # (B, 4) → (2B, 2): t→0, t→1
+        return F.grid_sample(sides, torch.addcmul(grid, per_side, to_unit), mode="bilinear", padding_mode="border",
                              align_corners=True)
 
 
