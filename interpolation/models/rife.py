@@ -26,6 +26,7 @@ from ..errors import WeightsError
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
+from .onednn import LEAKY_SLOPE, channels_last, conv_leaky, residual_conv_leaky
 
 #: Each block downsamples by 4 after its own ``1/scale`` resize; the coarsest block works at
 #: 1/16 of the (internally scaled) frame, so sizes are padded to a multiple of 16 × 4.
@@ -50,9 +51,17 @@ GRID_CACHE_SIZES = 4
 TRAINING_ONLY_PREFIXES = ("teacher.", "caltime.")
 
 
-def conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=True),
-                         nn.LeakyReLU(0.2, inplace=True))
+class ConvLeaky(nn.Sequential):
+    """A 3×3 convolution (``[0]``, as the checkpoint names it) followed by LeakyReLU(0.2), fused."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__(nn.Conv2d(in_channels, out_channels, 3, stride, 1), nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``weight`` replaces the convolution's own, e.g. with its input channels reordered."""
+        convolution = self[0]
+        return conv_leaky(x, convolution.weight if weight is None else weight, convolution.bias,
+                          convolution.stride[0])
 
 
 class Head(nn.Module):
@@ -64,12 +73,11 @@ class Head(nn.Module):
         self.cnn1 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn2 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn3 = nn.ConvTranspose2d(16, 4, 4, 2, 1)
-        self.relu = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.cnn0(image))
-        x = self.relu(self.cnn1(x))
-        x = self.relu(self.cnn2(x))
+        x = channels_last(conv_leaky(image, self.cnn0.weight, self.cnn0.bias, stride=2))
+        x = conv_leaky(x, self.cnn1.weight, self.cnn1.bias)
+        x = conv_leaky(x, self.cnn2.weight, self.cnn2.bias)
         return self.cnn3(x)
 
 
@@ -80,10 +88,9 @@ class ResConv(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, 1, 1)
         self.beta = nn.Parameter(torch.ones((1, channels, 1, 1)))
-        self.relu = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.conv(x) * self.beta + x)
+        return residual_conv_leaky(x, self.conv.weight, self.conv.bias, self.beta)
 
 
 #: Channels of a block's raw output: 4 flow (t→0, t→1), 1 mask logit, 8 features for the next block.
@@ -102,7 +109,7 @@ class IFBlock(nn.Module):
 
     def __init__(self, in_channels: int, channels: int) -> None:
         super().__init__()
-        self.conv0 = nn.Sequential(conv(in_channels, channels // 2, 3, 2, 1), conv(channels // 2, channels, 3, 2, 1))
+        self.conv0 = nn.Sequential(ConvLeaky(in_channels, channels // 2, 2), ConvLeaky(channels // 2, channels, 2))
         self.convblock = nn.Sequential(*(ResConv(channels) for _ in range(8)))
         # 4 flow + 1 mask + 8 feature channels, at 4× the block's resolution.
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(channels, 4 * BLOCK_OUTPUTS, 4, 2, 1), nn.PixelShuffle(2))
@@ -112,16 +119,18 @@ class IFBlock(nn.Module):
 
         ``x`` holds the inputs in :data:`SIDE_BY_SIDE_ORDER`, then the published order.
         """
-        first, rest = self.conv0[0][0], self.conv0[1:]
+        first, second = self.conv0
         order = torch.arange(x.shape[1], device=x.device)
         order[:len(SIDE_BY_SIDE_ORDER)] = torch.tensor(SIDE_BY_SIDE_ORDER, device=x.device)
-        x = F.leaky_relu(F.conv2d(x, first.weight.index_select(1, order), first.bias, 2, 1), 0.2, inplace=True)
-        x = self.convblock(rest(x))
+        x = first(x, first[0].weight.index_select(1, order))
+        # The rest run channels-last: the first output is already 4× smaller than the input, so the
+        # layout change is cheap, and oneDNN's convolutions are much faster in it (see .onednn).
+        x = self.convblock(second(channels_last(x)))
         # Pixel shuffle makes output channel k from deconvolution channels 4k…4k+3, so fewer outputs
         # need only the deconvolution's first channels.
         deconvolution = self.lastconv[0]
         weight, bias = deconvolution.weight[:, :4 * outputs], deconvolution.bias[:4 * outputs]
-        return F.pixel_shuffle(F.conv_transpose2d(x, weight, bias, 2, 1), 2)
+        return F.pixel_shuffle(F.conv_transpose2d(x, weight, bias, 2, 1), 2).contiguous()
 
 
 def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -155,7 +164,8 @@ class IFNet(nn.Module):
         It does not depend on ``t``, so a frame is prepared once for every moment between its
         neighbours, and once for both pairs it belongs to.
         """
-        return torch.cat((image, self.encode(image)), 1)
+        # Channels-last, because warping reads all channels of a pixel at once (≈1.7× faster).
+        return torch.cat((channels_last(image), self.encode(image)), 1)
 
     def forward(self, side0: torch.Tensor, side1: torch.Tensor, t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """The frames at ``t`` (``(B, 1, 1, 1)``) between two :meth:`prepare` d frames: ``(B, 3, H, W)``."""
@@ -171,7 +181,7 @@ class IFNet(nn.Module):
             factor = block_scale / scale
             small = resize(sides, 1.0 / factor) if flow is None else self.warp_shrunk(sides, flow, factor)
             height, width = small.shape[2:]
-            inputs = [small.view(batch, 2 * small.shape[1], height, width),
+            inputs = [small.reshape(batch, 2 * small.shape[1], height, width),
                       t.to(small.dtype).expand(batch, 1, height, width)]
             if flow is not None:
                 inputs += [self.carried(previous, previous_factor, factor), resize(flow, 1.0 / factor) / factor]

@@ -1,8 +1,9 @@
 """The IFNet forward pass exactly as Practical-RIFE publishes it (eager, FP32, NCHW).
 
 Kept as the oracle that :mod:`.rife`'s faster forward is tested against, and as the baseline the
-bench measures speed-ups from. It reuses :class:`~.rife.IFNet`'s weights; only the order of work
-differs: everything at full size, one warp per tensor, inputs joined before they are resized.
+bench measures speed-ups from. It reuses :class:`~.rife.IFNet`'s weights but none of its forward code:
+every layer is the plain PyTorch op (no fused convolutions, NCHW), everything at full size, one warp
+per tensor, inputs joined before they are resized.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Frame, check_pair
-from .rife import BLOCK_SCALES, IFBlock, IFNet, RifeInterpolator, internal_scale, to_frame
+from .rife import BLOCK_SCALES, Head, IFBlock, IFNet, RifeInterpolator, internal_scale, to_frame
 
 
 def reference_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -26,13 +27,25 @@ def reference_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
                          align_corners=True)
 
 
+def reference_encode(head: Head, image: torch.Tensor) -> torch.Tensor:
+    x = F.leaky_relu(F.conv2d(image, head.cnn0.weight, head.cnn0.bias, 2, 1), 0.2)
+    x = F.leaky_relu(F.conv2d(x, head.cnn1.weight, head.cnn1.bias, 1, 1), 0.2)
+    x = F.leaky_relu(F.conv2d(x, head.cnn2.weight, head.cnn2.bias, 1, 1), 0.2)
+    return F.conv_transpose2d(x, head.cnn3.weight, head.cnn3.bias, 2, 1)
+
+
 def reference_block(block: IFBlock, x: torch.Tensor, flow: torch.Tensor | None,
                     scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x = F.interpolate(x, scale_factor=1.0 / scale, mode="bilinear", align_corners=False)
     if flow is not None:
         flow = F.interpolate(flow, scale_factor=1.0 / scale, mode="bilinear", align_corners=False) / scale
         x = torch.cat((x, flow), 1)
-    out = block.lastconv(block.convblock(block.conv0(x)))
+    for layer in block.conv0:
+        x = F.leaky_relu(F.conv2d(x, layer[0].weight, layer[0].bias, 2, 1), 0.2)
+    for residual in block.convblock:
+        x = F.leaky_relu(F.conv2d(x, residual.conv.weight, residual.conv.bias, 1, 1) * residual.beta + x, 0.2)
+    deconvolution = block.lastconv[0]
+    out = F.pixel_shuffle(F.conv_transpose2d(x, deconvolution.weight, deconvolution.bias, 2, 1), 2)
     out = F.interpolate(out, scale_factor=scale, mode="bilinear", align_corners=False)
     return out[:, :4] * scale, out[:, 4:5], out[:, 5:]
 
@@ -41,7 +54,7 @@ def reference_block(block: IFBlock, x: torch.Tensor, flow: torch.Tensor | None,
 def reference_forward(net: IFNet, img0: torch.Tensor, img1: torch.Tensor, t: float, scale: float = 1.0) -> torch.Tensor:
     """The frame at ``t`` between padded ``img0`` and ``img1`` (``(1, 3, H, W)`` in [0, 1])."""
     timestep = torch.full_like(img0[:, :1], t)
-    feat0, feat1 = net.encode(img0), net.encode(img1)
+    feat0, feat1 = reference_encode(net.encode, img0), reference_encode(net.encode, img1)
     warped0, warped1 = img0, img1
     flow = mask = features = None
     for index, block in enumerate(net.blocks()):
