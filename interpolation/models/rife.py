@@ -187,13 +187,14 @@ class IFNet(nn.Module):
                 inputs += [self.carried(previous, previous_factor, factor), resize(flow, 1.0 / factor) / factor]
             last = index == len(BLOCK_SCALES) - 1
             out = block(torch.cat(inputs, 1), LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
-            update = resize(out[:, :4], factor) * factor
-            flow = update if flow is None else flow + update
+            # Scaled before it is enlarged (a power of two: the same floats), so at the block's size.
+            update = resize(out[:, :4] * factor, factor)
+            flow = update if flow is None else flow.add_(update)
             previous, previous_factor = out[:, 4:], factor
         assert flow is not None
         warped = self.warp(sides[:, :3], flow).view(batch, 2, 3, *flow.shape[2:])  # only the pictures
         mask = torch.sigmoid(resize(previous, previous_factor))
-        return warped[:, 0] * mask + warped[:, 1] * (1 - mask)
+        return torch.lerp(warped[:, 1], warped[:, 0], mask)  # frame 0's warp · mask + frame 1's · (1 − mask)
 
     @staticmethod
     def carried(previous: torch.Tensor, previous_factor: float, factor: float) -> torch.Tensor:
