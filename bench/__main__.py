@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cases as case_library
-from . import memory, pipeline, quality, report, speed
+from . import endtoend, memory, pipeline, quality, report, speed
 from .machine import describe
 from .memory import MemoryCase
 from .methods import MinterpolateMethod, build_methods
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-SECTIONS = ("quality", "speed", "pipeline", "memory", "bot")
+SECTIONS = ("quality", "speed", "endtoend", "pipeline", "memory", "bot")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class Settings:
     speed_pairs: dict[tuple[int, int], int]
     #: The pipeline-overhead clip: width, height, fps, seconds (RIFE runs on every in-between).
     overhead_clip: tuple[int, int, int, float]
+    #: The end-to-end clip (width, height, fps, seconds) and the frame rate asked for.
+    endtoend_clip: tuple[int, int, int, float]
+    endtoend_fps: float
     memory_cases: tuple[MemoryCase, ...]
     intake_senders: tuple[int, ...]
     queue_jobs_each: int
@@ -54,8 +57,10 @@ class Settings:
 QUICK = Settings(
     interpolated=3,
     hd_interpolated=1,
-    speed_pairs={(256, 256): 6, (640, 360): 4, (1280, 720): 3},
+    speed_pairs={(256, 256): 6, (640, 360): 4, (854, 480): 4, (1280, 720): 3},
     overhead_clip=(160, 120, 12, 1.0),
+    endtoend_clip=(854, 480, 30, 10.0),
+    endtoend_fps=60,
     memory_cases=(
         MemoryCase("10 s clip", "blend", 320, 240, 25, 10),
         MemoryCase("60 s clip", "blend", 320, 240, 25, 60),
@@ -70,8 +75,10 @@ QUICK = Settings(
 FULL = Settings(
     interpolated=8,
     hd_interpolated=3,
-    speed_pairs={(256, 256): 12, (640, 360): 8, (1280, 720): 5},
+    speed_pairs={(256, 256): 12, (640, 360): 8, (854, 480): 6, (1280, 720): 5},
     overhead_clip=(320, 240, 25, 2.0),
+    endtoend_clip=QUICK.endtoend_clip,
+    endtoend_fps=QUICK.endtoend_fps,
     memory_cases=(
         *QUICK.memory_cases[:2],
         MemoryCase("10 s clip", "rife", 96, 64, 5, 10),
@@ -115,6 +122,11 @@ def run_speed(results: report.BenchResults, settings: Settings, args: argparse.N
     results.minterpolate_speed = speed.time_method(MinterpolateMethod(), speed.SIZES, settings.speed_pairs, log=log)
 
 
+def run_endtoend(results: report.BenchResults, settings: Settings, args: argparse.Namespace) -> None:
+    width, height, fps, seconds = settings.endtoend_clip
+    results.endtoend.append(endtoend.measure(width, height, fps, seconds, settings.endtoend_fps, log=log))
+
+
 def run_pipeline(results: report.BenchResults, settings: Settings, args: argparse.Namespace) -> None:
     width, height, fps, seconds = settings.overhead_clip
     for model in ("blend", "rife"):
@@ -139,7 +151,7 @@ def run_bot(results: report.BenchResults, settings: Settings, args: argparse.Nam
 
 
 RUNNERS: dict[str, Callable[[report.BenchResults, Settings, argparse.Namespace], None]] = {
-    "quality": run_quality, "speed": run_speed, "pipeline": run_pipeline, "memory": run_memory, "bot": run_bot,
+    "quality": run_quality, "speed": run_speed, "endtoend": run_endtoend, "pipeline": run_pipeline, "memory": run_memory, "bot": run_bot,
 }
 
 

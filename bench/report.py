@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cases import Case
+from .endtoend import EndToEndRow
 from .machine import Machine
 from .memory import FLAT_TOLERANCE, MemoryResults
 from .pipeline import OverheadRow
@@ -54,6 +55,7 @@ class BenchResults:
     speed: SpeedResults | None = None
     minterpolate_speed: list[SpeedRow] = field(default_factory=list)
     overhead: list[OverheadRow] = field(default_factory=list)
+    endtoend: list[EndToEndRow] = field(default_factory=list)
     memory: MemoryResults | None = None
     intake: list["IntakeResult"] = field(default_factory=list)
     throughput: list[ThroughputRow] = field(default_factory=list)
@@ -180,6 +182,14 @@ def overhead_table(rows: Sequence[OverheadRow]) -> str:
              f"{r.engine_other_s:.2f}", f"{100 * r.model_share:.0f} %"] for r in rows]
     return markdown_table(["run", "input", "frames out", "CLI wall s", "start-up s", "model build s", "model s",
                            "engine outside model s", "model share of the run"], body)
+
+
+def endtoend_table(rows: Sequence[EndToEndRow]) -> str:
+    body = [[r.clip, f"{r.target_fps:g} fps", r.model, f"{r.result_fps:g} fps, {r.result_duration_s:.1f} s",
+             f"{r.wall_s:.1f}", f"≤ {r.goal_s:g}", "met" if r.wall_s <= r.goal_s else f"{r.wall_s / r.goal_s:.2f}× the goal"]
+            for r in rows]
+    return markdown_table(["clip", "asked", "model", "result", "message in → result out, s", "goal s", "verdict"],
+                          body)
 
 
 def memory_table(memory: MemoryResults) -> str:
@@ -316,6 +326,12 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                 f"{PSNR_CEILING_DB:g} dB). New modes are entries of `bench.speed.RIFE_MODES`.", "",
                 modes_table(speed), ""]
 
+    if results.endtoend:
+        out += ["## End to end", "",
+                "One clip through the whole chat flow (`python -m bot --console`: adapter → queue → worker → "
+                "engine → reply, a fresh process), timed from process start to the reply on disk, the result "
+                "probed.", "", endtoend_table(results.endtoend), ""]
+
     if results.overhead:
         out += ["## Pipeline overhead", "",
                 "A small clip through the real command line (`python -m interpolation`, a fresh process), timed "
@@ -359,6 +375,8 @@ def console_tables(results: BenchResults) -> str:
         parts += [f"Speed (torch threads {results.speed.threads}, SGEMM {results.speed.sgemm_gflops:.1f} GFLOP/s):",
                   speed_table(results.speed, results.minterpolate_speed), rife_cost_table(results.speed),
                   modes_table(results.speed)]
+    if results.endtoend:
+        parts += ["End to end:", endtoend_table(results.endtoend)]
     if results.overhead:
         parts += ["Pipeline overhead:", overhead_table(results.overhead)]
     if results.memory is not None:
@@ -465,6 +483,7 @@ def to_json(results: BenchResults) -> dict:
         "speed": asdict(results.speed) if results.speed else None,
         "minterpolate_speed": [asdict(r) for r in results.minterpolate_speed],
         "overhead": [asdict(r) for r in results.overhead],
+        "endtoend": [asdict(r) for r in results.endtoend],
         "memory": asdict(results.memory) if results.memory else None,
         "intake": [asdict(r) for r in results.intake],
         "throughput": [asdict(r) for r in results.throughput],

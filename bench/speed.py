@@ -28,8 +28,8 @@ from .methods import Method
 from .quality import psnr
 from interpolation.models import FrameInterpolator
 
-#: Frame sizes (width, height): a small square, a phone clip, HD.
-SIZES = ((256, 256), (640, 360), (1280, 720))
+#: Frame sizes (width, height): a small square, a phone clip, 480p (the end-to-end clip's size), HD.
+SIZES = ((256, 256), (640, 360), (854, 480), (1280, 720))
 #: Side of the square fp32 matrices whose product measures the machine's practical FP32 peak.
 SGEMM_SIZE = 4096
 SGEMM_REPEATS = 3

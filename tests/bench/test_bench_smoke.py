@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import cases, memory, pipeline, quality, report, speed
+from bench import cases, endtoend, memory, pipeline, quality, report, speed
 from bench.machine import describe
 from bench.methods import MinterpolateMethod, ModelMethod
 from interpolation.models import create_model
@@ -139,6 +139,18 @@ def test_pipeline_and_memory_measure_real_runs():
     assert [r.label for r in measured.rows] == ["short", "long"] and measured.notes == []
     assert all(r.engine_peak_mib > 10 and r.encoder_peak_mib > 1 for r in measured.rows)
     assert list(measured.growth) == ["blend at 64×48, 0.5 s → 1.5 s"]
+
+
+@pytest.mark.slow
+def test_end_to_end_runs_the_chat_flow_and_reports_against_the_goal(tmp_path: Path):
+    row = endtoend.measure(64, 48, 6, 1.0, 12, model="blend", log=lambda _: None)
+    assert row.result_fps == 12 and abs(row.result_duration_s - 1.0) < 0.2
+    assert 0 < row.wall_s < endtoend.GOAL_S
+    results = report.BenchResults(mode="quick", command="test", machine=describe(REPO), endtoend=[row])
+    report.write(results, tmp_path)
+    text = (tmp_path / report.REPORT_NAME).read_text()
+    assert "## End to end" in text and f"| 1 s 64×48 @ 6 fps | 12 fps | blend | 12 fps, 1.0 s | {row.wall_s:.1f} |" in text
+    assert "| met |" in text
 
 
 def test_real_clip_stretches_stay_inside_their_shot():
