@@ -43,6 +43,9 @@ class Settings:
     speed_pairs: dict[tuple[int, int], int]
     #: The pipeline-overhead clip: width, height, fps, seconds (RIFE runs on every in-between).
     overhead_clip: tuple[int, int, int, float]
+    #: Frame size and pair count of the lanes throughput run (one pair at a time vs the engine's lanes).
+    lane_size: tuple[int, int]
+    lane_pairs: int
     #: The end-to-end clip (width, height, fps, seconds) and the frame rate asked for.
     endtoend_clip: tuple[int, int, int, float]
     endtoend_fps: float
@@ -59,6 +62,8 @@ QUICK = Settings(
     hd_interpolated=1,
     speed_pairs={(256, 256): 6, (640, 360): 4, (854, 480): 4, (1280, 720): 3},
     overhead_clip=(160, 120, 12, 1.0),
+    lane_size=(854, 480),
+    lane_pairs=8,
     endtoend_clip=(854, 480, 30, 10.0),
     endtoend_fps=60,
     memory_cases=(
@@ -77,6 +82,8 @@ FULL = Settings(
     hd_interpolated=3,
     speed_pairs={(256, 256): 12, (640, 360): 8, (854, 480): 6, (1280, 720): 5},
     overhead_clip=(320, 240, 25, 2.0),
+    lane_size=QUICK.lane_size,
+    lane_pairs=16,
     endtoend_clip=QUICK.endtoend_clip,
     endtoend_fps=QUICK.endtoend_fps,
     memory_cases=(
@@ -119,6 +126,11 @@ def run_speed(results: report.BenchResults, settings: Settings, args: argparse.N
     log(f"  SGEMM again: {again:.1f} GFLOP/s")
     results.speed.use_sgemm(max(sgemm, again))
     results.notes += results.speed.notes
+    rife, _ = speed.try_model_entry(speed.RIFE_MODES[1])
+    if rife is not None:
+        lane_row = speed.lane_throughput(rife, speed.RIFE_MODES[1].label, settings.lane_size, settings.lane_pairs, log)
+        results.speed.lanes += [lane_row] if lane_row else []
+        rife.close()
     results.minterpolate_speed = speed.time_method(MinterpolateMethod(), speed.SIZES, settings.speed_pairs, log=log)
 
 

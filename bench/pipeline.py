@@ -28,7 +28,11 @@ CLI_TIMEOUT_S = 900.0
 
 
 class TimedModel(FrameInterpolator):
-    """Wraps a model and adds up the wall time of its ``interpolate`` calls."""
+    """Wraps a model and adds up the wall time of its ``interpolate`` calls.
+
+    It runs one pair at a time (the base class's single lane), so the calls' times add up to the
+    model's share of the run; the end-to-end section measures the engine with its lanes.
+    """
 
     name = "timed"
     display_name = "timed"

@@ -176,6 +176,13 @@ def modes_table(speed: SpeedResults) -> str:
                            "PSNR vs reference output"], rows)
 
 
+def lanes_table(speed: SpeedResults) -> str:
+    body = [[r.label, f"{r.width}×{r.height}", str(r.pairs), ms_text(r.one_at_a_time_ms), str(r.lanes),
+             ms_text(r.laned_ms), ratio_text(r.speedup)] for r in speed.lanes]
+    return markdown_table(["model", "size", "pairs", f"one pair at a time, ms/frame ({speed.threads} threads)",
+                           "lanes", "in lanes, ms/frame", "throughput gain"], body)
+
+
 def overhead_table(rows: Sequence[OverheadRow]) -> str:
     body = [[f"{r.model} → {r.output}", r.clip, f"{r.frames_out} ({r.interpolated} interpolated)",
              f"{r.cli_wall_s:.2f}", f"{r.startup_s:.2f}", f"{r.load_s:.2f}", f"{r.model_s:.2f}",
@@ -325,6 +332,12 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                 "peak, and PSNR of each mode's output against the reference's output (identical frames show as "
                 f"{PSNR_CEILING_DB:g} dB). New modes are entries of `bench.speed.RIFE_MODES`.", "",
                 modes_table(speed), ""]
+        if speed.lanes:
+            out += ["### Lanes: two pairs at once", "",
+                    "The engine hands a CPU model two consecutive pairs at once, from two threads with one torch "
+                    "thread each (`FrameInterpolator.lanes_for`); much of a forward pass is memory-bound or "
+                    "single-threaded, so two pairs side by side keep both cores busy. Wall time per frame over "
+                    "the same run of pairs, both ways, best of two each:", "", lanes_table(speed), ""]
 
     if results.endtoend:
         out += ["## End to end", "",
@@ -374,7 +387,7 @@ def console_tables(results: BenchResults) -> str:
     if results.speed is not None:
         parts += [f"Speed (torch threads {results.speed.threads}, SGEMM {results.speed.sgemm_gflops:.1f} GFLOP/s):",
                   speed_table(results.speed, results.minterpolate_speed), rife_cost_table(results.speed),
-                  modes_table(results.speed)]
+                  modes_table(results.speed)] + ([lanes_table(results.speed)] if results.speed.lanes else [])
     if results.endtoend:
         parts += ["End to end:", endtoend_table(results.endtoend)]
     if results.overhead:

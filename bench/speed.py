@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -121,6 +122,7 @@ class SpeedResults:
     threads: int
     sgemm_gflops: float
     rows: list[SpeedRow] = field(default_factory=list)
+    lanes: list[LaneRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def use_sgemm(self, gflops: float) -> None:
@@ -224,6 +226,63 @@ def benchmark(entries: Sequence[ModelEntry], sizes: Sequence[tuple[int, int]], p
     return results
 
 
+@dataclass
+class LaneRow:
+    """Throughput of one model over a run of pairs: one pair at a time vs the engine's lanes."""
+
+    label: str
+    width: int
+    height: int
+    lanes: int
+    pairs: int
+    one_at_a_time_ms: float  # wall ms per interpolated frame, pairs in order on all threads
+    laned_ms: float  # the same pairs spread over the lanes (each lane its share of the threads)
+
+    @property
+    def speedup(self) -> float:
+        return self.one_at_a_time_ms / self.laned_ms
+
+
+def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int], pairs: int,
+                    log: Callable[[str], None] = print) -> LaneRow | None:
+    """Wall time per frame over ``pairs`` midpoints, one pair at a time and then in the model's lanes.
+
+    The lanes are driven as the engine drives them (``start_lane`` in each thread, consecutive pairs
+    in flight together, ``end_lanes`` after), so the ratio is what a whole job gains. Both runs
+    follow a warm-up pair; they alternate twice and the faster of each is kept.
+    """
+    width, height = size
+    lanes = model.lanes_for(height, width)
+    if lanes <= 1:
+        return None
+    frames = pan_sequence(width, height, pairs + 2)
+    model.interpolate(frames[0], frames[1], [0.5])
+    steps = list(range(1, pairs + 1))
+
+    def one_at_a_time() -> float:
+        started = time.perf_counter()
+        for k in steps:
+            model.interpolate(frames[k], frames[k + 1], [0.5])
+        return time.perf_counter() - started
+
+    def laned() -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(lanes, initializer=model.start_lane, initargs=(lanes,)) as pool:
+            for future in [pool.submit(model.interpolate, frames[k], frames[k + 1], [0.5]) for k in steps]:
+                future.result()
+        model.end_lanes()
+        return time.perf_counter() - started
+
+    single_runs, laned_runs = [], []
+    for _ in range(2):
+        single_runs.append(one_at_a_time())
+        laned_runs.append(laned())
+    row = LaneRow(label, width, height, lanes, pairs, 1000 * min(single_runs) / pairs, 1000 * min(laned_runs) / pairs)
+    log(f"  {label} {width}×{height}: {row.one_at_a_time_ms:.0f} ms/frame one pair at a time, "
+        f"{row.laned_ms:.0f} in {lanes} lanes ({row.speedup:.2f}×)")
+    return row
+
+
 def try_model_entry(entry: ModelEntry) -> tuple[FrameInterpolator | None, str]:
     try:
         return entry.factory(), ""
@@ -249,5 +308,5 @@ def time_method(method: Method, sizes: Sequence[tuple[int, int]], pairs: dict[tu
     return rows
 
 
-__all__ = ["RIFE_MODES", "SIZES", "ModelEntry", "SpeedResults", "SpeedRow", "benchmark", "model_entries",
-           "sgemm_gflops", "time_method"]
+__all__ = ["RIFE_MODES", "SIZES", "LaneRow", "ModelEntry", "SpeedResults", "SpeedRow", "benchmark", "lane_throughput",
+           "model_entries", "sgemm_gflops", "time_method"]

@@ -12,7 +12,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import TypeVar
@@ -180,7 +182,7 @@ def render(path: Path, source: SourceTimeline, schedule: Plan, model: FrameInter
     """
     started = time.monotonic()
     done = 0
-    frames = produce(schedule, upright_frames(path, source), model)
+    frames = produce(schedule, upright_frames(path, source), model, model.lanes_for(source.height, source.width))
     if comparison is not None:
         frames = comparison.frames(held_frames(schedule, upright_frames(path, source)), frames)
     try:
@@ -219,10 +221,38 @@ def upright_frames(path: Path, source: SourceTimeline) -> Iterator[np.ndarray]:
         yield image
 
 
-def produce(schedule: Plan, frames: Iterable[np.ndarray], model: FrameInterpolator) -> Iterator[np.ndarray]:
+def produce(schedule: Plan, frames: Iterable[np.ndarray], model: FrameInterpolator, lanes: int = 1
+            ) -> Iterator[np.ndarray]:
     """Turn the stream of input frames into the stream of output frames the plan asks for.
 
-    Only frames that some later output still needs are kept, so memory stays flat.
+    Only frames that some later output still needs are kept, so memory stays flat. With several
+    ``lanes`` the model gets that many pairs at once, from as many threads; the output keeps its order.
+    """
+    if lanes <= 1:
+        for group, needed in pair_groups(schedule, frames):
+            yield from frames_for(group, needed, model)
+        return
+    pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="model-lane", initializer=model.start_lane,
+                              initargs=(lanes,))
+    try:
+        in_flight: deque[Future[list[np.ndarray]]] = deque()
+        for group, needed in pair_groups(schedule, frames):
+            in_flight.append(pool.submit(list, frames_for(group, needed, model)))
+            # One pair waiting beyond those running: no lane idles, and memory stays bounded.
+            while len(in_flight) > lanes:
+                yield from in_flight.popleft().result()
+        while in_flight:
+            yield from in_flight.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        model.end_lanes()
+
+
+def pair_groups(schedule: Plan, frames: Iterable[np.ndarray]
+                ) -> Iterator[tuple[tuple[OutputFrame, ...], dict[int, np.ndarray]]]:
+    """Consecutive output frames between the same two input frames, with those input frames.
+
+    Input frames are read as the groups need them and dropped after their last use.
     """
     last_use: dict[int, int] = {}
     for position, entry in enumerate(schedule.frames):
@@ -247,7 +277,7 @@ def produce(schedule: Plan, frames: Iterable[np.ndarray], model: FrameInterpolat
                 raise EngineError("the video ended earlier on the second read than on the first") from None
             if index in last_use and last_use[index] >= position:
                 kept[index] = image
-        yield from frames_for(entries[position:group_end], kept, model)
+        yield entries[position:group_end], {index: kept[index] for index in needed}
         position = group_end
         for index in [i for i in kept if last_use[i] < position]:
             del kept[index]

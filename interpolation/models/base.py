@@ -31,6 +31,19 @@ class FrameInterpolator(ABC):
         Both frames have the same shape; the results have that shape too.
         """
 
+    def lanes_for(self, height: int, width: int) -> int:
+        """How many pairs of this size the engine may hand over at once, each from its own thread.
+
+        Above 1, :meth:`interpolate` must be thread-safe. The default: one pair at a time.
+        """
+        return 1
+
+    def start_lane(self, lanes: int) -> None:
+        """Called first in each engine thread that will run pairs while ``lanes`` threads run at once."""
+
+    def end_lanes(self) -> None:
+        """Called in the engine's own thread once its lane threads have finished."""
+
     def close(self) -> None:
         """Release what the model holds (GPU memory, caches)."""
 

@@ -6,9 +6,10 @@ is another pass over a feature map that no longer fits in cache; oneDNN applies 
 convolution's output is still in registers. Channels-last (NHWC) feature maps are what oneDNN's CPU
 convolutions run fastest on; the callers switch to them once, after a block's first convolution.
 
-Measured on this project's 2-core CPU (480p, RIFE's residual blocks): channels-last with the fused
-sum is about 1.5× the plain NCHW sequence. Elsewhere (CUDA, half precision, no oneDNN, autograd)
-the functions compute the same thing with plain ops.
+Measured on this project's 2-core CPU at 480p, eight residual convolutions in a row: channels-last
+with the fused gain and sum took 1.14–1.36× less time than the plain NCHW ops (the larger gain on the
+finest, 32-channel block). Elsewhere (CUDA, other dtypes, no oneDNN, autograd) the functions compute
+the same thing with plain ops.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ a resolution-dependent internal scale, and each frame's encoder features compute
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -309,8 +310,19 @@ class EncodedFrame:
     source: np.ndarray
     scale: float
     flipped: bool
-    #: The padded frame with its encoder channels (:meth:`IFNet.prepare`).
-    side: torch.Tensor
+    #: The padded frame with its encoder channels (:meth:`IFNet.prepare`); None until ``ready``.
+    side: torch.Tensor | None = None
+    #: Set once ``side`` is computed (or its computation failed): another lane may be waiting for it.
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+#: Pairs a CPU model works on at once, one engine thread each, the CPU threads split between them.
+#: Much of a forward pass is single-threaded or memory-bound (resizes, warps, small convolutions),
+#: so two pairs side by side keep both cores busy: 1.3–1.5× the throughput of one pair on 2
+#: threads here (bench/REPORT.md, end to end). On CUDA one pair at a time already fills the GPU.
+CPU_LANES = 2
+#: Larger frames go one pair at a time: two 4K forward passes at once would double a peak of ~3.5 GB.
+LANE_PIXEL_BUDGET = 1920 * 1088
 
 
 #: Test-time views of a pair for ``quality="best"``: each is run and the results averaged.
@@ -342,9 +354,28 @@ class RifeInterpolator(FrameInterpolator):
         #: Fixed internal scale; ``None`` chooses by resolution (:func:`internal_scale`).
         self.scale = scale
         self.views = QUALITY_VIEWS[quality]
-        # Two frames of a pair, plain and (if a view mirrors) mirrored.
-        self._cache_size = 2 * len({flipped for _, flipped in self.views})
+        #: Torch threads when one pair runs at a time (the caller's setting when the model was built).
+        self.threads = torch.get_num_threads()
+        # Two frames per pair in flight, plain and (if a view mirrors) mirrored.
+        self._cache_size = 2 * CPU_LANES * len({flipped for _, flipped in self.views})
         self._encoded: list[EncodedFrame] = []
+        self._encoded_lock = threading.Lock()
+
+    def lanes_for(self, height: int, width: int) -> int:
+        # Full-size tensors (the prepared frames, the last warps) dominate memory, so the frame's own
+        # size counts, or the enlarged size where the network runs above it.
+        scale = max(1.0, self.scale or internal_scale(height, width))
+        if self.device.type != "cpu" or self.threads < CPU_LANES or height * width * scale * scale > LANE_PIXEL_BUDGET:
+            return 1
+        return CPU_LANES
+
+    def start_lane(self, lanes: int) -> None:
+        # Per thread (OpenMP's setting is per thread): each lane gets its share of the cores.
+        torch.set_num_threads(max(1, self.threads // lanes))
+
+    def end_lanes(self) -> None:
+        # Torch also remembers the last setting for threads started later: give them the full count.
+        torch.set_num_threads(self.threads)
 
     @torch.inference_mode()
     def interpolate(self, frame0: Frame, frame1: Frame, times: Sequence[float]) -> list[Frame]:
@@ -368,27 +399,40 @@ class RifeInterpolator(FrameInterpolator):
         if swapped:
             first, second, t = second, first, 1 - t
         with reduced_precision(self.device):
-            middle = self.network(first.side, second.side, t.to(first.side.dtype), scale).float()
+            middle = self.network(first, second, t.to(first.dtype), scale).float()
         if flipped:
             # Mirror back, then move the replicate padding (now on the left) back to the right.
             middle = torch.flip(middle, dims=(3,))
             middle = torch.roll(middle, shifts=-(middle.shape[3] - frame0.shape[1]), dims=3)
         return middle
 
-    def encoded(self, frame: Frame, scale: float, flipped: bool = False) -> EncodedFrame:
+    def encoded(self, frame: Frame, scale: float, flipped: bool = False) -> torch.Tensor:
         """The frame prepared for the network, from the last frames seen if it is one of them.
 
-        Consecutive pairs share a frame (b of a→b is a of b→c), so it is prepared once.
+        Consecutive pairs share a frame (b of a→b is a of b→c), so it is prepared once, also when
+        the two pairs run at once in two lanes (the second waits for the first's result).
         The cache compares content, not identity: a caller may reuse a buffer for a new frame.
         """
-        for entry in self._encoded:
-            if (entry.scale == scale and entry.flipped == flipped and entry.source.shape == frame.shape
-                    and np.array_equal(entry.source, frame)):
-                return entry
+        with self._encoded_lock:
+            entry = next((e for e in self._encoded if e.scale == scale and e.flipped == flipped
+                          and e.source.shape == frame.shape and np.array_equal(e.source, frame)), None)
+            mine = entry is None
+            if entry is None:
+                entry = EncodedFrame(frame.copy(), scale, flipped)
+                self._encoded = [*self._encoded[-(self._cache_size - 1):], entry]
+        if not mine:
+            entry.ready.wait()
+            if entry.side is not None:
+                return entry.side
         view = np.ascontiguousarray(frame[:, ::-1]) if flipped else frame
-        entry = EncodedFrame(frame.copy(), scale, flipped, self.network.prepare(self.padded(view, scale)))
-        self._encoded = [*self._encoded[-(self._cache_size - 1):], entry]
-        return entry
+        try:
+            side = self.network.prepare(self.padded(view, scale))
+            if mine:
+                entry.side = side
+            return side
+        finally:
+            if mine:
+                entry.ready.set()  # also on failure: a waiting lane then prepares the frame itself
 
     def padded(self, frame: Frame, scale: float) -> torch.Tensor:
         """``(1, 3, H', W')`` in [0, 1] on the device, H' and W' multiples of the coarsest stride."""

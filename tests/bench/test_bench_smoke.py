@@ -141,6 +141,31 @@ def test_pipeline_and_memory_measure_real_runs():
     assert list(measured.growth) == ["blend at 64×48, 0.5 s → 1.5 s"]
 
 
+def test_lane_throughput_drives_the_lanes_like_the_engine():
+    from interpolation.models.blend import BlendInterpolator
+
+    class TwoLaneBlend(BlendInterpolator):
+        def __init__(self) -> None:
+            self.started: list[int] = []
+            self.ended = 0
+
+        def lanes_for(self, height: int, width: int) -> int:
+            return 2
+
+        def start_lane(self, lanes: int) -> None:
+            self.started.append(lanes)
+
+        def end_lanes(self) -> None:
+            self.ended += 1
+
+    model = TwoLaneBlend()
+    row = speed.lane_throughput(model, "two-lane blend", (64, 48), 4, log=lambda _: None)
+    assert row is not None and (row.lanes, row.pairs, row.width, row.height) == (2, 4, 64, 48)
+    assert row.one_at_a_time_ms > 0 and row.laned_ms > 0 and row.speedup == row.one_at_a_time_ms / row.laned_ms
+    assert model.started == [2] * 4 and model.ended == 2  # two runs, each with two lane threads
+    assert speed.lane_throughput(BlendInterpolator(), "blend", (64, 48), 4, log=lambda _: None) is None
+
+
 @pytest.mark.slow
 def test_end_to_end_runs_the_chat_flow_and_reports_against_the_goal(tmp_path: Path):
     row = endtoend.measure(64, 48, 6, 1.0, 12, model="blend", log=lambda _: None)

@@ -224,3 +224,77 @@ def test_progress_reports_every_frame_up_to_the_total(tmp_path):
     run(source, tmp_path / "out.mp4", BLEND, progress=seen.append)
     assert [p.frames_done for p in seen] == list(range(1, 21))
     assert seen[-1].frames_total == 20 and seen[-1].fraction == 1.0
+
+
+class LaneRecordingBlend:
+    """The blend model, claiming two lanes and recording which threads run which pairs, and when."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        import threading
+
+        from interpolation.models.blend import BlendInterpolator
+
+        self.inner = BlendInterpolator()
+        self.name, self.display_name = "blend", "blend"
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+        self.lane_threads: set[str] = set()
+        self.started_lanes: list[int] = []
+        self.ended = 0
+        self.calls = 0
+        self.fail_at = fail_at
+
+    def lanes_for(self, height: int, width: int) -> int:
+        return 2
+
+    def start_lane(self, lanes: int) -> None:
+        import threading
+
+        self.started_lanes.append(lanes)
+        self.lane_threads.add(threading.current_thread().name)
+
+    def end_lanes(self) -> None:
+        self.ended += 1
+
+    def interpolate(self, frame0, frame1, times):
+        import time
+
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if call == self.fail_at:
+                raise RuntimeError("lane failed")
+            time.sleep(0.01)  # long enough for the other lane to start
+            return self.inner.interpolate(frame0, frame1, times)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_model_with_two_lanes_gets_two_pairs_at_once_and_the_output_keeps_its_order(tmp_path):
+    frames = moving_square_frames(12)
+    source = write_frames(tmp_path / "in.mkv", frames, 10)
+    expected_dir, laned_dir = tmp_path / "one", tmp_path / "two"
+    run(source, f"{expected_dir}/", blend(fps=30))
+    model = LaneRecordingBlend()
+    run(source, f"{laned_dir}/", blend(fps=30), model=model)
+    assert model.most_at_once == 2 and len(model.lane_threads) == 2 and model.started_lanes == [2, 2]
+    assert model.ended == 1
+    expected, laned = read_png_dir(expected_dir), read_png_dir(laned_dir)
+    assert len(laned) == len(expected) == 36  # 1.2 s at 30 fps
+    assert all(np.array_equal(a, b) for a, b in zip(expected, laned))
+
+
+def test_a_failure_in_a_lane_reaches_the_caller_and_leaves_nothing_behind(tmp_path):
+    source = write_frames(tmp_path / "in.mkv", moving_square_frames(12), 10)
+    model = LaneRecordingBlend(fail_at=5)
+    with pytest.raises(RuntimeError, match="lane failed"):
+        run(source, tmp_path / "out.mp4", blend(fps=30), model=model)
+    assert model.ended == 1 and not (tmp_path / "out.mp4").exists()

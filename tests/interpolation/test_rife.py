@@ -181,3 +181,43 @@ def test_the_grid_cache_stays_bounded_across_many_frame_sizes(rife: RifeInterpol
     for width in range(64, 64 * 8, 64):
         rife.interpolate(textured(64, width, seed=1), textured(64, width, seed=2), [0.5])
     assert len(rife.network._grids) <= 4
+
+
+def test_two_lanes_share_each_frame_encoding_and_match_one_lane(monkeypatch: pytest.MonkeyPatch):
+    import threading
+
+    frames = [textured(64, 96, seed=20 + k) for k in range(5)]
+    sequential = RifeInterpolator(device="cpu")
+    expected = [sequential.interpolate(frames[k], frames[k + 1], [0.5])[0] for k in range(4)]
+
+    model = RifeInterpolator(device="cpu")
+    prepared = []
+    prepare = model.network.prepare
+    monkeypatch.setattr(model.network, "prepare", lambda image: prepared.append(1) or prepare(image))
+    start = threading.Barrier(2)
+    results: dict[int, np.ndarray] = {}
+
+    def lane(pairs: list[int]) -> None:
+        model.start_lane(2)
+        start.wait()  # both lanes ask for the shared frame 1 at the same moment
+        for k in pairs:
+            results[k] = model.interpolate(frames[k], frames[k + 1], [0.5])[0]
+
+    threads = [threading.Thread(target=lane, args=(pairs,)) for pairs in ([0, 2], [1, 3])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    model.end_lanes()
+    assert len(prepared) == 5  # every frame encoded once, though two pairs needed each inner one
+    for k in range(4):
+        assert np.abs(results[k].astype(int) - expected[k]).max() <= 1
+    assert torch.get_num_threads() == model.threads
+
+
+def test_lanes_are_for_cpu_frames_up_to_hd(rife: RifeInterpolator):
+    if rife.threads < 2:
+        assert rife.lanes_for(480, 854) == 1  # one core: nothing to split
+        return
+    assert rife.lanes_for(480, 854) == 2
+    assert rife.lanes_for(2160, 3840) == 1  # two 4K passes at once would double a GB-sized peak
