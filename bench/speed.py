@@ -14,9 +14,9 @@ time (the minimum is the least disturbed sample).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .cases import Frame, pan_sequence
 from .methods import Method
 from .quality import psnr
+from interpolation.api import in_lanes
 from interpolation.models import FrameInterpolator
 
 #: Frame sizes (width, height): a small square, a phone clip, 480p (the end-to-end clip's size), HD.
@@ -247,8 +248,8 @@ def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int],
                     log: Callable[[str], None] = print) -> LaneRow | None:
     """Wall time per frame over ``pairs`` midpoints, one pair at a time and then in the model's lanes.
 
-    The lanes are driven as the engine drives them (``start_lane`` in each thread, consecutive pairs
-    in flight together, ``end_lanes`` after), so the ratio is what a whole job gains. Both runs
+    The lanes are driven by the engine's own :func:`~interpolation.api.in_lanes`, so the ratio is
+    what a whole job gains. Both runs
     follow a warm-up pair; they alternate twice and the faster of each is kept.
     """
     width, height = size
@@ -267,10 +268,9 @@ def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int],
 
     def laned() -> float:
         started = time.perf_counter()
-        with ThreadPoolExecutor(lanes, initializer=model.start_lane, initargs=(lanes,)) as pool:
-            for future in [pool.submit(model.interpolate, frames[k], frames[k + 1], [0.5]) for k in steps]:
-                future.result()
-        model.end_lanes()
+        for _ in in_lanes(model, lanes, (functools.partial(model.interpolate, frames[k], frames[k + 1], [0.5])
+                                         for k in steps)):
+            pass
         return time.perf_counter() - started
 
     single_runs, laned_runs = [], []

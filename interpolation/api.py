@@ -7,6 +7,7 @@ name next to the destination and renamed only on success.
 
 from __future__ import annotations
 
+import functools
 import queue
 import shutil
 import tempfile
@@ -232,17 +233,24 @@ def produce(schedule: Plan, frames: Iterable[np.ndarray], model: FrameInterpolat
         for group, needed in pair_groups(schedule, frames):
             yield from frames_for(group, needed, model)
         return
+    jobs = (functools.partial(list, frames_for(group, needed, model)) for group, needed in pair_groups(schedule, frames))
+    for outputs in in_lanes(model, lanes, jobs):
+        yield from outputs
+
+
+def in_lanes(model: FrameInterpolator, lanes: int, jobs: Iterable[Callable[[], T]]) -> Iterator[T]:
+    """Each job's result, in order, the jobs run ``lanes`` at a time in the model's lane threads."""
     pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="model-lane", initializer=model.start_lane,
                               initargs=(lanes,))
     try:
-        in_flight: deque[Future[list[np.ndarray]]] = deque()
-        for group, needed in pair_groups(schedule, frames):
-            in_flight.append(pool.submit(list, frames_for(group, needed, model)))
-            # One pair waiting beyond those running: no lane idles, and memory stays bounded.
+        in_flight: deque[Future[T]] = deque()
+        for job in jobs:
+            in_flight.append(pool.submit(job))
+            # One job waiting beyond those running: no lane idles, and memory stays bounded.
             while len(in_flight) > lanes:
-                yield from in_flight.popleft().result()
+                yield in_flight.popleft().result()
         while in_flight:
-            yield from in_flight.popleft().result()
+            yield in_flight.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         model.end_lanes()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,10 @@ def test_lane_throughput_drives_the_lanes_like_the_engine():
 
         def end_lanes(self) -> None:
             self.ended += 1
+
+        def interpolate(self, frame0, frame1, times):
+            time.sleep(0.01)  # long enough for the second lane to start
+            return super().interpolate(frame0, frame1, times)
 
     model = TwoLaneBlend()
     row = speed.lane_throughput(model, "two-lane blend", (64, 48), 4, log=lambda _: None)
