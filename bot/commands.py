@@ -19,7 +19,7 @@ OutputChoice = Literal["mp4", "gif"]
 COMPARE_DISPLAY = {"split": "moving split", "side": "side by side", "stack": "stacked"}
 CUT_MODE_DISPLAY = {"cut": "hard cuts", "fade": "cross-fades at cuts"}
 #: How /quality's choices are offered (Discord's menu). Only RIFE has a "best" mode; other models ignore it.
-QUALITY_DISPLAY = {"fast": "fast (one pass)", "best": "best (RIFE: sharper, about 3.5× slower)"}
+QUALITY_DISPLAY = {"fast": "fast (one pass)", "best": "best (RIFE: sharper, about 4× slower)"}
 #: The model that has a "best" quality mode (an average of four views of each pair).
 BEST_QUALITY_MODEL = "rife"
 #: "/compare" alone asks for the layout people share most: one picture with a moving split line.
@@ -148,7 +148,7 @@ def parse_quality(text: str | None) -> str:
     word = (text or "").strip().lower()
     if word not in QUALITY_MODES:
         raise CommandError("Choose the quality: /quality fast (one pass, the default) or /quality best "
-                           "(RIFE only: sharper, about 3.5× slower).")
+                           "(RIFE only: sharper, about 4× slower).")
     return word
 
 
@@ -222,7 +222,7 @@ def help_text(settings: Settings) -> str:
         "interpolated and the sound is slowed with its pitch kept (/slowmo off to stop)",
         "/compare [split|side|stack] — a before/after video: original and smoothed together (/compare off to stop)",
         "/cuts cut|fade — at scene cuts: a hard cut (default) or a short cross-fade",
-        "/quality fast|best — fast is the default; /quality best — sharper, about 3.5× slower (RIFE)",
+        "/quality fast|best — fast is the default; /quality best — sharper, about 4× slower (RIFE)",
         f"/model NAME — {models}",
         "/settings — show this chat's settings",
         "/status — your jobs and their places in the queue",

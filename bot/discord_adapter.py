@@ -181,7 +181,7 @@ class DiscordAdapter:
         async def cuts(interaction: discord.Interaction, mode: str) -> None:
             await self.answer(interaction, lambda: self.service.set_cut_mode(PLATFORM, interaction.channel_id, mode))
 
-        @command(name="quality", description="Fast (one pass) or best (RIFE: sharper, about 3.5× slower)")
+        @command(name="quality", description="Fast (one pass) or best (RIFE: sharper, about 4× slower)")
         @app_commands.describe(level="fast (default) or best")
         @app_commands.choices(level=[app_commands.Choice(name=shown, value=level)
                                      for level, shown in QUALITY_DISPLAY.items()])

@@ -165,7 +165,7 @@ class ChatService:
         await self.queue.settings.update(platform, chat_id, {"quality": quality})
         if quality == "fast":
             return "Videos in this chat will now use the fast quality (one pass per frame)."
-        answer = "Videos in this chat will now use the best quality: sharper, about 3.5× slower (RIFE)."
+        answer = "Videos in this chat will now use the best quality: sharper, about 4× slower (RIFE)."
         model = (await self.chat_settings(platform, chat_id)).model
         if model != BEST_QUALITY_MODEL:
             answer += (f" This chat uses {MODEL_DISPLAY.get(model, model)}, which has one quality; "

@@ -35,7 +35,7 @@ COMMANDS = [
     BotCommand("slowmo", "Slow motion, e.g. /slowmo 4 (or /slowmo off)"),
     BotCommand("compare", "Before/after video: /compare split, side, stack or off"),
     BotCommand("cuts", "At scene cuts: /cuts cut (hard) or /cuts fade"),
-    BotCommand("quality", "/quality fast or /quality best (RIFE: sharper, about 3.5× slower)"),
+    BotCommand("quality", "/quality fast or /quality best (RIFE: sharper, about 4× slower)"),
     BotCommand("model", "Choose the interpolation model"),
     BotCommand("settings", "Show and change this chat's settings"),
     BotCommand("status", "Your videos and their places in the queue"),

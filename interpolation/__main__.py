@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gif", action="store_true", help="write an animated GIF (capped at 50 fps)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="rife", help="interpolation model (default: rife)")
     parser.add_argument("--quality", choices=QUALITY_MODES, default="fast",
-                        help="fast (default) or best: RIFE averages 4 views of each pair, ~3.5x slower, sharper")
+                        help="fast (default) or best: RIFE averages 4 views of each pair, ~4x slower, sharper")
     parser.add_argument("--weights", type=Path, help="model weights file (default: the fetched cache)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: best available)")
     parser.add_argument("--max-bytes", type=byte_size, help="size budget, e.g. 8M: shrink until the file fits")

@@ -36,7 +36,7 @@ FPS_DENOMINATOR_LIMIT = 1001
 
 
 #: "fast": one forward pass per frame. "best": test-time averaging of plain, reversed and mirrored
-#: views (measured +1.2 dB on the bench's ground truth at about 3.5× the model time).
+#: views (measured +1.1 dB on the bench's ground truth at about 4× the model time).
 QUALITY_MODES = ("fast", "best")
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Options:
     #: "mp4" is accepted for "video" in an MP4 container (what callers wrote before containers).
     output: OutputKind | Literal["mp4"] | None = None
     model: str = "rife"
-    #: "fast" (one pass) or "best" (RIFE averages four views of each pair: ~3.5× the time, sharper).
+    #: "fast" (one pass) or "best" (RIFE averages four views of each pair: ~4× the time, sharper).
     quality: str = "fast"
     weights: Path | None = None
     device: str | None = None

@@ -109,7 +109,7 @@ def test_settings_line_names_slowmo_compare_and_fades_only_when_set():
 def test_help_documents_the_new_commands(settings):
     text = help_text(settings)
     for line in ("/slowmo K", "/compare [split|side|stack]", "/cuts cut|fade", "/quality fast|best",
-                 "/quality best — sharper, about 3.5× slower (RIFE)"):
+                 "/quality best — sharper, about 4× slower (RIFE)"):
         assert line in text
 
 
@@ -127,7 +127,7 @@ def test_bad_quality_is_explained(settings, caption):
     with pytest.raises(CommandError) as raised:
         parse_caption(caption, JobSettings(), settings)
     assert str(raised.value) == ("Choose the quality: /quality fast (one pass, the default) or /quality best "
-                                 "(RIFE only: sharper, about 3.5× slower).")
+                                 "(RIFE only: sharper, about 4× slower).")
 
 
 def test_settings_line_names_best_quality_only_when_chosen():

@@ -92,7 +92,7 @@ async def test_chat_commands_set_slowmo_compare_and_cuts_for_the_next_videos(tg,
     async with running_bot(tg, settings):
         assert {"slowmo", "compare", "cuts", "quality"} <= {c["command"] for c in tg.bot_commands()}
         for text, answer in [("/slowmo 3", "3× slower"), ("/compare stack", "stacked"), ("/cuts fade", "cross-fade"),
-                             ("/slowmo 11", "from 2× to 8×"), ("/quality best", "about 3.5× slower"),
+                             ("/slowmo 11", "from 2× to 8×"), ("/quality best", "about 4× slower"),
                              ("/quality ultra", "Choose the quality")]:
             since = len(tg.calls)
             tg.send_user_message(9, 9, text=text)
