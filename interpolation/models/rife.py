@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from . import fused_warp
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
@@ -43,6 +44,8 @@ LARGE_PIXELS = 2560 * 1440
 #: How many in-between frames share one forward pass (a batch); bounded by pixels so that
 #: 4K frames go one at a time and memory stays proportional to the resolution.
 BATCH_PIXEL_BUDGET = 1920 * 1088 * 2
+#: Block sizes (1/factor of the frame) at which the fused kernels build a block's input.
+FUSED_FACTORS = (1.0, 2.0)
 #: Internal scales whose padding stride (64 / scale) is whole and divides every block's resize.
 SUPPORTED_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Sampling grids kept per frame size; a long-running worker sees many sizes, so the cache is bounded.
@@ -120,6 +123,14 @@ class IFBlock(nn.Module):
 
         ``x`` holds the inputs in :data:`SIDE_BY_SIDE_ORDER`, then the published order.
         """
+        return F.pixel_shuffle(self.unshuffled(x, outputs), 2).contiguous()
+
+    def unshuffled(self, x: torch.Tensor, outputs: int = BLOCK_OUTPUTS) -> torch.Tensor:
+        """The output before its pixel shuffle: ``4 · outputs`` channels at half the size of ``x``.
+
+        Pixel shuffle makes output channel k from these channels 4k…4k+3, so fewer outputs need only
+        the deconvolution's first channels.
+        """
         first, second = self.conv0
         order = torch.arange(x.shape[1], device=x.device)
         order[:len(SIDE_BY_SIDE_ORDER)] = torch.tensor(SIDE_BY_SIDE_ORDER, device=x.device)
@@ -127,11 +138,9 @@ class IFBlock(nn.Module):
         # The rest run channels-last: the first output is already 4× smaller than the input, so the
         # layout change is cheap, and oneDNN's convolutions are much faster in it (see .onednn).
         x = self.convblock(second(channels_last(x)))
-        # Pixel shuffle makes output channel k from deconvolution channels 4k…4k+3, so fewer outputs
-        # need only the deconvolution's first channels.
         deconvolution = self.lastconv[0]
         weight, bias = deconvolution.weight[:, :4 * outputs], deconvolution.bias[:4 * outputs]
-        return F.pixel_shuffle(F.conv_transpose2d(x, weight, bias, 2, 1), 2).contiguous()
+        return F.conv_transpose2d(x, weight, bias, 2, 1)
 
 
 def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -165,8 +174,14 @@ class IFNet(nn.Module):
         It does not depend on ``t``, so a frame is prepared once for every moment between its
         neighbours, and once for both pairs it belongs to.
         """
+        encoding = self.encode(image)
+        if fused_warp.usable(image):
+            # Laid out for the fused kernels: each pixel's channels in a row, padded to one vector.
+            side = fused_warp.side_buffer(*image.shape[2:])
+            side[:, :3], side[:, 3:] = image, encoding
+            return side
         # Channels-last, because warping reads all channels of a pixel at once (≈1.7× faster).
-        return torch.cat((channels_last(image), self.encode(image)), 1)
+        return torch.cat((channels_last(image), encoding), 1)
 
     def forward(self, side0: torch.Tensor, side1: torch.Tensor, t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """The frames at ``t`` (``(B, 1, 1, 1)``) between two :meth:`prepare` d frames: ``(B, 3, H, W)``."""
@@ -175,19 +190,25 @@ class IFNet(nn.Module):
         # call moves all 2 × (3 + 4) channels, each side along its own flow, and its output viewed as
         # (B, 14, h, w) is the blocks' first inputs.
         sides = torch.cat((side0, side1), 0).unsqueeze(0).expand(batch, -1, -1, -1, -1).flatten(0, 1)
+        # The full-size steps of the fine blocks as compiled kernels where they apply (CPU float32).
+        kernels = fused_warp.kernels() if fused_warp.usable(side0, side1, t) else None
         flow: torch.Tensor | None = None  # t→0 and t→1 at full size: the sum of every block's update
         previous = torch.empty(0)  # the last block's mask and features, at that block's resolution
         previous_factor = 1.0
         for index, (block, block_scale) in enumerate(zip(self.blocks(), BLOCK_SCALES)):
             factor = block_scale / scale
-            small = resize(sides, 1.0 / factor) if flow is None else self.warp_shrunk(sides, flow, factor)
-            height, width = small.shape[2:]
-            inputs = [small.reshape(batch, 2 * small.shape[1], height, width),
-                      t.to(small.dtype).expand(batch, 1, height, width)]
-            if flow is not None:
-                inputs += [self.carried(previous, previous_factor, factor), resize(flow, 1.0 / factor) / factor]
             last = index == len(BLOCK_SCALES) - 1
-            out = block(torch.cat(inputs, 1), LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
+            outputs = LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS
+            if flow is None:
+                small = resize(sides, 1.0 / factor)
+                x = torch.cat((small.reshape(batch, -1, *small.shape[2:]), self.moment(t, small)), 1)
+            elif kernels is not None and factor in FUSED_FACTORS and previous_factor == 2 * factor:
+                x = kernels.block_input(side0, side1, flow, t, previous, int(factor))
+            else:
+                x = self.block_input(sides, flow, t, previous, previous_factor, factor)
+            if last and kernels is not None and flow is not None and factor == 1.0:
+                return kernels.final_frame(side0, side1, flow, block.unshuffled(x, outputs))
+            out = block(x, outputs)
             # Scaled before it is enlarged (a power of two: the same floats), so at the block's size.
             update = resize(out[:, :4] * factor, factor)
             flow = update if flow is None else flow.add_(update)
@@ -196,6 +217,19 @@ class IFNet(nn.Module):
         warped = self.warp(sides[:, :3], flow).view(batch, 2, 3, *flow.shape[2:])  # only the pictures
         mask = torch.sigmoid(resize(previous, previous_factor))
         return torch.lerp(warped[:, 1], warped[:, 0], mask)  # frame 0's warp · mask + frame 1's · (1 − mask)
+
+    def block_input(self, sides: torch.Tensor, flow: torch.Tensor, t: torch.Tensor, previous: torch.Tensor,
+                    previous_factor: float, factor: float) -> torch.Tensor:
+        """A refining block's input at ``1/factor``: both sides warped along the flow so far, ``t``,
+        the previous block's mask and features, and the flow, all at that size."""
+        small = self.warp_shrunk(sides, flow, factor)
+        return torch.cat((small.reshape(t.shape[0], -1, *small.shape[2:]), self.moment(t, small),
+                          self.carried(previous, previous_factor, factor), resize(flow, 1.0 / factor) / factor), 1)
+
+    @staticmethod
+    def moment(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """``t`` as one channel of the size of ``like``."""
+        return t.to(like.dtype).expand(t.shape[0], 1, *like.shape[2:])
 
     @staticmethod
     def carried(previous: torch.Tensor, previous_factor: float, factor: float) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 
 from interpolation.api import run
 from interpolation.errors import WeightsError
-from interpolation.models import weights
+from interpolation.models import fused_warp, weights
 from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale,
                                       load_ifnet)
 from interpolation.models.rife_reference import ReferenceRifeInterpolator, reference_forward
@@ -114,10 +114,22 @@ def test_rife_is_the_default_model_of_the_engine(tmp_path: Path):
     assert len(images) == result.frames_out == 10
 
 
+@pytest.mark.parametrize("path", ["fused kernels", "pytorch ops"])
 @pytest.mark.parametrize(("height", "width", "scale"), [(128, 192, 1.0), (64, 128, 2.0), (256, 256, 0.5)])
 def test_the_fast_forward_matches_the_published_forward(rife: RifeInterpolator, height: int, width: int,
-                                                        scale: float):
-    """Joined warps, shrink-before-join and centre-pixel warps are reorderings, not approximations."""
+                                                        scale: float, path: str, monkeypatch: pytest.MonkeyPatch):
+    """Joined warps, shrink-before-join and centre-pixel warps are reorderings, not approximations;
+    the compiled kernels (where there is a compiler) compute the same full-size steps."""
+    calls: list[str] = []
+    if path == "pytorch ops":
+        monkeypatch.setattr(fused_warp, "kernels", lambda: None)
+    elif fused_warp.kernels() is None:
+        pytest.skip("no C compiler here")
+    else:
+        for name in ("block_input", "final_frame"):
+            method = getattr(fused_warp.Kernels, name)
+            monkeypatch.setattr(fused_warp.Kernels, name,
+                                lambda self, *args, _method=method, _name=name: calls.append(_name) or _method(self, *args))
     image0 = torch.from_numpy(textured(height, width, seed=12)).permute(2, 0, 1)[None].float() / 255
     image1 = torch.roll(image0, shifts=(3, 5), dims=(2, 3))
     network = rife.network
@@ -125,6 +137,10 @@ def test_the_fast_forward_matches_the_published_forward(rife: RifeInterpolator, 
         fast = network(network.prepare(image0), network.prepare(image1), torch.full((1, 1, 1, 1), 0.3), scale)
     published = reference_forward(network, image0, image1, 0.3, scale)
     assert (fast - published).abs().max().item() < 1e-4
+    # The kernels build the inputs of the blocks at full and half size, and the frame at full size.
+    assert calls == ([] if path == "pytorch ops" else
+                     {1.0: ["block_input", "block_input", "final_frame"], 2.0: ["block_input", "block_input"],
+                      0.5: ["block_input"]}[scale])
 
 
 def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator):

@@ -1,0 +1,210 @@
+"""RIFE's full-size warp-and-join steps as compiled C kernels (``warp_kernels.c``), for CPU float32.
+
+At 480p about a third of a forward pass was memory-bound work on full-size maps: warps, resizes and
+the joins that build the fine blocks' inputs, and the warp and mix that make the output frame. The
+kernels do each of those in one pass, and write the block input channels-last, the layout its
+convolution reads fastest (see the C file for what each computes).
+
+The C file is compiled on first use with the machine's C compiler, for this CPU (``-march=native``:
+machines here range from AVX2 to AVX-512), and cached next to the weights, keyed by the source, the
+compiler and the CPU. Without a compiler, or with ``SMOOTHBOT_FUSED_WARP=0``, :func:`kernels` is None
+and the network runs the same steps as PyTorch ops; both paths are tested against each other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from . import weights as weights_files
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("warp_kernels.c")
+#: Set to 0 to run the PyTorch ops instead (A/B measurements, or a suspected kernel fault).
+ENABLE_ENV = "SMOOTHBOT_FUSED_WARP"
+#: -O3 vectorises the per-channel loops; no -ffast-math, so rounding stays PyTorch's.
+FLAGS = ("-O3", "-std=c11", "-shared", "-fPIC")
+CPU_FLAGS = ("-march=native",)
+COMPILE_TIMEOUT_S = 120
+#: A prepared frame's channels (picture and encoding), and the floats per pixel the kernels read.
+SIDE_CHANNELS, SIDE_PIXEL = 7, 8
+#: Channels of a fine block's input, as the C file lays them out.
+BLOCK_INPUT_CHANNELS = 28
+#: Below this many output rows per thread, splitting the work costs more than it saves.
+MIN_ROWS_PER_THREAD = 16
+
+_I64, _FLOAT, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
+_MAP = (_PTR, _I64, _I64, _I64)
+_SIDES = (_PTR, _PTR, _I64)
+
+
+class Kernels:
+    """The loaded library: typed calls on tensors, split across the calling thread's torch threads."""
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self._block_input = library.block_input
+        self._block_input.argtypes = (*_SIDES, *_MAP, *_MAP, _FLOAT, _INT, _INT, _INT, _PTR, _INT, _INT)
+        self._block_input.restype = None
+        self._final_frame = library.final_frame
+        self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _PTR, _INT, _INT)
+        self._final_frame.restype = None
+
+    def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
+                    carried: torch.Tensor, factor: int) -> torch.Tensor:
+        """A fine block's 28 input channels at ``1/factor`` (1 or 2) of the frame, channels-last.
+
+        ``side0``/``side1``: ``(1, 7, H, W)`` prepared frames; ``flow``: ``(B, 4, H, W)``; ``t``:
+        ``(B, 1, 1, 1)``; ``carried``: the previous block's mask and features, ``(B, 9, H/2f, W/2f)``.
+        """
+        batch, _, height, width = flow.shape
+        side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
+        out = torch.empty((batch, height // factor, width // factor, BLOCK_INPUT_CHANNELS))
+        times = t.reshape(-1).tolist()
+        for item in range(batch):
+            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(carried[item]), times[item], factor, height, width,
+                     out[item].data_ptr())
+            self._in_rows(self._block_input, fixed, height // factor)
+        return out.permute(0, 3, 1, 2)
+
+    def final_frame(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor,
+                    update: torch.Tensor) -> torch.Tensor:
+        """The output frames ``(B, 3, H, W)`` from the flow before the last block and that block's
+        deconvolution output before its pixel shuffle (``(B, 20, H/2, W/2)``)."""
+        batch, _, height, width = flow.shape
+        side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
+        out = torch.empty((batch, 3, height, width))
+        for item in range(batch):
+            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(update[item]), height, width,
+                     out[item].data_ptr())
+            self._in_rows(self._final_frame, fixed, height)
+        return out
+
+    @staticmethod
+    def _in_rows(function: ctypes._CFuncPtr, fixed: tuple, rows: int) -> None:
+        # ctypes releases the GIL during the call, so plain threads run the row ranges in parallel.
+        # The calling thread's torch setting decides: an engine lane has one thread, a lone pair all.
+        threads = max(1, min(torch.get_num_threads(), rows // MIN_ROWS_PER_THREAD))
+        if threads == 1:
+            function(*fixed, 0, rows)
+            return
+        bounds = [rows * part // threads for part in range(threads + 1)]
+        list(_pool().map(lambda part: function(*fixed, bounds[part], bounds[part + 1]), range(threads)))
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels can take these tensors: CPU float32, no autograd, kernels compiled."""
+    return (all(x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad for x in tensors)
+            and kernels() is not None)
+
+
+@functools.cache
+def kernels() -> Kernels | None:
+    """The compiled kernels, built on first use; None where they cannot be (the ops run instead)."""
+    if os.environ.get(ENABLE_ENV, "1") == "0":
+        return None
+    try:
+        return Kernels(ctypes.CDLL(str(build())))
+    except (OSError, subprocess.SubprocessError, KernelBuildError) as error:
+        log.warning("fused warp kernels unavailable, using PyTorch ops (slower): %s", error)
+        return None
+
+
+class KernelBuildError(RuntimeError):
+    """No C compiler, or it failed on the kernels' source."""
+
+
+def build() -> Path:
+    """The shared library for this source, compiler and CPU: from the cache, or compiled now."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise KernelBuildError("no C compiler (cc or gcc) on PATH")
+    flags = [*FLAGS, *CPU_FLAGS] if _accepts(compiler, CPU_FLAGS) else list(FLAGS)
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), _version(compiler).encode(), " ".join(flags).encode(), _cpu().encode()):
+        key.update(part)
+    library = cache_dir() / f"warp_kernels-{key.hexdigest()[:16]}.so"
+    if library.is_file():
+        return library
+    library.parent.mkdir(parents=True, exist_ok=True)
+    # Compiled beside its final name and moved in place, so a concurrent process never loads half a file.
+    with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
+        built = Path(scratch) / library.name
+        result = subprocess.run([compiler, *flags, str(SOURCE), "-o", str(built), "-lm"], capture_output=True,
+                                text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+        if result.returncode != 0:
+            raise KernelBuildError(f"{compiler} failed on {SOURCE.name}: {result.stderr.strip()[-500:]}")
+        os.replace(built, library)
+    log.info("compiled fused warp kernels: %s", library)
+    return library
+
+
+def cache_dir() -> Path:
+    """Compiled kernels live beside the weights cache (``$SMOOTHBOT_CACHE_DIR``)."""
+    return weights_files.cache_dir().parent / "kernels"
+
+
+def _accepts(compiler: str, flags: tuple[str, ...]) -> bool:
+    probe = subprocess.run([compiler, *flags, "-x", "c", "-E", "-"], input="", capture_output=True, text=True,
+                           timeout=COMPILE_TIMEOUT_S, check=False)
+    return probe.returncode == 0
+
+
+def _version(compiler: str) -> str:
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
+                          check=False).stdout
+
+
+def _cpu() -> str:
+    """What -march=native compiles for: the CPU's feature flags (a cache built on another CPU may not run)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = ""
+    return f"{platform.machine()} {flags.strip()}"
+
+
+def side_buffer(height: int, width: int) -> torch.Tensor:
+    """Room for a prepared frame, ``(1, 7, H, W)``, laid out as the kernels read it: each pixel's 7
+    channels in a row, padded to :data:`SIDE_PIXEL` floats (one vector load per pixel)."""
+    padded = torch.zeros((1, height, width, SIDE_PIXEL))
+    return padded.permute(0, 3, 1, 2)[:, :SIDE_CHANNELS]
+
+
+def has_side_layout(side: torch.Tensor) -> bool:
+    height, width = side.shape[2:]
+    return side.stride()[1:] == (1, width * SIDE_PIXEL, SIDE_PIXEL)
+
+
+def _in_side_layout(side: torch.Tensor) -> torch.Tensor:
+    if has_side_layout(side):
+        return side
+    copy = side_buffer(*side.shape[2:])
+    return copy.copy_(side)
+
+
+def _sides(side0: torch.Tensor, side1: torch.Tensor) -> tuple:
+    """Pointers to both prepared frames and their row stride; the caller keeps the tensors alive."""
+    return (side0.data_ptr(), side1.data_ptr(), side0.stride(2))
+
+
+def _map(x: torch.Tensor) -> tuple:
+    """A ``(C, H, W)`` float32 view as the C side's Map: pointer and element strides."""
+    return (x.data_ptr(), *x.stride())
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="fused-warp")

@@ -1,0 +1,159 @@
+/* Fused full-size steps of RIFE's forward pass (interpolation/models/rife.py), for CPU float32.
+ *
+ * Run as PyTorch ops, building a fine block's input is six passes over full-size maps (sampling grid,
+ * two warps, a 2x enlargement, a 2x2 shrink, the 28-channel join), and the final frame is five more
+ * (pixel shuffle, flow sum, warp, sigmoid, mix). Each is memory-bound. Here each output pixel is
+ * computed once, in registers, and written once, channels-last, the layout the next convolution
+ * reads fastest.
+ *
+ * The arithmetic follows PyTorch's: grid_sample (bilinear, border padding, align_corners=True) and
+ * interpolate (bilinear, align_corners=False) weigh the same neighbours in the same order, so the
+ * results differ from the ops only by float rounding (about 1e-6).
+ *
+ * Every tensor comes with its strides in elements, so views (a channel slice, channels-last or not)
+ * need no copy. Work is split by output rows; the caller runs row ranges on several threads.
+ */
+#include <math.h>
+#include <stdint.h>
+
+typedef struct {
+    const float *data;
+    int64_t channel, row, col; /* strides in elements */
+} Map;
+
+static inline float at(Map m, int64_t c, int64_t y, int64_t x) { return m.data[c * m.channel + y * m.row + x * m.col]; }
+
+/* A prepared frame's pixel: 3 picture + 4 encoding channels, padded to 8 floats so that one pixel
+ * is one vector (one AVX register; two SSE ones). */
+enum { SIDE_PIXEL = 8 };
+typedef float Pixel __attribute__((vector_size(SIDE_PIXEL * sizeof(float))));
+typedef float UnalignedPixel __attribute__((vector_size(SIDE_PIXEL * sizeof(float)), aligned(sizeof(float))));
+
+typedef struct {
+    const float *data; /* (height, width, SIDE_PIXEL) */
+    int64_t row;
+} Side;
+
+static inline Pixel pixel_at(Side side, int y, int x) { return *(const UnalignedPixel *)(side.data + y * side.row + x * SIDE_PIXEL); }
+
+/* Bilinear sample of a prepared frame (height x width) at pixel position (x, y), the position
+ * clamped to the frame as grid_sample's border padding does. */
+static inline Pixel sample(Side side, int height, int width, float x, float y)
+{
+    /* Written so that NaN lands on 0 (a comparison with NaN is false): never an index outside. */
+    x = x > 0.0f ? x : 0.0f;
+    x = x < (float)(width - 1) ? x : (float)(width - 1);
+    y = y > 0.0f ? y : 0.0f;
+    y = y < (float)(height - 1) ? y : (float)(height - 1);
+    int x0 = (int)x, y0 = (int)y; /* floor: both are >= 0 */
+    float ax = x - (float)x0, ay = y - (float)y0;
+    /* At the last row/column the far neighbour has weight 0; read the near one twice instead. */
+    int x1 = x0 + 1 < width ? x0 + 1 : x0, y1 = y0 + 1 < height ? y0 + 1 : y0;
+    float nw = (1.0f - ax) * (1.0f - ay), ne = ax * (1.0f - ay), sw = (1.0f - ax) * ay, se = ax * ay;
+    return pixel_at(side, y0, x0) * nw + pixel_at(side, y0, x1) * ne + pixel_at(side, y1, x0) * sw + pixel_at(side, y1, x1) * se;
+}
+
+static inline void store(float *out, Pixel value) { *(UnalignedPixel *)out = value; }
+
+/* Source rows (or columns) and weight of the far one, for a 2x bilinear enlargement with
+ * align_corners=False: output i reads source i/2 - 1/4, clamped at 0. */
+static inline void enlarged_from(int i, int source_size, int *near, int *far, float *far_weight)
+{
+    float s = 0.5f * ((float)i + 0.5f) - 0.5f;
+    if (s < 0.0f) s = 0.0f;
+    *near = (int)s;
+    *far = *near + 1 < source_size ? *near + 1 : *near;
+    *far_weight = s - (float)*near;
+}
+
+enum { SIDE_CHANNELS = 7, WARPED = 2 * SIDE_CHANNELS, CARRIED = 9, FLOW = 4, BLOCK_INPUT = WARPED + 1 + CARRIED + FLOW };
+enum { MOMENT = WARPED, CARRIED_AT = WARPED + 1, FLOW_AT = WARPED + 1 + CARRIED };
+
+/* One block's input at 1/factor of the frame size (factor 1 or 2), channels-last (h, w, 28):
+ *   0-6   side0 (frame 0 and its encoding) warped along flow[0:2],
+ *   7-13  side1 warped along flow[2:4],
+ *   14    t,
+ *   15-23 the previous block's mask and features (`carried`, at half this block's size), enlarged 2x,
+ *   24-27 the flow shrunk to this size, divided by factor.
+ * For factor 2 every value is the mean of the 2x2 full-size values, as a bilinear halving computes it. */
+void block_input(const float *side0, const float *side1, int64_t side_row,
+                 const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
+                 const float *carried, int64_t carried_channel, int64_t carried_row, int64_t carried_col,
+                 float t, int factor, int height, int width, float *out, int row_begin, int row_end)
+{
+    Side s0 = {side0, side_row}, s1 = {side1, side_row};
+    Map f = {flow, flow_channel, flow_row, flow_col}, carry = {carried, carried_channel, carried_row, carried_col};
+    int out_width = width / factor, carried_height = height / factor / 2, carried_width = out_width / 2;
+    for (int y = row_begin; y < row_end; y++) {
+        int cy0, cy1;
+        float cwy;
+        enlarged_from(y, carried_height, &cy0, &cy1, &cwy);
+        for (int x = 0; x < out_width; x++) {
+            float *o = out + ((int64_t)y * out_width + x) * BLOCK_INPUT;
+            Pixel warped0, warped1;
+            float shrunk[FLOW];
+            if (factor == 1) {
+                for (int c = 0; c < FLOW; c++) shrunk[c] = at(f, c, y, x);
+                warped0 = sample(s0, height, width, (float)x + shrunk[0], (float)y + shrunk[1]);
+                warped1 = sample(s1, height, width, (float)x + shrunk[2], (float)y + shrunk[3]);
+            } else {
+                /* interpolate's halving: 0.5 (0.5 a + 0.5 b) + 0.5 (0.5 c + 0.5 d), a b the top row */
+                Pixel rows0[2], rows1[2];
+                float flow_rows[2][FLOW];
+                for (int dy = 0; dy < 2; dy++) {
+                    int fy = 2 * y + dy, fx = 2 * x;
+                    float a[FLOW], b[FLOW];
+                    for (int c = 0; c < FLOW; c++) a[c] = at(f, c, fy, fx), b[c] = at(f, c, fy, fx + 1);
+                    rows0[dy] = sample(s0, height, width, (float)fx + a[0], (float)fy + a[1]) * 0.5f +
+                                sample(s0, height, width, (float)(fx + 1) + b[0], (float)fy + b[1]) * 0.5f;
+                    rows1[dy] = sample(s1, height, width, (float)fx + a[2], (float)fy + a[3]) * 0.5f +
+                                sample(s1, height, width, (float)(fx + 1) + b[2], (float)fy + b[3]) * 0.5f;
+                    for (int c = 0; c < FLOW; c++) flow_rows[dy][c] = 0.5f * a[c] + 0.5f * b[c];
+                }
+                warped0 = rows0[0] * 0.5f + rows0[1] * 0.5f;
+                warped1 = rows1[0] * 0.5f + rows1[1] * 0.5f;
+                for (int c = 0; c < FLOW; c++) shrunk[c] = (0.5f * flow_rows[0][c] + 0.5f * flow_rows[1][c]) / 2.0f;
+            }
+            /* Each store writes 8 lanes; the next one overwrites the padding lane. */
+            store(o, warped0);
+            store(o + SIDE_CHANNELS, warped1);
+            o[MOMENT] = t;
+            int cx0, cx1;
+            float cwx;
+            enlarged_from(x, carried_width, &cx0, &cx1, &cwx);
+            for (int c = 0; c < CARRIED; c++)
+                o[CARRIED_AT + c] = (1.0f - cwy) * ((1.0f - cwx) * at(carry, c, cy0, cx0) + cwx * at(carry, c, cy0, cx1)) +
+                                    cwy * ((1.0f - cwx) * at(carry, c, cy1, cx0) + cwx * at(carry, c, cy1, cx1));
+            for (int c = 0; c < FLOW; c++) o[FLOW_AT + c] = shrunk[c];
+        }
+    }
+}
+
+/* The output frame, (3, height, width), from the last block's raw output: `update` is its
+ * deconvolution before the 2x pixel shuffle (20 channels at half size: output channel c at pixel
+ * (y, x) is update channel 4c + 2(y mod 2) + (x mod 2)). Channels 0-3 are added to `flow`, channel 4 is
+ * the mask logit; the frames' pictures (channels 0-2 of each side) are warped along the summed flows
+ * and mixed: side1's + sigmoid(mask) * (side0's - side1's), as torch.lerp computes it. */
+void final_frame(const float *side0, const float *side1, int64_t side_row,
+                 const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
+                 const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
+                 int height, int width, float *out, int row_begin, int row_end)
+{
+    Side s0 = {side0, side_row}, s1 = {side1, side_row};
+    Map f = {flow, flow_channel, flow_row, flow_col}, u = {update, update_channel, update_row, update_col};
+    int64_t plane = (int64_t)height * width;
+    for (int y = row_begin; y < row_end; y++) {
+        for (int x = 0; x < width; x++) {
+            int phase = 2 * (y % 2) + x % 2;
+            float full[FLOW + 1];
+            for (int c = 0; c <= FLOW; c++) full[c] = at(u, 4 * c + phase, y / 2, x / 2);
+            for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
+            float weight = 1.0f / (1.0f + expf(-full[FLOW]));
+            Pixel warped0 = sample(s0, height, width, (float)x + full[0], (float)y + full[1]);
+            Pixel warped1 = sample(s1, height, width, (float)x + full[2], (float)y + full[3]);
+            Pixel difference = warped0 - warped1;
+            Pixel mixed = weight < 0.5f ? warped1 + difference * weight : warped0 - difference * (1.0f - weight);
+            for (int c = 0; c < 3; c++) out[c * plane + (int64_t)y * width + x] = mixed[c];
+        }
+    }
+}

@@ -1,0 +1,139 @@
+"""The compiled warp kernels compute what RIFE's PyTorch ops compute, and their absence is harmless."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from interpolation.models import fused_warp
+from interpolation.models.rife import IFNet, resize
+
+HEIGHT, WIDTH = 48, 80
+
+
+@pytest.fixture(scope="module")
+def kernels() -> fused_warp.Kernels:
+    loaded = fused_warp.kernels()
+    if loaded is None:
+        pytest.skip("no C compiler here: the network runs the PyTorch ops (tested in test_rife)")
+    return loaded
+
+
+def random_side(seed: int, layout: str) -> torch.Tensor:
+    values = torch.rand(1, 7, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(seed))
+    if layout == "kernel":
+        return fused_warp.side_buffer(HEIGHT, WIDTH).copy_(values)
+    return values.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else values
+
+
+def random_flow(batch: int, seed: int) -> torch.Tensor:
+    # Large enough that many samples land outside the frame and are clamped to its border.
+    return torch.randn(batch, 4, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(seed)) * 8
+
+
+def joined_sides(side0: torch.Tensor, side1: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat((side0, side1), 0).unsqueeze(0).expand(batch, -1, -1, -1, -1).flatten(0, 1)
+
+
+@pytest.mark.parametrize("layout", ["kernel", "channels_last", "nchw"])
+@pytest.mark.parametrize("factor", [1, 2])
+def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, layout: str) -> None:
+    batch = 2
+    side0, side1 = random_side(1, layout), random_side(2, layout)
+    flow, t = random_flow(batch, 3), torch.tensor([0.25, 0.8]).view(-1, 1, 1, 1)
+    # The previous block's output, of which the mask and features are a channel slice (a view).
+    previous = torch.randn(batch, 13, HEIGHT // factor // 2, WIDTH // factor // 2)[:, 4:]
+    fused = kernels.block_input(side0, side1, flow, t, previous, factor)
+    expected = IFNet().block_input(joined_sides(side0, side1, batch), flow, t, previous, 2.0 * factor, factor)
+    assert fused.shape == expected.shape == (batch, 28, HEIGHT // factor, WIDTH // factor)
+    assert fused.is_contiguous(memory_format=torch.channels_last)  # what the block's convolution reads fastest
+    torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
+    batch = 2
+    side0, side1 = random_side(4, "kernel"), random_side(5, "kernel")
+    flow = random_flow(batch, 6)
+    update = torch.randn(batch, 20, HEIGHT // 2, WIDTH // 2, generator=torch.Generator().manual_seed(7)) * 3
+    shuffled = F.pixel_shuffle(update, 2)
+    warped = IFNet().warp(joined_sides(side0, side1, batch)[:, :3], flow + shuffled[:, :4]).view(batch, 2, 3, HEIGHT, WIDTH)
+    expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(shuffled[:, 4:5]))
+    torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_split_across_threads_give_the_same_result(kernels: fused_warp.Kernels) -> None:
+    side0, side1 = random_side(8, "kernel"), random_side(9, "kernel")
+    flow, t = random_flow(1, 10), torch.full((1, 1, 1, 1), 0.5)
+    previous = torch.randn(1, 9, HEIGHT // 2, WIDTH // 2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = kernels.block_input(side0, side1, flow, t, previous, 1)
+        torch.set_num_threads(3)  # rows split in three uneven ranges
+        split = kernels.block_input(side0, side1, flow, t, previous, 1)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone, split)
+
+
+def test_a_flow_of_nan_or_inf_reads_no_memory_outside_the_frame(kernels: fused_warp.Kernels) -> None:
+    side0, side1 = random_side(11, "kernel"), random_side(12, "kernel")
+    flow = torch.full((1, 4, HEIGHT, WIDTH), float("nan"))
+    flow[:, :, ::2] = float("inf")
+    flow[:, :, 1::4] = -float("inf")
+    update = torch.zeros(1, 20, HEIGHT // 2, WIDTH // 2)
+    frame = kernels.final_frame(side0, side1, flow, update)
+    assert frame.shape == (1, 3, HEIGHT, WIDTH)  # no crash; the values are as meaningless as the flow
+
+
+@pytest.fixture
+def fresh_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SMOOTHBOT_CACHE_DIR", str(tmp_path))
+    fused_warp.kernels.cache_clear()
+    yield tmp_path
+    fused_warp.kernels.cache_clear()
+
+
+def test_a_failing_compiler_leaves_the_ops_in_place_with_a_warning(fresh_build: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("CC", "false")
+    with caplog.at_level(logging.WARNING, logger=fused_warp.__name__):
+        assert fused_warp.kernels() is None
+    assert "using PyTorch ops" in caplog.text
+    assert not fused_warp.usable(torch.zeros(1))
+
+
+def test_the_switch_turns_the_kernels_off(fresh_build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fused_warp.ENABLE_ENV, "0")
+    assert fused_warp.kernels() is None
+    assert not list(fresh_build.rglob("*.so"))
+
+
+def test_the_library_is_compiled_once_and_then_reused(kernels: fused_warp.Kernels, fresh_build: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    first = fused_warp.build()
+    assert first.parent == fresh_build / "kernels" and first.is_file()
+    run = fused_warp.subprocess.run
+    commands: list[list[str]] = []
+
+    def recording_run(argv: list[str], **kwargs: object) -> object:
+        commands.append(argv)
+        return run(argv, **kwargs)
+
+    monkeypatch.setattr(fused_warp.subprocess, "run", recording_run)
+    assert fused_warp.build() == first
+    assert commands and not any(str(fused_warp.SOURCE) in argv for argv in commands)  # probed, not compiled
+
+
+def test_resize_and_warp_of_the_ops_path_are_unchanged_by_the_side_layout() -> None:
+    """The coarse blocks still run PyTorch ops on the kernels' padded layout: same values as contiguous."""
+    side = random_side(13, "kernel")
+    flow = random_flow(1, 14)[:, :2]
+    network = IFNet()
+    torch.testing.assert_close(network.warp(side, flow), network.warp(side.contiguous(), flow))
+    torch.testing.assert_close(resize(side, 0.25), resize(side.contiguous(), 0.25))
