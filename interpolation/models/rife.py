@@ -28,7 +28,7 @@ from . import fused_warp
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
-from .onednn import LEAKY_SLOPE, channels_last, conv_leaky, residual_conv_leaky
+from .onednn import LEAKY_SLOPE, WeightPacks, channels_last, conv_leaky, residual_conv_leaky
 
 #: Each block downsamples by 4 after its own ``1/scale`` resize; the coarsest block works at
 #: 1/16 of the (internally scaled) frame, so sizes are padded to a multiple of 16 × 4.
@@ -60,12 +60,12 @@ class ConvLeaky(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__(nn.Conv2d(in_channels, out_channels, 3, stride, 1), nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
+        self.packs = WeightPacks()
 
-    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """``weight`` replaces the convolution's own, e.g. with its input channels reordered."""
+    def forward(self, x: torch.Tensor, input_order: torch.Tensor | None = None) -> torch.Tensor:
+        """``input_order``: ``x``'s channels are the convolution's input channels in this order."""
         convolution = self[0]
-        return conv_leaky(x, convolution.weight if weight is None else weight, convolution.bias,
-                          convolution.stride[0])
+        return conv_leaky(x, convolution.weight, convolution.bias, convolution.stride[0], self.packs, input_order)
 
 
 class Head(nn.Module):
@@ -77,11 +77,12 @@ class Head(nn.Module):
         self.cnn1 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn2 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn3 = nn.ConvTranspose2d(16, 4, 4, 2, 1)
+        self.packs = (WeightPacks(), WeightPacks(), WeightPacks())
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = channels_last(conv_leaky(image, self.cnn0.weight, self.cnn0.bias, stride=2))
-        x = conv_leaky(x, self.cnn1.weight, self.cnn1.bias)
-        x = conv_leaky(x, self.cnn2.weight, self.cnn2.bias)
+        x = channels_last(conv_leaky(image, self.cnn0.weight, self.cnn0.bias, 2, self.packs[0]))
+        x = conv_leaky(x, self.cnn1.weight, self.cnn1.bias, 1, self.packs[1])
+        x = conv_leaky(x, self.cnn2.weight, self.cnn2.bias, 1, self.packs[2])
         return self.cnn3(x)
 
 
@@ -92,9 +93,10 @@ class ResConv(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, 1, 1)
         self.beta = nn.Parameter(torch.ones((1, channels, 1, 1)))
+        self.packs = WeightPacks()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return residual_conv_leaky(x, self.conv.weight, self.conv.bias, self.beta)
+        return residual_conv_leaky(x, self.conv.weight, self.conv.bias, self.beta, self.packs)
 
 
 #: Channels of a block's raw output: 4 flow (t→0, t→1), 1 mask logit, 8 features for the next block.
@@ -134,7 +136,7 @@ class IFBlock(nn.Module):
         first, second = self.conv0
         order = torch.arange(x.shape[1], device=x.device)
         order[:len(SIDE_BY_SIDE_ORDER)] = torch.tensor(SIDE_BY_SIDE_ORDER, device=x.device)
-        x = first(x, first[0].weight.index_select(1, order))
+        x = first(x, order)
         # The rest run channels-last: the first output is already 4× smaller than the input, so the
         # layout change is cheap, and oneDNN's convolutions are much faster in it (see .onednn).
         x = self.convblock(second(channels_last(x)))

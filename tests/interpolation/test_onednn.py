@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from interpolation.models.onednn import channels_last, conv_leaky, fusable, is_channels_last, residual_conv_leaky
+from interpolation.models.onednn import (PACKS_PER_CONVOLUTION, WeightPacks, channels_last, conv_leaky, fusable,
+                                        is_channels_last, residual_conv_leaky)
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
 
@@ -57,3 +58,42 @@ def test_autograd_and_other_dtypes_take_the_plain_path() -> None:
     assert channels_last(doubles) is doubles  # left alone where the fused kernels do not apply
     torch.testing.assert_close(conv_leaky(doubles, weight.double(), bias.double()),
                                F.leaky_relu(F.conv2d(doubles, weight.double(), bias.double(), 1, 1), 0.2))
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_packed_weights_are_made_once_per_input_shape_and_give_the_same_result(layout: str) -> None:
+    weight, bias = random_layer(6, 6, seed=7)
+    gain = torch.rand(1, 6, 1, 1, generator=torch.Generator().manual_seed(8))
+    order = torch.tensor([5, 4, 3, 2, 1, 0])
+    packs, residual_packs = WeightPacks(), WeightPacks()
+    x = torch.randn(1, 6, 12, 20, generator=torch.Generator().manual_seed(9))
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        plain = (conv_leaky(x, weight, bias, 2, input_order=order), residual_conv_leaky(x, weight, bias, gain))
+        for _ in range(2):
+            packed = (conv_leaky(x, weight, bias, 2, packs, order), residual_conv_leaky(x, weight, bias, gain, residual_packs))
+            for got, expected in zip(packed, plain):
+                torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        assert len(packs._packs) == len(residual_packs._packs) == 1  # the second call reused the first's pack
+        conv_leaky(x[:, :, :8], weight, bias, 2, packs, order)  # another shape: another pack
+        assert len(packs._packs) == 2
+    torch.testing.assert_close(plain[0], F.leaky_relu(F.conv2d(x.contiguous(), weight[:, order], bias, 2, 1), 0.2),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_changed_parameter_is_packed_again_and_the_packs_stay_bounded() -> None:
+    weight, bias = random_layer(4, 4, seed=10)
+    gain = torch.ones(1, 4, 1, 1)
+    packs = WeightPacks()
+    x = torch.randn(1, 4, 10, 10, generator=torch.Generator().manual_seed(11))
+    with torch.inference_mode():
+        before = residual_conv_leaky(x, weight, bias, gain, packs)
+    gain.mul_(2)  # as load_state_dict would: in place, same storage
+    with torch.inference_mode():
+        after = residual_conv_leaky(x, weight, bias, gain, packs)
+        torch.testing.assert_close(after, residual_conv_leaky(x, weight, bias, gain))
+        assert not torch.allclose(before, after)
+        for size in range(4, 4 + 2 * PACKS_PER_CONVOLUTION):
+            residual_conv_leaky(x[:, :, :size], weight, bias, gain, packs)
+    assert len(packs._packs) <= PACKS_PER_CONVOLUTION
