@@ -63,7 +63,7 @@ class Kernels:
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
                     carried: torch.Tensor, factor: int) -> torch.Tensor:
-        """A fine block's 28 input channels at ``1/factor`` (1 or 2) of the frame, channels-last.
+        """A refining block's 28 input channels at ``1/factor`` (1 or even) of the frame, channels-last.
 
         ``side0``/``side1``: ``(1, 7, H, W)`` prepared frames; ``flow``: ``(B, 4, H, W)``; ``t``:
         ``(B, 1, 1, 1)``; ``carried``: the previous block's mask and features, ``(B, 9, H/2f, W/2f)``.

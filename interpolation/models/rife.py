@@ -44,8 +44,8 @@ LARGE_PIXELS = 2560 * 1440
 #: How many in-between frames share one forward pass (a batch); bounded by pixels so that
 #: 4K frames go one at a time and memory stays proportional to the resolution.
 BATCH_PIXEL_BUDGET = 1920 * 1088 * 2
-#: Block sizes (1/factor of the frame) at which the fused kernels build a block's input.
-FUSED_FACTORS = (1.0, 2.0)
+#: Block sizes (1/factor of the frame) at which the fused kernels build a refining block's input.
+FUSED_FACTORS = (1.0, 2.0, 4.0, 8.0)
 #: Internal scales whose padding stride (64 / scale) is whole and divides every block's resize.
 SUPPORTED_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Sampling grids kept per frame size; a long-running worker sees many sizes, so the cache is bounded.

@@ -69,13 +69,14 @@ static inline void enlarged_from(int i, int source_size, int *near, int *far, fl
 enum { SIDE_CHANNELS = 7, WARPED = 2 * SIDE_CHANNELS, CARRIED = 9, FLOW = 4, BLOCK_INPUT = WARPED + 1 + CARRIED + FLOW };
 enum { MOMENT = WARPED, CARRIED_AT = WARPED + 1, FLOW_AT = WARPED + 1 + CARRIED };
 
-/* One block's input at 1/factor of the frame size (factor 1 or 2), channels-last (h, w, 28):
+/* One block's input at 1/factor of the frame size (factor 1 or even), channels-last (h, w, 28):
  *   0-6   side0 (frame 0 and its encoding) warped along flow[0:2],
  *   7-13  side1 warped along flow[2:4],
  *   14    t,
  *   15-23 the previous block's mask and features (`carried`, at half this block's size), enlarged 2x,
  *   24-27 the flow shrunk to this size, divided by factor.
- * For factor 2 every value is the mean of the 2x2 full-size values, as a bilinear halving computes it. */
+ * For an even factor f each value is the mean of the 2x2 full-size values at the centre of its f x f
+ * cell: a bilinear shrink by f (align_corners=False) reads exactly those, so only they are warped. */
 void block_input(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
                  const float *carried, int64_t carried_channel, int64_t carried_row, int64_t carried_col,
@@ -97,11 +98,11 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
                 warped0 = sample(s0, height, width, (float)x + shrunk[0], (float)y + shrunk[1]);
                 warped1 = sample(s1, height, width, (float)x + shrunk[2], (float)y + shrunk[3]);
             } else {
-                /* interpolate's halving: 0.5 (0.5 a + 0.5 b) + 0.5 (0.5 c + 0.5 d), a b the top row */
+                /* interpolate's shrink: 0.5 (0.5 a + 0.5 b) + 0.5 (0.5 c + 0.5 d), a b the top row */
                 Pixel rows0[2], rows1[2];
                 float flow_rows[2][FLOW];
                 for (int dy = 0; dy < 2; dy++) {
-                    int fy = 2 * y + dy, fx = 2 * x;
+                    int fy = factor * y + factor / 2 - 1 + dy, fx = factor * x + factor / 2 - 1;
                     float a[FLOW], b[FLOW];
                     for (int c = 0; c < FLOW; c++) a[c] = at(f, c, fy, fx), b[c] = at(f, c, fy, fx + 1);
                     rows0[dy] = sample(s0, height, width, (float)fx + a[0], (float)fy + a[1]) * 0.5f +
@@ -112,7 +113,7 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
                 }
                 warped0 = rows0[0] * 0.5f + rows0[1] * 0.5f;
                 warped1 = rows1[0] * 0.5f + rows1[1] * 0.5f;
-                for (int c = 0; c < FLOW; c++) shrunk[c] = (0.5f * flow_rows[0][c] + 0.5f * flow_rows[1][c]) / 2.0f;
+                for (int c = 0; c < FLOW; c++) shrunk[c] = (0.5f * flow_rows[0][c] + 0.5f * flow_rows[1][c]) / (float)factor;
             }
             /* Each store writes 8 lanes; the next one overwrites the padding lane. */
             store(o, warped0);

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from interpolation.models import fused_warp
 from interpolation.models.rife import IFNet, resize
 
-HEIGHT, WIDTH = 48, 80
+HEIGHT, WIDTH = 64, 96
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def joined_sides(side0: torch.Tensor, side1: torch.Tensor, batch: int) -> torch.
 
 
 @pytest.mark.parametrize("layout", ["kernel", "channels_last", "nchw"])
-@pytest.mark.parametrize("factor", [1, 2])
+@pytest.mark.parametrize("factor", [1, 2, 4, 8])
 def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, layout: str) -> None:
     batch = 2
     side0, side1 = random_side(1, layout), random_side(2, layout)
