@@ -42,6 +42,8 @@ COMPILE_TIMEOUT_S = 120
 SIDE_CHANNELS, SIDE_PIXEL = 7, 8
 #: Channels of a fine block's input, as the C file lays them out.
 BLOCK_INPUT_CHANNELS = 28
+#: What a kernel returns when its scratch allocation fails.
+OUT_OF_MEMORY = -1
 #: Below this many output rows per thread, splitting the work costs more than it saves.
 MIN_ROWS_PER_THREAD = 16
 
@@ -60,20 +62,24 @@ class Kernels:
         self._final_frame = library.final_frame
         self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _PTR, _INT, _INT)
         self._final_frame.restype = None
+        self._add_enlarged = library.add_enlarged
+        self._add_enlarged.argtypes = (_PTR, _INT, *_MAP, _INT, _INT, _INT, _INT, _INT)
+        self._add_enlarged.restype = _INT  # -1: out of memory
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
-                    carried: torch.Tensor, factor: int) -> torch.Tensor:
+                    previous: torch.Tensor, factor: int) -> torch.Tensor:
         """A refining block's 28 input channels at ``1/factor`` (1 or even) of the frame, channels-last.
 
         ``side0``/``side1``: ``(1, 7, H, W)`` prepared frames; ``flow``: ``(B, 4, H, W)``; ``t``:
-        ``(B, 1, 1, 1)``; ``carried``: the previous block's mask and features, ``(B, 9, H/2f, W/2f)``.
+        ``(B, 1, 1, 1)``; ``previous``: the previous block's output before its pixel shuffle,
+        ``(B, 52, H/4f, W/4f)`` (its mask and features are what this block is handed).
         """
         batch, _, height, width = flow.shape
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
         out = torch.empty((batch, height // factor, width // factor, BLOCK_INPUT_CHANNELS))
         times = t.reshape(-1).tolist()
         for item in range(batch):
-            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(carried[item]), times[item], factor, height, width,
+            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(previous[item]), times[item], factor, height, width,
                      out[item].data_ptr())
             self._in_rows(self._block_input, fixed, height // factor)
         return out.permute(0, 3, 1, 2)
@@ -91,16 +97,33 @@ class Kernels:
             self._in_rows(self._final_frame, fixed, height)
         return out
 
+    def add_enlarged(self, flow: torch.Tensor | None, update: torch.Tensor, factor: int) -> torch.Tensor:
+        """The full-size flow ``(B, 4, H, W)`` after a block at ``1/factor`` of the frame: ``flow`` (None
+        before the first block) plus the block's flow update enlarged, in place where ``flow`` is given.
+
+        ``update``: the block's output before its pixel shuffle, ``(B, 4k, H/2f, W/2f)``.
+        """
+        batch, _, height, width = update.shape
+        height, width = 2 * height * factor, 2 * width * factor
+        target = torch.empty((batch, 4, height, width)) if flow is None else flow
+        assert target.is_contiguous()
+        for item in range(batch):
+            fixed = (target[item].data_ptr(), int(flow is not None), *_map(update[item]), factor, height, width)
+            self._in_rows(self._add_enlarged, fixed, height)
+        return target
+
     @staticmethod
     def _in_rows(function: ctypes._CFuncPtr, fixed: tuple, rows: int) -> None:
         # ctypes releases the GIL during the call, so plain threads run the row ranges in parallel.
         # The calling thread's torch setting decides: an engine lane has one thread, a lone pair all.
         threads = max(1, min(torch.get_num_threads(), rows // MIN_ROWS_PER_THREAD))
         if threads == 1:
-            function(*fixed, 0, rows)
-            return
-        bounds = [rows * part // threads for part in range(threads + 1)]
-        list(_pool().map(lambda part: function(*fixed, bounds[part], bounds[part + 1]), range(threads)))
+            results = [function(*fixed, 0, rows)]
+        else:
+            bounds = [rows * part // threads for part in range(threads + 1)]
+            results = list(_pool().map(lambda part: function(*fixed, bounds[part], bounds[part + 1]), range(threads)))
+        if any(result == OUT_OF_MEMORY for result in results):
+            raise MemoryError(f"fused warp kernel {function.__name__}: out of memory")
 
 
 def usable(*tensors: torch.Tensor) -> bool:

@@ -125,7 +125,7 @@ class IFBlock(nn.Module):
 
         ``x`` holds the inputs in :data:`SIDE_BY_SIDE_ORDER`, then the published order.
         """
-        return F.pixel_shuffle(self.unshuffled(x, outputs), 2).contiguous()
+        return shuffled(self.unshuffled(x, outputs))
 
     def unshuffled(self, x: torch.Tensor, outputs: int = BLOCK_OUTPUTS) -> torch.Tensor:
         """The output before its pixel shuffle: ``4 · outputs`` channels at half the size of ``x``.
@@ -143,6 +143,11 @@ class IFBlock(nn.Module):
         deconvolution = self.lastconv[0]
         weight, bias = deconvolution.weight[:, :4 * outputs], deconvolution.bias[:4 * outputs]
         return F.conv_transpose2d(x, weight, bias, 2, 1)
+
+
+def shuffled(raw: torch.Tensor) -> torch.Tensor:
+    """A block's output from its deconvolution's (:meth:`IFBlock.unshuffled`): 2× larger, 4× fewer channels."""
+    return F.pixel_shuffle(raw, 2).contiguous()
 
 
 def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -192,32 +197,35 @@ class IFNet(nn.Module):
         # call moves all 2 × (3 + 4) channels, each side along its own flow, and its output viewed as
         # (B, 14, h, w) is the blocks' first inputs.
         sides = torch.cat((side0, side1), 0).unsqueeze(0).expand(batch, -1, -1, -1, -1).flatten(0, 1)
-        # The full-size steps of the fine blocks as compiled kernels where they apply (CPU float32).
+        # The full-size steps as compiled kernels where they apply (CPU float32); they read the blocks'
+        # outputs before the pixel shuffle, so the shuffle is done only where the PyTorch ops need it.
         kernels = fused_warp.kernels() if fused_warp.usable(side0, side1, t) else None
         flow: torch.Tensor | None = None  # t→0 and t→1 at full size: the sum of every block's update
-        previous = torch.empty(0)  # the last block's mask and features, at that block's resolution
+        raw = torch.empty(0)  # the last block's output before its pixel shuffle (at half its size)
         previous_factor = 1.0
         for index, (block, block_scale) in enumerate(zip(self.blocks(), BLOCK_SCALES)):
             factor = block_scale / scale
             last = index == len(BLOCK_SCALES) - 1
-            outputs = LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS
             if flow is None:
                 small = resize(sides, 1.0 / factor)
                 x = torch.cat((small.reshape(batch, -1, *small.shape[2:]), self.moment(t, small)), 1)
             elif kernels is not None and factor in FUSED_FACTORS and previous_factor == 2 * factor:
-                x = kernels.block_input(side0, side1, flow, t, previous, int(factor))
+                x = kernels.block_input(side0, side1, flow, t, raw, int(factor))
             else:
-                x = self.block_input(sides, flow, t, previous, previous_factor, factor)
-            if last and kernels is not None and flow is not None and factor == 1.0:
-                return kernels.final_frame(side0, side1, flow, block.unshuffled(x, outputs))
-            out = block(x, outputs)
-            # Scaled before it is enlarged (a power of two: the same floats), so at the block's size.
-            update = resize(out[:, :4] * factor, factor)
-            flow = update if flow is None else flow.add_(update)
-            previous, previous_factor = out[:, 4:], factor
+                x = self.block_input(sides, flow, t, shuffled(raw)[:, 4:], previous_factor, factor)
+            raw = block.unshuffled(x, LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
+            if kernels is not None and last and factor == 1.0:
+                return kernels.final_frame(side0, side1, flow, raw)
+            if kernels is not None and factor >= 1.0:
+                flow = kernels.add_enlarged(flow, raw, int(factor))
+            else:
+                # Scaled before it is enlarged (a power of two: the same floats), so at the block's size.
+                update = resize(shuffled(raw)[:, :4] * factor, factor)
+                flow = update if flow is None else flow.add_(update)
+            previous_factor = factor
         assert flow is not None
         warped = self.warp(sides[:, :3], flow).view(batch, 2, 3, *flow.shape[2:])  # only the pictures
-        mask = torch.sigmoid(resize(previous, previous_factor))
+        mask = torch.sigmoid(resize(shuffled(raw)[:, 4:], previous_factor))
         return torch.lerp(warped[:, 1], warped[:, 0], mask)  # frame 0's warp · mask + frame 1's · (1 − mask)
 
     def block_input(self, sides: torch.Tensor, flow: torch.Tensor, t: torch.Tensor, previous: torch.Tensor,

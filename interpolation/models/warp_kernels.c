@@ -15,6 +15,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef struct {
     const float *data;
@@ -22,6 +23,10 @@ typedef struct {
 } Map;
 
 static inline float at(Map m, int64_t c, int64_t y, int64_t x) { return m.data[c * m.channel + y * m.row + x * m.col]; }
+
+/* Channel c at (y, x) of a block's output, read from its deconvolution before the 2x pixel shuffle:
+ * shuffled channel c at (y, x) is deconvolution channel 4c + 2 (y mod 2) + (x mod 2) at (y/2, x/2). */
+static inline float shuffled_at(Map u, int c, int y, int x) { return at(u, 4 * c + 2 * (y % 2) + x % 2, y / 2, x / 2); }
 
 /* A prepared frame's pixel: 3 picture + 4 encoding channels, padded to 8 floats so that one pixel
  * is one vector (one AVX register; two SSE ones). */
@@ -55,6 +60,11 @@ static inline Pixel sample(Side side, int height, int width, float x, float y)
 
 static inline void store(float *out, Pixel value) { *(UnalignedPixel *)out = value; }
 
+/* Where shuffled row y (or column) of a block's output lies in its deconvolution's output: the
+ * offset of row y/2 plus the channel step of its phase, so that shuffled channel c at (y, x) is
+ * data[4c * channel + shuffled_offset(y, row) + shuffled_offset(x, col)] (see shuffled_at). */
+static inline int64_t shuffled_offset(int i, int64_t step, int64_t channel) { return (i / 2) * step + (i % 2) * channel; }
+
 /* Source rows (or columns) and weight of the far one, for a 2x bilinear enlargement with
  * align_corners=False: output i reads source i/2 - 1/4, clamped at 0. */
 static inline void enlarged_from(int i, int source_size, int *near, int *far, float *far_weight)
@@ -68,27 +78,32 @@ static inline void enlarged_from(int i, int source_size, int *near, int *far, fl
 
 enum { SIDE_CHANNELS = 7, WARPED = 2 * SIDE_CHANNELS, CARRIED = 9, FLOW = 4, BLOCK_INPUT = WARPED + 1 + CARRIED + FLOW };
 enum { MOMENT = WARPED, CARRIED_AT = WARPED + 1, FLOW_AT = WARPED + 1 + CARRIED };
+/* A block's output channels: 4 flow, then the mask and 8 features that the next block is handed. */
+enum { OUTPUT_CARRIED_FROM = FLOW };
 
 /* One block's input at 1/factor of the frame size (factor 1 or even), channels-last (h, w, 28):
  *   0-6   side0 (frame 0 and its encoding) warped along flow[0:2],
  *   7-13  side1 warped along flow[2:4],
  *   14    t,
- *   15-23 the previous block's mask and features (`carried`, at half this block's size), enlarged 2x,
+ *   15-23 the previous block's mask and features, enlarged 2x (`previous` is that block's output
+ *         before its pixel shuffle, so at a quarter of this block's size),
  *   24-27 the flow shrunk to this size, divided by factor.
  * For an even factor f each value is the mean of the 2x2 full-size values at the centre of its f x f
  * cell: a bilinear shrink by f (align_corners=False) reads exactly those, so only they are warped. */
 void block_input(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
-                 const float *carried, int64_t carried_channel, int64_t carried_row, int64_t carried_col,
+                 const float *previous, int64_t previous_channel, int64_t previous_row, int64_t previous_col,
                  float t, int factor, int height, int width, float *out, int row_begin, int row_end)
 {
     Side s0 = {side0, side_row}, s1 = {side1, side_row};
-    Map f = {flow, flow_channel, flow_row, flow_col}, carry = {carried, carried_channel, carried_row, carried_col};
+    Map f = {flow, flow_channel, flow_row, flow_col};
     int out_width = width / factor, carried_height = height / factor / 2, carried_width = out_width / 2;
     for (int y = row_begin; y < row_end; y++) {
         int cy0, cy1;
         float cwy;
         enlarged_from(y, carried_height, &cy0, &cy1, &cwy);
+        const float *carried_top = previous + shuffled_offset(cy0, previous_row, 2 * previous_channel);
+        const float *carried_bottom = previous + shuffled_offset(cy1, previous_row, 2 * previous_channel);
         for (int x = 0; x < out_width; x++) {
             float *o = out + ((int64_t)y * out_width + x) * BLOCK_INPUT;
             Pixel warped0, warped1;
@@ -122,9 +137,13 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
             int cx0, cx1;
             float cwx;
             enlarged_from(x, carried_width, &cx0, &cx1, &cwx);
-            for (int c = 0; c < CARRIED; c++)
-                o[CARRIED_AT + c] = (1.0f - cwy) * ((1.0f - cwx) * at(carry, c, cy0, cx0) + cwx * at(carry, c, cy0, cx1)) +
-                                    cwy * ((1.0f - cwx) * at(carry, c, cy1, cx0) + cwx * at(carry, c, cy1, cx1));
+            int64_t near = shuffled_offset(cx0, previous_col, previous_channel);
+            int64_t far = shuffled_offset(cx1, previous_col, previous_channel);
+            for (int c = 0; c < CARRIED; c++) {
+                int64_t k = 4 * (OUTPUT_CARRIED_FROM + c) * previous_channel;
+                o[CARRIED_AT + c] = (1.0f - cwy) * ((1.0f - cwx) * carried_top[k + near] + cwx * carried_top[k + far]) +
+                                    cwy * ((1.0f - cwx) * carried_bottom[k + near] + cwx * carried_bottom[k + far]);
+            }
             for (int c = 0; c < FLOW; c++) o[FLOW_AT + c] = shrunk[c];
         }
     }
@@ -145,9 +164,8 @@ void final_frame(const float *side0, const float *side1, int64_t side_row,
     int64_t plane = (int64_t)height * width;
     for (int y = row_begin; y < row_end; y++) {
         for (int x = 0; x < width; x++) {
-            int phase = 2 * (y % 2) + x % 2;
             float full[FLOW + 1];
-            for (int c = 0; c <= FLOW; c++) full[c] = at(u, 4 * c + phase, y / 2, x / 2);
+            for (int c = 0; c <= FLOW; c++) full[c] = shuffled_at(u, c, y, x);
             for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
             float weight = 1.0f / (1.0f + expf(-full[FLOW]));
             Pixel warped0 = sample(s0, height, width, (float)x + full[0], (float)y + full[1]);
@@ -157,4 +175,57 @@ void final_frame(const float *side0, const float *side1, int64_t side_row,
             for (int c = 0; c < 3; c++) out[c * plane + (int64_t)y * width + x] = mixed[c];
         }
     }
+}
+
+/* The full-size flow after a block at 1/factor of the frame (factor a power of two): `flow` plus its
+ * update, shuffled channels 0-3 of `update` (the block's deconvolution before the pixel shuffle) times
+ * factor, enlarged by factor as interpolate does (bilinear, align_corners=False). With `accumulate` 0
+ * the first block's update is written instead of added. `flow` is (4, height, width), contiguous.
+ * Returns 0, or -1 if memory for the column table ran out. */
+int add_enlarged(float *flow, int accumulate, const float *update, int64_t update_channel, int64_t update_row,
+                 int64_t update_col, int factor, int height, int width, int row_begin, int row_end)
+{
+    int small_height = height / factor, small_width = width / factor;
+    float inverse = 1.0f / (float)factor, gain = (float)factor;
+    int64_t plane = (int64_t)height * width;
+    /* Every row reads the same source columns: their offsets and weights, once. */
+    int64_t *columns = malloc(sizeof(int64_t) * 2 * (size_t)width);
+    float *far_weights = malloc(sizeof(float) * (size_t)width);
+    if (columns == NULL || far_weights == NULL) {
+        free(columns);
+        free(far_weights);
+        return -1;
+    }
+    for (int x = 0; x < width; x++) {
+        float sx = inverse * ((float)x + 0.5f) - 0.5f;
+        sx = sx > 0.0f ? sx : 0.0f;
+        int x0 = (int)sx, x1 = x0 + 1 < small_width ? x0 + 1 : x0;
+        columns[2 * x] = shuffled_offset(x0, update_col, update_channel);
+        columns[2 * x + 1] = shuffled_offset(x1, update_col, update_channel);
+        far_weights[x] = sx - (float)x0;
+    }
+    for (int y = row_begin; y < row_end; y++) {
+        float sy = inverse * ((float)y + 0.5f) - 0.5f;
+        sy = sy > 0.0f ? sy : 0.0f;
+        int y0 = (int)sy, y1 = y0 + 1 < small_height ? y0 + 1 : y0;
+        float ly = sy - (float)y0;
+        const float *top_row = update + shuffled_offset(y0, update_row, 2 * update_channel);
+        const float *bottom_row = update + shuffled_offset(y1, update_row, 2 * update_channel);
+        for (int c = 0; c < FLOW; c++) {
+            int64_t channel = 4 * c * update_channel;
+            const float *top = top_row + channel, *bottom = bottom_row + channel;
+            float *target = flow + c * plane + (int64_t)y * width;
+            for (int x = 0; x < width; x++) {
+                int64_t near = columns[2 * x], far = columns[2 * x + 1];
+                float lx = far_weights[x];
+                float upper = (1.0f - lx) * (top[near] * gain) + lx * (top[far] * gain);
+                float lower = (1.0f - lx) * (bottom[near] * gain) + lx * (bottom[far] * gain);
+                float value = (1.0f - ly) * upper + ly * lower;
+                target[x] = accumulate ? target[x] + value : value;
+            }
+        }
+    }
+    free(columns);
+    free(far_weights);
+    return 0;
 }

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from interpolation.models import fused_warp
-from interpolation.models.rife import IFNet, resize
+from interpolation.models.rife import IFNet, resize, shuffled
 
 HEIGHT, WIDTH = 64, 96
 
@@ -46,10 +46,12 @@ def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, l
     batch = 2
     side0, side1 = random_side(1, layout), random_side(2, layout)
     flow, t = random_flow(batch, 3), torch.tensor([0.25, 0.8]).view(-1, 1, 1, 1)
-    # The previous block's output, of which the mask and features are a channel slice (a view).
-    previous = torch.randn(batch, 13, HEIGHT // factor // 2, WIDTH // factor // 2)[:, 4:]
+    # The previous block's output before its pixel shuffle, channels-last as the deconvolution leaves it.
+    previous = torch.randn(batch, 52, HEIGHT // factor // 4, WIDTH // factor // 4).contiguous(
+        memory_format=torch.channels_last)
     fused = kernels.block_input(side0, side1, flow, t, previous, factor)
-    expected = IFNet().block_input(joined_sides(side0, side1, batch), flow, t, previous, 2.0 * factor, factor)
+    expected = IFNet().block_input(joined_sides(side0, side1, batch), flow, t, shuffled(previous)[:, 4:], 2.0 * factor,
+                                   factor)
     assert fused.shape == expected.shape == (batch, 28, HEIGHT // factor, WIDTH // factor)
     assert fused.is_contiguous(memory_format=torch.channels_last)  # what the block's convolution reads fastest
     torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
@@ -66,10 +68,23 @@ def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
     torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("factor", [1, 2, 16])
+@pytest.mark.parametrize("first", [True, False])
+def test_add_enlarged_matches_the_ops(kernels: fused_warp.Kernels, factor: int, first: bool) -> None:
+    batch = 2
+    raw = torch.randn(batch, 52, HEIGHT // factor // 2, WIDTH // factor // 2,
+                      generator=torch.Generator().manual_seed(15)).contiguous(memory_format=torch.channels_last)
+    flow = None if first else random_flow(batch, 16)
+    update = resize(shuffled(raw)[:, :4] * factor, factor)
+    expected = update if flow is None else flow + update
+    got = kernels.add_enlarged(None if flow is None else flow.clone(), raw, factor)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_rows_split_across_threads_give_the_same_result(kernels: fused_warp.Kernels) -> None:
     side0, side1 = random_side(8, "kernel"), random_side(9, "kernel")
     flow, t = random_flow(1, 10), torch.full((1, 1, 1, 1), 0.5)
-    previous = torch.randn(1, 9, HEIGHT // 2, WIDTH // 2)
+    previous = torch.randn(1, 52, HEIGHT // 4, WIDTH // 4)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
