@@ -65,6 +65,9 @@ class Kernels:
         self._add_enlarged = library.add_enlarged
         self._add_enlarged.argtypes = (_PTR, _INT, *_MAP, _INT, _INT, _INT, _INT, _INT)
         self._add_enlarged.restype = _INT  # -1: out of memory
+        self._encoding_into = library.encoding_into
+        self._encoding_into.argtypes = (_PTR, _I64, *_MAP, _INT, _INT, _INT, _INT)
+        self._encoding_into.restype = None
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
                     previous: torch.Tensor, factor: int) -> torch.Tensor:
@@ -111,6 +114,13 @@ class Kernels:
             fixed = (target[item].data_ptr(), int(flow is not None), *_map(update[item]), factor, height, width)
             self._in_rows(self._add_enlarged, fixed, height)
         return target
+
+    def encoding_into(self, side: torch.Tensor, phases: torch.Tensor) -> None:
+        """Fill the encoding channels (3–6) of ``side`` (from :func:`side_buffer`) with the 2× pixel
+        shuffle of ``phases``, the encoder's ``(1, 16, H/2, W/2)`` output before its shuffle."""
+        assert has_side_layout(side)
+        height, width = side.shape[2:]
+        self._in_rows(self._encoding_into, (side.data_ptr(), side.stride(2), *_map(phases[0]), height, width), height)
 
     @staticmethod
     def _in_rows(function: ctypes._CFuncPtr, fixed: tuple, rows: int) -> None:

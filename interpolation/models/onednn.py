@@ -86,6 +86,18 @@ def conv_leaky(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                                                    "leaky_relu", [LEAKY_SLOPE], None)
 
 
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, packs: WeightPacks | None = None,
+         derive: Callable[[], Weights] | None = None) -> torch.Tensor:
+    """``conv3x3(x)`` with padding 1, no activation; ``derive`` makes the weights used from ``weight``
+    and ``bias`` (the sources of ``packs``' key)."""
+    make = derive or (lambda: (weight, bias))
+    if not fusable(x):
+        return F.conv2d(x, *make(), 1, 1)
+    packed, packed_bias = _packed(x, 1, packs, (weight,) if bias is None else (weight, bias), make)
+    return torch.ops.mkldnn._convolution_pointwise(x, packed, packed_bias, _SAME_3X3, [1, 1], _SAME_3X3, 1,
+                                                   "none", [], None)
+
+
 def residual_conv_leaky(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gain: torch.Tensor,
                         packs: WeightPacks | None = None) -> torch.Tensor:
     """``LeakyReLU(conv3x3(x) · gain + x)``, ``gain`` per output channel (shape ``(1, C, 1, 1)``)."""

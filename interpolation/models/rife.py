@@ -28,7 +28,7 @@ from . import fused_warp
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
-from .onednn import LEAKY_SLOPE, WeightPacks, channels_last, conv_leaky, residual_conv_leaky
+from .onednn import LEAKY_SLOPE, WeightPacks, channels_last, conv, conv_leaky, residual_conv_leaky
 
 #: Each block downsamples by 4 after its own ``1/scale`` resize; the coarsest block works at
 #: 1/16 of the (internally scaled) frame, so sizes are padded to a multiple of 16 × 4.
@@ -77,13 +77,44 @@ class Head(nn.Module):
         self.cnn1 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn2 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn3 = nn.ConvTranspose2d(16, 4, 4, 2, 1)
-        self.packs = (WeightPacks(), WeightPacks(), WeightPacks())
+        self.packs = (WeightPacks(), WeightPacks(), WeightPacks(), WeightPacks())
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.cnn3(self.features(image))
+
+    def unshuffled(self, image: torch.Tensor) -> torch.Tensor:
+        """The encoding before a 2× pixel shuffle: 16 channels at half size, channel 4c + 2i + j being
+        channel c at the pixels (2m + i, 2n + j).
+
+        The 4×4, stride 2 deconvolution makes each of those four pixel phases from a 2×2 patch of its
+        input, so it is one 3×3 convolution to 16 channels with the taps rearranged (and zeros where a
+        phase has no tap): the same products, in oneDNN's much faster convolution (4 output channels
+        left its deconvolution at a third of its usual speed).
+        """
+        deconvolution = self.cnn3
+        return conv(self.features(image), deconvolution.weight, deconvolution.bias, self.packs[3],
+                    lambda: phase_convolution(deconvolution.weight, deconvolution.bias))
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
         x = channels_last(conv_leaky(image, self.cnn0.weight, self.cnn0.bias, 2, self.packs[0]))
         x = conv_leaky(x, self.cnn1.weight, self.cnn1.bias, 1, self.packs[1])
-        x = conv_leaky(x, self.cnn2.weight, self.cnn2.bias, 1, self.packs[2])
-        return self.cnn3(x)
+        return conv_leaky(x, self.cnn2.weight, self.cnn2.bias, 1, self.packs[2])
+
+
+#: For output phase i (row or column parity) of a 4×4, stride 2, padding 1 deconvolution, the kernel tap
+#: that each of a 3×3 window's positions −1, 0, +1 meets; 4 is an added zero tap.
+PHASE_TAPS = ((3, 1, 4), (4, 2, 0))
+
+
+def phase_convolution(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 4×4, stride 2, padding 1 deconvolution's ``(in, out, 4, 4)`` weights as a 3×3 convolution to
+    ``4 · out`` channels whose 2× pixel shuffle is the deconvolution's output."""
+    channels_in, channels_out = weight.shape[:2]
+    taps = torch.tensor(PHASE_TAPS, device=weight.device)
+    padded = F.pad(weight, (0, 1, 0, 1))  # tap 4: zero
+    phases = padded[:, :, taps][:, :, :, :, taps]  # (in, out, row phase, window row, column phase, window column)
+    return (phases.permute(1, 2, 4, 0, 3, 5).reshape(4 * channels_out, channels_in, 3, 3),
+            bias.repeat_interleave(4))
 
 
 class ResConv(nn.Module):
@@ -181,14 +212,15 @@ class IFNet(nn.Module):
         It does not depend on ``t``, so a frame is prepared once for every moment between its
         neighbours, and once for both pairs it belongs to.
         """
-        encoding = self.encode(image)
-        if fused_warp.usable(image):
+        kernels = fused_warp.kernels() if fused_warp.usable(image) else None
+        if kernels is not None:
             # Laid out for the fused kernels: each pixel's channels in a row, padded to one vector.
             side = fused_warp.side_buffer(*image.shape[2:])
-            side[:, :3], side[:, 3:] = image, encoding
+            side[:, :3] = image
+            kernels.encoding_into(side, self.encode.unshuffled(image))  # the pixel shuffle is the copy
             return side
         # Channels-last, because warping reads all channels of a pixel at once (≈1.7× faster).
-        return torch.cat((channels_last(image), encoding), 1)
+        return torch.cat((channels_last(image), self.encode(image)), 1)
 
     def forward(self, side0: torch.Tensor, side1: torch.Tensor, t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """The frames at ``t`` (``(B, 1, 1, 1)``) between two :meth:`prepare` d frames: ``(B, 3, H, W)``."""

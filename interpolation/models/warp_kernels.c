@@ -229,3 +229,14 @@ int add_enlarged(float *flow, int accumulate, const float *update, int64_t updat
     free(far_weights);
     return 0;
 }
+
+/* A prepared frame's encoding channels 3-6, written into `side` from the encoder's output before its
+ * 2x pixel shuffle (16 channels at half size, channel 4c + 2i + j being channel c at (2m + i, 2n + j)). */
+void encoding_into(float *side, int64_t side_row, const float *phases, int64_t phase_channel, int64_t phase_row,
+                   int64_t phase_col, int height, int width, int row_begin, int row_end)
+{
+    Map p = {phases, phase_channel, phase_row, phase_col};
+    for (int y = row_begin; y < row_end; y++)
+        for (int x = 0; x < width; x++)
+            for (int c = 0; c < 4; c++) side[y * side_row + x * SIDE_PIXEL + 3 + c] = shuffled_at(p, c, y, x);
+}

@@ -152,3 +152,12 @@ def test_resize_and_warp_of_the_ops_path_are_unchanged_by_the_side_layout() -> N
     network = IFNet()
     torch.testing.assert_close(network.warp(side, flow), network.warp(side.contiguous(), flow))
     torch.testing.assert_close(resize(side, 0.25), resize(side.contiguous(), 0.25))
+
+
+def test_encoding_into_a_side_is_the_pixel_shuffle_of_the_phases(kernels: fused_warp.Kernels) -> None:
+    phases = torch.randn(1, 16, HEIGHT // 2, WIDTH // 2).contiguous(memory_format=torch.channels_last)
+    side = random_side(17, "kernel")
+    picture = side[:, :3].clone()
+    kernels.encoding_into(side, phases)
+    assert torch.equal(side[:, 3:], F.pixel_shuffle(phases, 2))
+    assert torch.equal(side[:, :3], picture)  # the picture channels are left alone

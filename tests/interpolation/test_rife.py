@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from interpolation.api import run
 from interpolation.errors import WeightsError
 from interpolation.models import fused_warp, weights
-from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale,
+from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale, phase_convolution,
                                       load_ifnet)
 from interpolation.models.rife_reference import ReferenceRifeInterpolator, reference_forward
 from interpolation.options import Options
@@ -237,3 +238,16 @@ def test_lanes_are_for_cpu_frames_up_to_hd(rife: RifeInterpolator):
         return
     assert rife.lanes_for(480, 854) == 2
     assert rife.lanes_for(2160, 3840) == 1  # two 4K passes at once would double a GB-sized peak
+
+
+def test_the_encoder_deconvolution_as_one_phase_convolution_is_the_same(rife: RifeInterpolator):
+    generator = torch.Generator().manual_seed(21)
+    weight, bias = torch.randn(16, 4, 4, 4, generator=generator), torch.randn(4, generator=generator)
+    x = torch.randn(1, 16, 10, 14, generator=generator)
+    phases, phase_bias = phase_convolution(weight, bias)
+    torch.testing.assert_close(F.pixel_shuffle(F.conv2d(x, phases, phase_bias, 1, 1), 2),
+                               F.conv_transpose2d(x, weight, bias, 2, 1), rtol=1e-5, atol=1e-5)
+    image = torch.from_numpy(textured(64, 96, seed=22)).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        torch.testing.assert_close(F.pixel_shuffle(rife.network.encode.unshuffled(image), 2),
+                                   rife.network.encode(image), rtol=1e-5, atol=1e-5)
