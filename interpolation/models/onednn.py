@@ -35,13 +35,14 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if fusable(x) else x
 
 
-#: Weight packs kept per convolution, one per input shape and layout seen (a worker sees few sizes).
-PACKS_PER_CONVOLUTION = 4
+#: Weight packs kept per convolution, one per input shape, layout and thread count seen (a worker
+#: sees few sizes, and one or two thread counts: a lone pair's and its lanes').
+PACKS_PER_CONVOLUTION = 8
 Weights = tuple[torch.Tensor, torch.Tensor | None]  # weight and bias
 
 
 class WeightPacks:
-    """One convolution's weights in oneDNN's own blocked layout, made once per input shape.
+    """One convolution's weights in oneDNN's own blocked layout, made once per input shape and thread count.
 
     Handed plain weights, the fused op reorders them on every call (and the residual convolutions
     first fold their gain in): at 480p that was about 16 ms of a 400 ms single-thread forward pass,
@@ -55,7 +56,10 @@ class WeightPacks:
     def get(self, x: torch.Tensor, stride: int, sources: tuple[torch.Tensor, ...],
             derive: Callable[[], Weights]) -> Weights:
         """The weights ``derive`` makes from ``sources``, packed for inputs shaped like ``x``."""
-        key = (tuple(x.shape), is_channels_last(x), stride, tuple((s.data_ptr(), s._version) for s in sources))
+        # The thread count too: oneDNN picks the blocked layout for the threads it will run on, and a
+        # pack made for two threads slowed one-thread engine lanes by about 1.3x.
+        key = (tuple(x.shape), is_channels_last(x), stride, torch.get_num_threads(),
+               tuple((s.data_ptr(), s._version) for s in sources))
         pack = self._packs.get(key)
         if pack is None:
             weight, bias = derive()

@@ -97,3 +97,23 @@ def test_a_changed_parameter_is_packed_again_and_the_packs_stay_bounded() -> Non
         for size in range(4, 4 + 2 * PACKS_PER_CONVOLUTION):
             residual_conv_leaky(x[:, :, :size], weight, bias, gain, packs)
     assert len(packs._packs) <= PACKS_PER_CONVOLUTION
+
+
+def test_each_thread_count_gets_its_own_pack() -> None:
+    """oneDNN lays packed weights out for the threads it runs on; engine lanes run on fewer."""
+    weight, bias = random_layer(8, 8, seed=12)
+    packs = WeightPacks()
+    x = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(13)).contiguous(
+        memory_format=torch.channels_last)
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            results = []
+            for count in (2, 1, 2):
+                torch.set_num_threads(count)
+                results.append(conv_leaky(x, weight, bias, 1, packs))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(packs._packs) == 2
+    for result in results:
+        torch.testing.assert_close(result, results[0])
