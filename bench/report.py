@@ -335,8 +335,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
         if speed.lanes:
             out += ["### Lanes: two pairs at once", "",
                     "The engine hands a CPU model two consecutive pairs at once, from two threads with one torch "
-                    "thread each (`FrameInterpolator.lanes_for`); much of a forward pass is memory-bound or "
-                    "single-threaded, so two pairs side by side keep both cores busy. Wall time per frame over "
+                    "thread each (`FrameInterpolator.lanes_for`); small convolutions and memory-bound steps split "
+                    "poorly across threads, so two pairs side by side use both cores better. Wall time per frame over "
                     "the same run of pairs, both ways, best of two each:", "", lanes_table(speed), ""]
 
     if results.endtoend:

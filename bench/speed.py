@@ -80,7 +80,7 @@ RIFE_MODES: tuple[ModelEntry, ...] = (
     ModelEntry("rife-reference", rife_reference_factory,
                "Practical-RIFE's published forward, eager fp32 (the reference implementation)", count_flops=True),
     ModelEntry("rife", rife_factory, "the engine's forward: same arithmetic reordered, frames prepared once, "
-               "fused oneDNN convolutions (channels-last), eager fp32", reference="rife-reference"),
+               "fused oneDNN convolutions (channels-last, packed weights), compiled warp kernels, eager fp32", reference="rife-reference"),
     ModelEntry("rife-best", rife_best_factory, "quality mode --quality best: plain, reversed and mirrored views "
                "averaged (4 passes; its output differs from the reference's on purpose)", reference="rife-reference"),
 )

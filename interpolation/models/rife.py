@@ -8,6 +8,11 @@ mixed by the mask. Parameter names match the published ``flownet.pkl`` so it loa
 
 :class:`RifeInterpolator` wraps the network for the engine: numpy frames in and out, padding,
 a resolution-dependent internal scale, and each frame's encoder features computed once.
+
+On a CPU the full-size steps between the convolutions (warps, resizes, joins, the final mix) run as
+compiled kernels (:mod:`.fused_warp`) and the convolutions as oneDNN's fused ops (:mod:`.onednn`);
+elsewhere the same arithmetic runs as PyTorch ops. Both are tested against the published forward
+(:mod:`.rife_reference`).
 """
 
 from __future__ import annotations
@@ -393,9 +398,9 @@ class EncodedFrame:
 
 
 #: Pairs a CPU model works on at once, one engine thread each, the CPU threads split between them.
-#: Much of a forward pass is single-threaded or memory-bound (resizes, warps, small convolutions),
-#: so two pairs side by side keep both cores busy: 1.3–1.5× the throughput of one pair on 2
-#: threads here (bench/REPORT.md, end to end). On CUDA one pair at a time already fills the GPU.
+#: Small convolutions and memory-bound steps split poorly across threads, so two pairs side by side,
+#: one thread each, use 2 cores better than one pair on both (bench/REPORT.md, "Lanes").
+#: On CUDA one pair at a time already fills the GPU.
 CPU_LANES = 2
 #: Larger frames go one pair at a time: two 4K forward passes at once would double a peak of ~3.5 GB.
 LANE_PIXEL_BUDGET = 1920 * 1088
