@@ -10,8 +10,9 @@
  * interpolate (bilinear, align_corners=False) weigh the same neighbours in the same order, so the
  * results differ from the ops only by float rounding (about 1e-6).
  *
- * Every tensor comes with its strides in elements, so views (a channel slice, channels-last or not)
- * need no copy. Work is split by output rows; the caller runs row ranges on several threads.
+ * The prepared frames have one fixed layout (Side, below); every other tensor comes with its strides
+ * in elements, so views (a channel slice, channels-last or not) need no copy. Work is split by output
+ * rows; the caller runs row ranges on several threads.
  */
 #include <math.h>
 #include <stdint.h>
