@@ -239,6 +239,7 @@ class IFNet(nn.Module):
         kernels = fused_warp.kernels() if fused_warp.usable(side0, side1, t) else None
         flow: torch.Tensor | None = None  # t→0 and t→1 at full size: the sum of every block's update
         raw = torch.empty(0)  # the last block's output before its pixel shuffle (at half its size)
+        out: torch.Tensor | None = None  # that output shuffled, where the PyTorch ops read it
         previous_factor = 1.0
         for index, (block, block_scale) in enumerate(zip(self.blocks(), BLOCK_SCALES)):
             factor = block_scale / scale
@@ -249,20 +250,23 @@ class IFNet(nn.Module):
             elif kernels is not None and factor in FUSED_FACTORS and previous_factor == 2 * factor:
                 x = kernels.block_input(side0, side1, flow, t, raw, int(factor))
             else:
-                x = self.block_input(sides, flow, t, shuffled(raw)[:, 4:], previous_factor, factor)
+                out = shuffled(raw) if out is None else out
+                x = self.block_input(sides, flow, t, out[:, 4:], previous_factor, factor)
             raw = block.unshuffled(x, LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
+            out = None if kernels is not None else shuffled(raw)  # the kernels read raw; ops shuffle once
             if kernels is not None and last and factor == 1.0:
                 return kernels.final_frame(side0, side1, flow, raw)
             if kernels is not None and factor >= 1.0:
                 flow = kernels.add_enlarged(flow, raw, int(factor))
             else:
                 # Scaled before it is enlarged (a power of two: the same floats), so at the block's size.
-                update = resize(shuffled(raw)[:, :4] * factor, factor)
+                out = shuffled(raw) if out is None else out
+                update = resize(out[:, :4] * factor, factor)
                 flow = update if flow is None else flow.add_(update)
             previous_factor = factor
         assert flow is not None
         warped = self.warp(sides[:, :3], flow).view(batch, 2, 3, *flow.shape[2:])  # only the pictures
-        mask = torch.sigmoid(resize(shuffled(raw)[:, 4:], previous_factor))
+        mask = torch.sigmoid(resize((shuffled(raw) if out is None else out)[:, 4:], previous_factor))
         return torch.lerp(warped[:, 1], warped[:, 0], mask)  # frame 0's warp · mask + frame 1's · (1 − mask)
 
     def block_input(self, sides: torch.Tensor, flow: torch.Tensor, t: torch.Tensor, previous: torch.Tensor,
