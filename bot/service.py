@@ -6,6 +6,7 @@ business logic of their own, so Telegram, Discord and the console behave alike.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,17 @@ log = logging.getLogger(__name__)
 Download = Callable[[Path], Awaitable[None]]
 #: The answer in a chat that the allowlist (``allowed_chat_ids``) leaves out.
 PRIVATE_CHAT_TEXT = "Sorry, this bot is private and not enabled for this chat."
+
+
+def answers_bad_arguments(command: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """A settings command whose parser's :class:`CommandError` becomes the answer (nothing is stored)."""
+    @functools.wraps(command)
+    async def answered(*args: object, **kwargs: object) -> str:
+        try:
+            return await command(*args, **kwargs)
+        except CommandError as error:
+            return str(error)
+    return answered
 
 
 @dataclass(frozen=True)
@@ -97,11 +109,9 @@ class ChatService:
     async def set_status_message(self, job_id: int, message_id: str | int) -> None:
         await self.queue.set_status_message(job_id, message_id)
 
+    @answers_bad_arguments
     async def set_fps(self, platform: str, chat_id: str | int, argument: str | None) -> str:
-        try:
-            fps = parse_fps(argument, self.settings)
-        except CommandError as error:
-            return str(error)
+        fps = parse_fps(argument, self.settings)
         await self.queue.settings.update(platform, chat_id, {"fps": fps})
         return f"Videos in this chat will now be smoothed to {fps:g} fps."
 
@@ -119,49 +129,39 @@ class ChatService:
         await self.queue.settings.update(platform, chat_id, {"output": output})
         return f"Results in this chat will be sent as {output.upper()}."
 
+    @answers_bad_arguments
     async def set_model(self, platform: str, chat_id: str | int, argument: str | None) -> str:
-        try:
-            model = parse_model(argument, self.settings)
-        except CommandError as error:
-            return str(error)
+        model = parse_model(argument, self.settings)
         await self.queue.settings.update(platform, chat_id, {"model": model})
         return f"This chat now uses {MODEL_DISPLAY[model]}."
 
+    @answers_bad_arguments
     async def set_slowmo(self, platform: str, chat_id: str | int, argument: str | None) -> str:
-        try:
-            factor = parse_slowmo(argument)
-        except CommandError as error:
-            return str(error)
+        factor = parse_slowmo(argument)
         await self.queue.settings.update(platform, chat_id, {"slowmo": factor})
         if factor is None:
             return "Slow motion is off: videos keep their real speed."
         return (f"Videos in this chat will now play {factor:g}× slower, every new frame interpolated "
                 "(sound slowed with its pitch kept).")
 
+    @answers_bad_arguments
     async def set_compare(self, platform: str, chat_id: str | int, argument: str | None) -> str:
-        try:
-            mode = parse_compare(argument)
-        except CommandError as error:
-            return str(error)
+        mode = parse_compare(argument)
         await self.queue.settings.update(platform, chat_id, {"compare": mode})
         if mode is None:
             return "Comparison is off: you get the smoothed video alone."
         return f"You'll now get before/after videos ({COMPARE_DISPLAY[mode]}): original and smoothed together."
 
+    @answers_bad_arguments
     async def set_cut_mode(self, platform: str, chat_id: str | int, argument: str | None) -> str:
-        try:
-            mode = parse_cut_mode(argument)
-        except CommandError as error:
-            return str(error)
+        mode = parse_cut_mode(argument)
         await self.queue.settings.update(platform, chat_id, {"cut_mode": mode})
         return ("Scene cuts will now get a short cross-fade." if mode == "fade"
                 else "Scene cuts will now stay hard cuts (never morphed).")
 
+    @answers_bad_arguments
     async def set_quality(self, platform: str, chat_id: str | int, argument: str | None) -> str:
-        try:
-            quality = parse_quality(argument)
-        except CommandError as error:
-            return str(error)
+        quality = parse_quality(argument)
         await self.queue.settings.update(platform, chat_id, {"quality": quality})
         if quality == "fast":
             return "Videos in this chat will now use the fast quality (one pass per frame)."
