@@ -25,6 +25,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import weights as weights_files
@@ -68,6 +69,12 @@ class Kernels:
         self._encoding_into = library.encoding_into
         self._encoding_into.argtypes = (_PTR, _I64, *_MAP, _INT, _INT, _INT, _INT)
         self._encoding_into.restype = None
+        self._picture_into = library.picture_into
+        self._picture_into.argtypes = (_PTR, _I64, _INT, _INT, _PTR, _I64, _PTR, _INT, _INT, _INT, _INT)
+        self._picture_into.restype = None
+        self._to_pixels = library.to_pixels
+        self._to_pixels.argtypes = (*_MAP, _INT, _INT, _INT, _PTR, _INT, _INT)
+        self._to_pixels.restype = None
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
                     previous: torch.Tensor, factor: int) -> torch.Tensor:
@@ -121,6 +128,27 @@ class Kernels:
         assert has_side_layout(side)
         height, width = side.shape[2:]
         self._in_rows(self._encoding_into, (side.data_ptr(), side.stride(2), *_map(phases[0]), height, width), height)
+
+    def picture(self, frame: np.ndarray, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A decoded frame (``(h, w, 3)`` uint8 RGB) in [0, 1], padded to ``height`` × ``width`` by
+        repeating its last row and column: a prepared frame's buffer (:func:`side_buffer`) with the
+        picture channels filled (the encoding is :meth:`encoding_into`'s), and the same picture as the
+        encoder's ``(1, 3, height, width)`` input. One pass, where the PyTorch ops took five."""
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        side = side_buffer(height, width, cleared=False)
+        planes = torch.empty((1, 3, height, width))
+        fixed = (frame.ctypes.data, frame.strides[0], frame.shape[0], frame.shape[1], side.data_ptr(), side.stride(2),
+                 planes.data_ptr(), height, width)
+        self._in_rows(self._picture_into, fixed, height)
+        return side, planes
+
+    def to_pixels(self, images: torch.Tensor, views: int, height: int, width: int) -> list[np.ndarray]:
+        """The top-left ``height`` × ``width`` of ``images`` (``(B, 3, H, W)``, each the sum of ``views``
+        frames in [0, 1]) as B uint8 RGB frames: their mean, rounded as :func:`rife.to_frame` rounds."""
+        out = np.empty((images.shape[0], height, width, 3), dtype=np.uint8)
+        for item in range(images.shape[0]):
+            self._in_rows(self._to_pixels, (*_map(images[item]), views, height, width, out[item].ctypes.data), height)
+        return list(out)
 
     @staticmethod
     def _in_rows(function: ctypes._CFuncPtr, fixed: tuple, rows: int) -> None:
@@ -209,10 +237,13 @@ def _cpu() -> str:
     return f"{platform.machine()} {flags.strip()}"
 
 
-def side_buffer(height: int, width: int) -> torch.Tensor:
+def side_buffer(height: int, width: int, cleared: bool = True) -> torch.Tensor:
     """Room for a prepared frame, ``(1, 7, H, W)``, laid out as the kernels read it: each pixel's 7
-    channels in a row, padded to :data:`SIDE_PIXEL` floats (one vector load per pixel)."""
-    padded = torch.zeros((1, height, width, SIDE_PIXEL))
+    channels in a row, padded to :data:`SIDE_PIXEL` floats (one vector load per pixel).
+
+    ``cleared``: zeros, padding included; otherwise the caller writes every float (as :meth:`Kernels.picture`).
+    """
+    padded = (torch.zeros if cleared else torch.empty)((1, height, width, SIDE_PIXEL))
     return padded.permute(0, 3, 1, 2)[:, :SIDE_CHANNELS]
 
 

@@ -241,3 +241,47 @@ void encoding_into(float *side, int64_t side_row, const float *phases, int64_t p
         for (int x = 0; x < width; x++)
             for (int c = 0; c < 4; c++) side[y * side_row + x * SIDE_PIXEL + 3 + c] = shuffled_at(p, c, y, x);
 }
+
+/* A decoded frame (height x width x 3 bytes, rows `frame_row` bytes apart) as the network reads it,
+ * divided by 255 and padded to padded_height x padded_width by repeating the last row and column
+ * (the padding RifeInterpolator.padded makes): written both as the picture channels 0-2 of a prepared
+ * frame (whose padding lane 7 is zeroed here, so the buffer needs no clearing) and as (3,
+ * padded_height, padded_width) planes, the encoder's input. */
+void picture_into(const uint8_t *frame, int64_t frame_row, int height, int width, float *side, int64_t side_row,
+                  float *planes, int padded_height, int padded_width, int row_begin, int row_end)
+{
+    int64_t plane = (int64_t)padded_height * padded_width;
+    for (int y = row_begin; y < row_end; y++) {
+        const uint8_t *source = frame + (int64_t)(y < height ? y : height - 1) * frame_row;
+        float *side_pixel = side + y * side_row, *picture = planes + (int64_t)y * padded_width;
+        for (int x = 0; x < padded_width; x++, side_pixel += SIDE_PIXEL) {
+            const uint8_t *rgb = source + 3 * (x < width ? x : width - 1);
+            for (int c = 0; c < 3; c++) {
+                float value = (float)rgb[c] / 255.0f;
+                side_pixel[c] = value;
+                picture[c * plane + x] = value;
+            }
+            side_pixel[SIDE_PIXEL - 1] = 0.0f;
+        }
+    }
+}
+
+/* The top-left height x width of `views` frames summed, (3, H, W) floats, as 8-bit RGB (height, width, 3):
+ * the mean clamped to [0, 1], times 255, rounded half to even, as rife.to_frame computes it (NaN
+ * becomes 0). */
+void to_pixels(const float *image, int64_t channel, int64_t row, int64_t col, int views, int height, int width,
+               uint8_t *out, int row_begin, int row_end)
+{
+    Map m = {image, channel, row, col};
+    float count = (float)views;
+    for (int y = row_begin; y < row_end; y++) {
+        uint8_t *rgb = out + (int64_t)y * width * 3;
+        for (int x = 0; x < width; x++, rgb += 3)
+            for (int c = 0; c < 3; c++) {
+                float value = at(m, c, y, x) / count;
+                value = value > 0.0f ? value : 0.0f;
+                value = value < 1.0f ? value : 1.0f;
+                rgb[c] = (uint8_t)nearbyintf(value * 255.0f);
+            }
+    }
+}

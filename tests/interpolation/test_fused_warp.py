@@ -6,12 +6,13 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from interpolation.models import fused_warp
-from interpolation.models.rife import IFNet, resize, shuffled
+from interpolation.models.rife import IFNet, resize, shuffled, side_by_side, to_frame
 
 HEIGHT, WIDTH = 64, 96
 
@@ -36,10 +37,6 @@ def random_flow(batch: int, seed: int) -> torch.Tensor:
     return torch.randn(batch, 4, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(seed)) * 8
 
 
-def joined_sides(side0: torch.Tensor, side1: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat((side0, side1), 0).unsqueeze(0).expand(batch, -1, -1, -1, -1).flatten(0, 1)
-
-
 @pytest.mark.parametrize("layout", ["kernel", "channels_last", "nchw"])
 @pytest.mark.parametrize("factor", [1, 2, 4, 8])
 def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, layout: str) -> None:
@@ -50,7 +47,7 @@ def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, l
     previous = torch.randn(batch, 52, HEIGHT // factor // 4, WIDTH // factor // 4).contiguous(
         memory_format=torch.channels_last)
     fused = kernels.block_input(side0, side1, flow, t, previous, factor)
-    expected = IFNet().block_input(joined_sides(side0, side1, batch), flow, t, shuffled(previous)[:, 4:], 2.0 * factor,
+    expected = IFNet().block_input(side_by_side(side0, side1, batch), flow, t, shuffled(previous)[:, 4:], 2.0 * factor,
                                    factor)
     assert fused.shape == expected.shape == (batch, 28, HEIGHT // factor, WIDTH // factor)
     assert fused.is_contiguous(memory_format=torch.channels_last)  # what the block's convolution reads fastest
@@ -63,7 +60,7 @@ def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
     flow = random_flow(batch, 6)
     update = torch.randn(batch, 20, HEIGHT // 2, WIDTH // 2, generator=torch.Generator().manual_seed(7)) * 3
     shuffled = F.pixel_shuffle(update, 2)
-    warped = IFNet().warp(joined_sides(side0, side1, batch)[:, :3], flow + shuffled[:, :4]).view(batch, 2, 3, HEIGHT, WIDTH)
+    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], flow + shuffled[:, :4]).view(batch, 2, 3, HEIGHT, WIDTH)
     expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(shuffled[:, 4:5]))
     torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update), expected, rtol=1e-5, atol=1e-5)
 
@@ -161,3 +158,24 @@ def test_encoding_into_a_side_is_the_pixel_shuffle_of_the_phases(kernels: fused_
     kernels.encoding_into(side, phases)
     assert torch.equal(side[:, 3:], F.pixel_shuffle(phases, 2))
     assert torch.equal(side[:, :3], picture)  # the picture channels are left alone
+
+
+def test_picture_is_the_padded_frame_in_both_layouts(kernels: fused_warp.Kernels) -> None:
+    frame = np.random.default_rng(18).integers(0, 256, (HEIGHT - 14, WIDTH - 26, 3), dtype=np.uint8)
+    side, planes = kernels.picture(frame, HEIGHT, WIDTH)
+    # What RifeInterpolator.padded computes with PyTorch ops: [0, 1], the last row and column repeated.
+    expected = F.pad(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0, (0, 26, 0, 14), mode="replicate")
+    assert torch.equal(planes, expected) and planes.is_contiguous()
+    assert fused_warp.has_side_layout(side) and torch.equal(side[:, :3], expected)
+    assert torch.all(side.as_strided((HEIGHT, WIDTH), (WIDTH * 8, 8), 7) == 0)  # the padding lane is cleared
+
+
+def test_to_pixels_rounds_as_to_frame(kernels: fused_warp.Kernels) -> None:
+    views = 4
+    # Out of range values, and sums whose mean lies exactly halfway between two levels (round half to even).
+    images = torch.rand(2, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(19)) * 6 - 1
+    images[0, 0, 0, :10] = (torch.arange(10) + 0.5) / 255 * views
+    got = kernels.to_pixels(images, views, HEIGHT - 5, WIDTH - 7)
+    expected = to_frame(images[:, :, :HEIGHT - 5, :WIDTH - 7] / views)
+    assert len(got) == 2 and all(np.array_equal(g, e) for g, e in zip(got, expected))
+    assert got[0].shape == (HEIGHT - 5, WIDTH - 7, 3) and got[0].flags.c_contiguous

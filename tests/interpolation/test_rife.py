@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from interpolation.api import run
 from interpolation.errors import WeightsError
 from interpolation.models import fused_warp, weights
-from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale, phase_convolution,
+from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale, phase_convolution, resize,
                                       load_ifnet)
 from interpolation.models.rife_reference import ReferenceRifeInterpolator, reference_forward
 from interpolation.options import Options
@@ -144,6 +144,14 @@ def test_the_fast_forward_matches_the_published_forward(rife: RifeInterpolator, 
                       0.5: ["block_input"] * 3}[scale])
 
 
+@pytest.mark.parametrize("factor", [2, 4, 16])
+def test_shrinking_by_an_even_factor_weighs_the_pixels_as_interpolate(factor: int):
+    x = torch.randn(2, 7, 64, 96, generator=torch.Generator().manual_seed(20))
+    for layout in (x, x.contiguous(memory_format=torch.channels_last), fused_warp.side_buffer(64, 96).copy_(x[:1])):
+        expected = F.interpolate(layout, scale_factor=1 / factor, mode="bilinear", align_corners=False)
+        torch.testing.assert_close(resize(layout, 1 / factor), expected, rtol=0, atol=1e-6)
+
+
 def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator):
     a, b = textured(72, 100, seed=13), textured(72, 100, seed=14)
     reference = ReferenceRifeInterpolator(device="cpu")
@@ -210,7 +218,7 @@ def test_two_lanes_share_each_frame_encoding_and_match_one_lane(monkeypatch: pyt
     model = RifeInterpolator(device="cpu")
     prepared = []
     prepare = model.network.prepare
-    monkeypatch.setattr(model.network, "prepare", lambda image: prepared.append(1) or prepare(image))
+    monkeypatch.setattr(model.network, "prepare", lambda *args: prepared.append(1) or prepare(*args))
     start = threading.Barrier(2)
     results: dict[int, np.ndarray] = {}
 
