@@ -58,13 +58,14 @@ class Kernels:
 
     def __init__(self, library: ctypes.CDLL) -> None:
         self._block_input = library.block_input
-        self._block_input.argtypes = (*_SIDES, *_MAP, *_MAP, _FLOAT, _INT, _INT, _INT, _PTR, _INT, _INT)
+        self._block_input.argtypes = (*_SIDES, *_MAP, *_MAP, _FLOAT, _INT, _INT, _INT, _INT, _INT, _INT, _PTR, _INT,
+                                      _INT)
         self._block_input.restype = None
         self._final_frame = library.final_frame
-        self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _PTR, _INT, _INT)
+        self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _INT, _PTR, _INT, _INT, _INT)
         self._final_frame.restype = None
         self._add_enlarged = library.add_enlarged
-        self._add_enlarged.argtypes = (_PTR, _INT, *_MAP, _INT, _INT, _INT, _INT, _INT)
+        self._add_enlarged.argtypes = (_PTR, _INT, *_MAP, _INT, _INT, _INT, _INT, _INT, _INT, _INT)
         self._add_enlarged.restype = _INT  # -1: out of memory
         self._encoding_into = library.encoding_into
         self._encoding_into.argtypes = (_PTR, _I64, *_MAP, _INT, _INT, _INT, _INT)
@@ -77,49 +78,60 @@ class Kernels:
         self._to_pixels.restype = None
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
-                    previous: torch.Tensor, factor: int) -> torch.Tensor:
+                    previous: torch.Tensor, factor: int, region: tuple[int, int] | None = None) -> torch.Tensor:
         """A refining block's 28 input channels at ``1/factor`` (1 or even) of the frame, channels-last.
 
         ``side0``/``side1``: ``(1, 7, H, W)`` prepared frames; ``flow``: ``(B, 4, H, W)``; ``t``:
         ``(B, 1, 1, 1)``; ``previous``: the previous block's output before its pixel shuffle,
-        ``(B, 52, H/4f, W/4f)`` (its mask and features are what this block is handed).
+        ``(B, 52, H/4f, W/4f)`` or its region's part (its mask and features are what this block is handed).
+        ``region``: the rows and columns wanted, from the top left (all ``H/f`` × ``W/f`` by default).
         """
         batch, _, height, width = flow.shape
+        rows, columns = region or (height // factor, width // factor)
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
-        out = torch.empty((batch, height // factor, width // factor, BLOCK_INPUT_CHANNELS))
+        out = torch.empty((batch, rows, columns, BLOCK_INPUT_CHANNELS))
         times = t.reshape(-1).tolist()
         for item in range(batch):
             fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(previous[item]), times[item], factor, height, width,
-                     out[item].data_ptr())
-            self._in_rows(self._block_input, fixed, height // factor)
+                     columns, 2 * previous.shape[2], 2 * previous.shape[3], out[item].data_ptr())
+            self._in_rows(self._block_input, fixed, rows)
         return out.permute(0, 3, 1, 2)
 
     def final_frame(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor,
                     update: torch.Tensor) -> torch.Tensor:
-        """The output frames ``(B, 3, H, W)`` from the flow before the last block and that block's
-        deconvolution output before its pixel shuffle (``(B, 20, H/2, W/2)``)."""
+        """The output frames ``(B, 3, h, w)`` from the flow before the last block and that block's
+        deconvolution output before its pixel shuffle (``(B, 20, h/2, w/2)``: the frame's ``H`` × ``W``,
+        or the block's region of it, from the top left)."""
         batch, _, height, width = flow.shape
+        rows, columns = 2 * update.shape[2], 2 * update.shape[3]
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
-        out = torch.empty((batch, 3, height, width))
+        out = torch.empty((batch, 3, rows, columns))
         for item in range(batch):
-            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(update[item]), height, width,
-                     out[item].data_ptr())
-            self._in_rows(self._final_frame, fixed, height)
+            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(update[item]), height, width, columns,
+                     out[item].data_ptr(), rows)
+            self._in_rows(self._final_frame, fixed, rows)
         return out
 
-    def add_enlarged(self, flow: torch.Tensor | None, update: torch.Tensor, factor: int) -> torch.Tensor:
+    def add_enlarged(self, flow: torch.Tensor | None, update: torch.Tensor, factor: int,
+                     size: tuple[int, int]) -> torch.Tensor:
         """The full-size flow ``(B, 4, H, W)`` after a block at ``1/factor`` of the frame: ``flow`` (None
-        before the first block) plus the block's flow update enlarged, in place where ``flow`` is given.
+        before the first block, as if zero) plus the block's flow update enlarged, in place where ``flow``
+        is given; ``size`` is ``(H, W)``.
 
-        ``update``: the block's output before its pixel shuffle, ``(B, 4k, H/2f, W/2f)``.
+        ``update``: the block's output before its pixel shuffle, ``(B, 4k, H/2f, W/2f)``, or the part
+        for its region (from the top left): only that part of the flow changes.
         """
-        batch, _, height, width = update.shape
-        height, width = 2 * height * factor, 2 * width * factor
-        target = torch.empty((batch, 4, height, width)) if flow is None else flow
+        batch, _, small_height, small_width = update.shape
+        small_height, small_width = 2 * small_height, 2 * small_width  # after the shuffle
+        height, width = size
+        rows = min(height, factor * small_height)
+        whole = rows == height and factor * small_width >= width
+        target = (torch.empty if whole else torch.zeros)((batch, 4, height, width)) if flow is None else flow
         assert target.is_contiguous()
         for item in range(batch):
-            fixed = (target[item].data_ptr(), int(flow is not None), *_map(update[item]), factor, height, width)
-            self._in_rows(self._add_enlarged, fixed, height)
+            fixed = (target[item].data_ptr(), int(flow is not None), *_map(update[item]), factor, height, width,
+                     small_height, small_width)
+            self._in_rows(self._add_enlarged, fixed, rows)
         return target
 
     def encoding_into(self, side: torch.Tensor, phases: torch.Tensor) -> None:

@@ -82,23 +82,25 @@ enum { MOMENT = WARPED, CARRIED_AT = WARPED + 1, FLOW_AT = WARPED + 1 + CARRIED 
 /* A block's output channels: 4 flow, then the mask and 8 features that the next block is handed. */
 enum { OUTPUT_CARRIED_FROM = FLOW };
 
-/* One block's input at 1/factor of the frame size (factor 1 or even), channels-last (h, w, 28):
+/* One block's input at 1/factor of the frame size (factor 1 or even), channels-last (h, w, 28), for its
+ * first out_height x out_width pixels (the block's region, at most the frame's height/factor x width/factor):
  *   0-6   side0 (frame 0 and its encoding) warped along flow[0:2],
  *   7-13  side1 warped along flow[2:4],
  *   14    t,
  *   15-23 the previous block's mask and features, enlarged 2x (`previous` is that block's output
- *         before its pixel shuffle, so at a quarter of this block's size),
+ *         before its pixel shuffle, carried_height/2 x carried_width/2: after the shuffle, half this
+ *         block's size; reads past its region are clamped to its edge),
  *   24-27 the flow shrunk to this size, divided by factor.
  * For an even factor f each value is the mean of the 2x2 full-size values at the centre of its f x f
  * cell: a bilinear shrink by f (align_corners=False) reads exactly those, so only they are warped. */
 void block_input(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
                  const float *previous, int64_t previous_channel, int64_t previous_row, int64_t previous_col,
-                 float t, int factor, int height, int width, float *out, int row_begin, int row_end)
+                 float t, int factor, int height, int width, int out_width, int carried_height, int carried_width,
+                 float *out, int row_begin, int row_end)
 {
     Side s0 = {side0, side_row}, s1 = {side1, side_row};
     Map f = {flow, flow_channel, flow_row, flow_col};
-    int out_width = width / factor, carried_height = height / factor / 2, carried_width = out_width / 2;
     for (int y = row_begin; y < row_end; y++) {
         int cy0, cy1;
         float cwy;
@@ -150,21 +152,21 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
     }
 }
 
-/* The output frame, (3, height, width), from the last block's raw output: `update` is its
- * deconvolution before the 2x pixel shuffle (20 channels at half size: output channel c at pixel
- * (y, x) is update channel 4c + 2(y mod 2) + (x mod 2)). Channels 0-3 are added to `flow`, channel 4 is
+/* The output frame's first out_height x out_width pixels (the last block's region), (3, out_height,
+ * out_width), from the last block's raw output: `update` is its deconvolution before the 2x pixel shuffle
+ * (20 channels at half size: output channel c at pixel (y, x) is update channel 4c + 2(y mod 2) + (x mod 2)). Channels 0-3 are added to `flow`, channel 4 is
  * the mask logit; the frames' pictures (channels 0-2 of each side) are warped along the summed flows
  * and mixed: side1's + sigmoid(mask) * (side0's - side1's), as torch.lerp computes it. */
 void final_frame(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
                  const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
-                 int height, int width, float *out, int row_begin, int row_end)
+                 int height, int width, int out_width, float *out, int out_height, int row_begin, int row_end)
 {
     Side s0 = {side0, side_row}, s1 = {side1, side_row};
     Map f = {flow, flow_channel, flow_row, flow_col}, u = {update, update_channel, update_row, update_col};
-    int64_t plane = (int64_t)height * width;
+    int64_t plane = (int64_t)out_height * out_width;
     for (int y = row_begin; y < row_end; y++) {
-        for (int x = 0; x < width; x++) {
+        for (int x = 0; x < out_width; x++) {
             float full[FLOW + 1];
             for (int c = 0; c <= FLOW; c++) full[c] = shuffled_at(u, c, y, x);
             for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
@@ -173,31 +175,34 @@ void final_frame(const float *side0, const float *side1, int64_t side_row,
             Pixel warped1 = sample(s1, height, width, (float)x + full[2], (float)y + full[3]);
             Pixel difference = warped0 - warped1;
             Pixel mixed = weight < 0.5f ? warped1 + difference * weight : warped0 - difference * (1.0f - weight);
-            for (int c = 0; c < 3; c++) out[c * plane + (int64_t)y * width + x] = mixed[c];
+            for (int c = 0; c < 3; c++) out[c * plane + (int64_t)y * out_width + x] = mixed[c];
         }
     }
 }
 
 /* The full-size flow after a block at 1/factor of the frame (factor a power of two): `flow` plus its
- * update, shuffled channels 0-3 of `update` (the block's deconvolution before the pixel shuffle) times
- * factor, enlarged by factor as interpolate does (bilinear, align_corners=False). With `accumulate` 0
- * the first block's update is written instead of added. `flow` is (4, height, width), contiguous.
+ * update, shuffled channels 0-3 of `update` (the block's deconvolution before the pixel shuffle,
+ * small_height x small_width after it) times factor, enlarged by factor as interpolate does (bilinear,
+ * align_corners=False). Only the first factor * small_width columns of the rows given are updated: the
+ * block's region (the rows likewise, by the caller). With `accumulate` 0 the first block's update is
+ * written instead of added. `flow` is (4, height, width), contiguous.
  * Returns 0, or -1 if memory for the column table ran out. */
 int add_enlarged(float *flow, int accumulate, const float *update, int64_t update_channel, int64_t update_row,
-                 int64_t update_col, int factor, int height, int width, int row_begin, int row_end)
+                 int64_t update_col, int factor, int height, int width, int small_height, int small_width,
+                 int row_begin, int row_end)
 {
-    int small_height = height / factor, small_width = width / factor;
+    int region_width = factor * small_width < width ? factor * small_width : width;
     float inverse = 1.0f / (float)factor, gain = (float)factor;
     int64_t plane = (int64_t)height * width;
     /* Every row reads the same source columns: their offsets and weights, once. */
-    int64_t *columns = malloc(sizeof(int64_t) * 2 * (size_t)width);
-    float *far_weights = malloc(sizeof(float) * (size_t)width);
+    int64_t *columns = malloc(sizeof(int64_t) * 2 * (size_t)region_width);
+    float *far_weights = malloc(sizeof(float) * (size_t)region_width);
     if (columns == NULL || far_weights == NULL) {
         free(columns);
         free(far_weights);
         return -1;
     }
-    for (int x = 0; x < width; x++) {
+    for (int x = 0; x < region_width; x++) {
         float sx = inverse * ((float)x + 0.5f) - 0.5f;
         sx = sx > 0.0f ? sx : 0.0f;
         int x0 = (int)sx, x1 = x0 + 1 < small_width ? x0 + 1 : x0;
@@ -216,7 +221,7 @@ int add_enlarged(float *flow, int accumulate, const float *update, int64_t updat
             int64_t channel = 4 * c * update_channel;
             const float *top = top_row + channel, *bottom = bottom_row + channel;
             float *target = flow + c * plane + (int64_t)y * width;
-            for (int x = 0; x < width; x++) {
+            for (int x = 0; x < region_width; x++) {
                 int64_t near = columns[2 * x], far = columns[2 * x + 1];
                 float lx = far_weights[x];
                 float upper = (1.0f - lx) * (top[near] * gain) + lx * (top[far] * gain);

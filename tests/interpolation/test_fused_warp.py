@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from interpolation.models import fused_warp
-from interpolation.models.rife import IFNet, resize, shuffled, side_by_side, to_frame
+from interpolation.models.rife import IFNet, added_in_region, resize, shuffled, side_by_side, to_frame
 
 HEIGHT, WIDTH = 64, 96
 
@@ -65,16 +65,19 @@ def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
     torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("region", ["whole", "part"])
 @pytest.mark.parametrize("factor", [1, 2, 16])
 @pytest.mark.parametrize("first", [True, False])
-def test_add_enlarged_matches_the_ops(kernels: fused_warp.Kernels, factor: int, first: bool) -> None:
+def test_add_enlarged_matches_the_ops(kernels: fused_warp.Kernels, factor: int, first: bool, region: str) -> None:
     batch = 2
     raw = torch.randn(batch, 52, HEIGHT // factor // 2, WIDTH // factor // 2,
                       generator=torch.Generator().manual_seed(15)).contiguous(memory_format=torch.channels_last)
+    if region == "part":  # a block that worked on the top-left part of the frame only
+        raw = raw[:, :, :max(1, raw.shape[2] * 3 // 4), :max(1, raw.shape[3] * 2 // 3)]
     flow = None if first else random_flow(batch, 16)
-    update = resize(shuffled(raw)[:, :4] * factor, factor)
-    expected = update if flow is None else flow + update
-    got = kernels.add_enlarged(None if flow is None else flow.clone(), raw, factor)
+    expected = added_in_region(None if flow is None else flow.clone(), resize(shuffled(raw)[:, :4] * factor, factor),
+                               (HEIGHT, WIDTH))
+    got = kernels.add_enlarged(None if flow is None else flow.clone(), raw, factor, (HEIGHT, WIDTH))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -179,3 +182,29 @@ def test_to_pixels_rounds_as_to_frame(kernels: fused_warp.Kernels) -> None:
     expected = to_frame(images[:, :, :HEIGHT - 5, :WIDTH - 7] / views)
     assert len(got) == 2 and all(np.array_equal(g, e) for g, e in zip(got, expected))
     assert got[0].shape == (HEIGHT - 5, WIDTH - 7, 3) and got[0].flags.c_contiguous
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_block_input_of_a_region_matches_the_ops(kernels: fused_warp.Kernels, factor: int) -> None:
+    """A block working on the top-left part of the frame, handed the previous block's part (smaller
+    than twice its own: the enlargement clamps at that part's edge)."""
+    side0, side1 = random_side(21, "kernel"), random_side(22, "kernel")
+    flow, t = random_flow(1, 23), torch.full((1, 1, 1, 1), 0.4)
+    region = (HEIGHT // factor - 12, WIDTH // factor - 20)
+    previous = torch.randn(1, 52, HEIGHT // factor // 4 - 3, WIDTH // factor // 4 - 5).contiguous(
+        memory_format=torch.channels_last)
+    fused = kernels.block_input(side0, side1, flow, t, previous, factor, region)
+    expected = IFNet().block_input(side_by_side(side0, side1, 1), flow, t, shuffled(previous)[:, 4:], 2.0 * factor,
+                                   factor, region)
+    assert fused.shape == expected.shape == (1, 28, *region)
+    torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_final_frame_of_a_region_is_that_part_of_the_frame(kernels: fused_warp.Kernels) -> None:
+    side0, side1 = random_side(24, "kernel"), random_side(25, "kernel")
+    flow = random_flow(1, 26)
+    whole = torch.randn(1, 20, HEIGHT // 2, WIDTH // 2, generator=torch.Generator().manual_seed(27))
+    part = whole[:, :, :HEIGHT // 2 - 6, :WIDTH // 2 - 10]
+    got = kernels.final_frame(side0, side1, flow, part)
+    assert got.shape == (1, 3, HEIGHT - 12, WIDTH - 20)
+    torch.testing.assert_close(got, kernels.final_frame(side0, side1, flow, whole)[:, :, :HEIGHT - 12, :WIDTH - 20])

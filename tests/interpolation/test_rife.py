@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from interpolation.api import run
 from interpolation.errors import WeightsError
 from interpolation.models import fused_warp, weights
-from interpolation.models.rife import (IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES, internal_scale, phase_convolution, resize,
-                                      load_ifnet)
+from interpolation.models.rife import (BLOCK_SCALES, IFBlock, IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES,
+                                      block_region, internal_scale, load_ifnet, phase_convolution, resize)
 from interpolation.models.rife_reference import ReferenceRifeInterpolator, reference_forward
 from interpolation.options import Options
 from tests.media import make_testsrc, read_video, textured
@@ -153,10 +153,38 @@ def test_shrinking_by_an_even_factor_weighs_the_pixels_as_interpolate(factor: in
 
 
 def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator):
-    a, b = textured(72, 100, seed=13), textured(72, 100, seed=14)
+    a, b = textured(64, 96, seed=13), textured(64, 96, seed=14)  # no padding: the blocks see the same frame
     reference = ReferenceRifeInterpolator(device="cpu")
     for got, expected in zip(rife.interpolate(a, b, [0.4, 0.8]), reference.interpolate(a, b, [0.4, 0.8])):
         assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_the_blocks_work_on_the_picture_cells_of_a_padded_frame():
+    # 854 × 480 is padded to 896 × 512; from the block at 1/8 on, the blocks see only the picture's cells.
+    regions = [block_region((480, 854), (512, 896), factor) for factor in BLOCK_SCALES]
+    assert regions == [(32, 56), (60, 108), (120, 216), (240, 428), (480, 856)]
+    assert block_region((512, 896), (512, 896), 1.0) == (512, 896)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_a_picture_region_runs_the_same_in_kernels_and_ops(rife: RifeInterpolator, scale: float,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    if fused_warp.kernels() is None:
+        pytest.skip("no C compiler here")
+    image0 = torch.from_numpy(textured(128, 192, seed=28)).permute(2, 0, 1)[None].float() / 255
+    image1 = torch.roll(image0, shifts=(4, -3), dims=(2, 3))
+    network, picture, t = rife.network, (100, 150), torch.full((1, 1, 1, 1), 0.6)
+    sizes: list[tuple[int, ...]] = []
+    unshuffled = IFBlock.unshuffled
+    monkeypatch.setattr(IFBlock, "unshuffled", lambda self, x, *rest: sizes.append(tuple(x.shape[2:])) or
+                        unshuffled(self, x, *rest))
+    with torch.inference_mode():
+        fused = network(network.prepare(image0), network.prepare(image1), t, scale, picture)
+        monkeypatch.setattr(fused_warp, "kernels", lambda: None)
+        ops = network(network.prepare(image0), network.prepare(image1), t, scale, picture)
+    assert fused.shape == ops.shape and fused.shape[2] >= 100 and fused.shape[3] >= 150
+    assert (fused - ops).abs().max().item() < 1e-4
+    assert sizes[:5] == sizes[5:] == [block_region(picture, (128, 192), s / scale) for s in BLOCK_SCALES]
 
 
 def test_best_quality_averages_plain_reversed_and_mirrored_views():
