@@ -298,3 +298,17 @@ def test_a_failure_in_a_lane_reaches_the_caller_and_leaves_nothing_behind(tmp_pa
     with pytest.raises(RuntimeError, match="lane failed"):
         run(source, tmp_path / "out.mp4", blend(fps=30), model=model)
     assert model.ended == 1 and not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "10000"), ("50", "50")])
+def test_the_engine_bounds_openmp_spinning_before_torch_loads(given: str | None, expected: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "GOMP_SPINCOUNT"}
+    if given is not None:
+        env["GOMP_SPINCOUNT"] = given  # the user's own setting wins
+    script = "import sys, os, interpolation; print('torch' in sys.modules, os.environ['GOMP_SPINCOUNT'])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["False", expected]  # set before torch, which reads it when it loads
