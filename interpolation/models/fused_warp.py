@@ -82,8 +82,9 @@ class Kernels:
         """A refining block's 28 input channels at ``1/factor`` (1 or even) of the frame, channels-last.
 
         ``side0``/``side1``: ``(1, 7, H, W)`` prepared frames; ``flow``: ``(B, 4, H, W)``; ``t``:
-        ``(B, 1, 1, 1)``; ``previous``: the previous block's output before its pixel shuffle,
-        ``(B, 52, H/4f, W/4f)`` or its region's part (its mask and features are what this block is handed).
+        ``(B, 1, 1, 1)``; ``previous``: the previous block's output as phases (:func:`rife.shuffled`),
+        ``(B, 208, H/8f + 1, W/8f + 1)`` or its region's part (its mask and features are what this block is
+        handed).
         ``region``: the rows and columns wanted, from the top left (all ``H/f`` × ``W/f`` by default).
         """
         batch, _, height, width = flow.shape
@@ -93,17 +94,17 @@ class Kernels:
         times = t.reshape(-1).tolist()
         for item in range(batch):
             fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(previous[item]), times[item], factor, height, width,
-                     columns, 2 * previous.shape[2], 2 * previous.shape[3], out[item].data_ptr())
+                     columns, *_in_place_size(previous), out[item].data_ptr())
             self._in_rows(self._block_input, fixed, rows)
         return out.permute(0, 3, 1, 2)
 
     def final_frame(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor,
                     update: torch.Tensor) -> torch.Tensor:
         """The output frames ``(B, 3, h, w)`` from the flow before the last block and that block's
-        deconvolution output before its pixel shuffle (``(B, 20, h/2, w/2)``: the frame's ``H`` × ``W``,
-        or the block's region of it, from the top left)."""
+        output as phases (``(B, 80, h/4 + 1, w/4 + 1)``: the frame's ``H`` × ``W``, or the block's region
+        of it, from the top left)."""
         batch, _, height, width = flow.shape
-        rows, columns = 2 * update.shape[2], 2 * update.shape[3]
+        rows, columns = _in_place_size(update)
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
         out = torch.empty((batch, 3, rows, columns))
         for item in range(batch):
@@ -118,11 +119,11 @@ class Kernels:
         before the first block, as if zero) plus the block's flow update enlarged, in place where ``flow``
         is given; ``size`` is ``(H, W)``.
 
-        ``update``: the block's output before its pixel shuffle, ``(B, 4k, H/2f, W/2f)``, or the part
-        for its region (from the top left): only that part of the flow changes.
+        ``update``: the block's output as phases, ``(B, 16k, H/4f + 1, W/4f + 1)``, or the part for its
+        region (from the top left): only that part of the flow changes.
         """
-        batch, _, small_height, small_width = update.shape
-        small_height, small_width = 2 * small_height, 2 * small_width  # after the shuffle
+        batch = update.shape[0]
+        small_height, small_width = _in_place_size(update)
         height, width = size
         rows = min(height, factor * small_height)
         whole = rows == height and factor * small_width >= width
@@ -135,8 +136,8 @@ class Kernels:
         return target
 
     def encoding_into(self, side: torch.Tensor, phases: torch.Tensor) -> None:
-        """Fill the encoding channels (3–6) of ``side`` (from :func:`side_buffer`) with the 2× pixel
-        shuffle of ``phases``, the encoder's ``(1, 16, H/2, W/2)`` output before its shuffle."""
+        """Fill the encoding channels (3–6) of ``side`` (from :func:`side_buffer`) with the encoding
+        from its phases (:func:`rife.deconvolved`), ``(1, 16, H/2 + 1, W/2 + 1)``."""
         assert has_side_layout(side)
         height, width = side.shape[2:]
         self._in_rows(self._encoding_into, (side.data_ptr(), side.stride(2), *_map(phases[0]), height, width), height)
@@ -274,6 +275,11 @@ def _in_side_layout(side: torch.Tensor) -> torch.Tensor:
 def _sides(side0: torch.Tensor, side1: torch.Tensor) -> tuple:
     """Pointers to both prepared frames and their row stride; the caller keeps the tensors alive."""
     return (side0.data_ptr(), side1.data_ptr(), side0.stride(2))
+
+
+def _in_place_size(phases: torch.Tensor) -> tuple[int, int]:
+    """Height and width of a block's output from its phases' (see :func:`rife.shuffled`)."""
+    return 4 * (phases.shape[2] - 1), 4 * (phases.shape[3] - 1)
 
 
 def _map(x: torch.Tensor) -> tuple:

@@ -1,5 +1,9 @@
 /* Fused full-size steps of RIFE's forward pass (interpolation/models/rife.py), for CPU float32.
  *
+ * The blocks' outputs (and the encoder's) arrive as the phases of their last deconvolution, computed as
+ * a 2x2 convolution (rife.phase_convolution); the kernels read them where they are (shuffled_at), so
+ * neither the phases' interleaving nor the blocks' pixel shuffle is a pass of its own.
+ *
  * Run as PyTorch ops, building a fine block's input is six passes over full-size maps (sampling grid,
  * two warps, a 2x enlargement, a 2x2 shrink, the 28-channel join), and the final frame is five more
  * (pixel shuffle, flow sum, warp, sigmoid, mix). Each is memory-bound. Here each output pixel is
@@ -25,9 +29,31 @@ typedef struct {
 
 static inline float at(Map m, int64_t c, int64_t y, int64_t x) { return m.data[c * m.channel + y * m.row + x * m.col]; }
 
-/* Channel c at (y, x) of a block's output, read from its deconvolution before the 2x pixel shuffle:
- * shuffled channel c at (y, x) is deconvolution channel 4c + 2 (y mod 2) + (x mod 2) at (y/2, x/2). */
-static inline float shuffled_at(Map u, int c, int y, int x) { return at(u, 4 * c + 2 * (y % 2) + x % 2, y / 2, x / 2); }
+/* The network's deconvolutions arrive as their phases (rife.phase_convolution): deconvolution channel d
+ * at (y, x) is phase channel 4d + 2 (y mod 2) + (x mod 2) at ((y + 1)/2, (x + 1)/2). A block's output is
+ * its deconvolution pixel-shuffled 2x: output channel c at (y, x) is deconvolution channel
+ * 4c + 2 (y mod 2) + (x mod 2) at (y/2, x/2), so phase channel PHASES_PER_OUTPUT * c + ... */
+enum { PHASES_PER_OUTPUT = 16 };
+
+/* Where deconvolution row y (or column) lies in the phases: the offset of phase row (y + 1)/2 plus the
+ * channel step of its phase; deconvolution channel d at (y, x) is
+ * data[4d * channel + phase_offset(y, row, 2 * channel) + phase_offset(x, col, channel)]. */
+static inline int64_t phase_offset(int i, int64_t step, int64_t channel) { return ((i + 1) / 2) * step + (i % 2) * channel; }
+
+/* Where a block's output row y (or column) lies in the phases (the pixel shuffle, then phase_offset):
+ * output channel c at (y, x) is
+ * data[PHASES_PER_OUTPUT * c * channel + shuffled_offset(y, row, 2 * channel) + shuffled_offset(x, col, channel)]. */
+static inline int64_t shuffled_offset(int i, int64_t step, int64_t channel)
+{
+    return phase_offset(i / 2, step, channel) + (i % 2) * 4 * channel;
+}
+
+/* Output channel c at (y, x) of a block, read from its phases. */
+static inline float shuffled_at(Map u, int c, int y, int x)
+{
+    return u.data[PHASES_PER_OUTPUT * c * u.channel + shuffled_offset(y, u.row, 2 * u.channel) +
+                  shuffled_offset(x, u.col, u.channel)];
+}
 
 /* A prepared frame's pixel: 3 picture + 4 encoding channels, padded to 8 floats so that one pixel
  * is one vector (one AVX register; two SSE ones). */
@@ -61,11 +87,6 @@ static inline Pixel sample(Side side, int height, int width, float x, float y)
 
 static inline void store(float *out, Pixel value) { *(UnalignedPixel *)out = value; }
 
-/* Where shuffled row y (or column) of a block's output lies in its deconvolution's output: the
- * offset of row y/2 plus the channel step of its phase, so that shuffled channel c at (y, x) is
- * data[4c * channel + shuffled_offset(y, row) + shuffled_offset(x, col)] (see shuffled_at). */
-static inline int64_t shuffled_offset(int i, int64_t step, int64_t channel) { return (i / 2) * step + (i % 2) * channel; }
-
 /* Source rows (or columns) and weight of the far one, for a 2x bilinear enlargement with
  * align_corners=False: output i reads source i/2 - 1/4, clamped at 0. */
 static inline void enlarged_from(int i, int source_size, int *near, int *far, float *far_weight)
@@ -87,9 +108,9 @@ enum { OUTPUT_CARRIED_FROM = FLOW };
  *   0-6   side0 (frame 0 and its encoding) warped along flow[0:2],
  *   7-13  side1 warped along flow[2:4],
  *   14    t,
- *   15-23 the previous block's mask and features, enlarged 2x (`previous` is that block's output
- *         before its pixel shuffle, carried_height/2 x carried_width/2: after the shuffle, half this
- *         block's size; reads past its region are clamped to its edge),
+ *   15-23 the previous block's mask and features, enlarged 2x (`previous` is that block's output as
+ *         its deconvolution's phases, carried_height x carried_width once in place: half this block's
+ *         size; reads past its region are clamped to its edge),
  *   24-27 the flow shrunk to this size, divided by factor.
  * For an even factor f each value is the mean of the 2x2 full-size values at the centre of its f x f
  * cell: a bilinear shrink by f (align_corners=False) reads exactly those, so only they are warped. */
@@ -143,7 +164,7 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
             int64_t near = shuffled_offset(cx0, previous_col, previous_channel);
             int64_t far = shuffled_offset(cx1, previous_col, previous_channel);
             for (int c = 0; c < CARRIED; c++) {
-                int64_t k = 4 * (OUTPUT_CARRIED_FROM + c) * previous_channel;
+                int64_t k = PHASES_PER_OUTPUT * (OUTPUT_CARRIED_FROM + c) * previous_channel;
                 o[CARRIED_AT + c] = (1.0f - cwy) * ((1.0f - cwx) * carried_top[k + near] + cwx * carried_top[k + far]) +
                                     cwy * ((1.0f - cwx) * carried_bottom[k + near] + cwx * carried_bottom[k + far]);
             }
@@ -153,9 +174,8 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
 }
 
 /* The output frame's first out_height x out_width pixels (the last block's region), (3, out_height,
- * out_width), from the last block's raw output: `update` is its deconvolution before the 2x pixel shuffle
- * (20 channels at half size: output channel c at pixel (y, x) is update channel 4c + 2(y mod 2) + (x mod 2)). Channels 0-3 are added to `flow`, channel 4 is
- * the mask logit; the frames' pictures (channels 0-2 of each side) are warped along the summed flows
+ * out_width), from the last block's output as its deconvolution's phases (`update`, 20 channels: see
+ * shuffled_at). Its channels 0-3 are added to `flow`, channel 4 is the mask logit; the frames' pictures (channels 0-2 of each side) are warped along the summed flows
  * and mixed: side1's + sigmoid(mask) * (side0's - side1's), as torch.lerp computes it. */
 void final_frame(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
@@ -181,8 +201,8 @@ void final_frame(const float *side0, const float *side1, int64_t side_row,
 }
 
 /* The full-size flow after a block at 1/factor of the frame (factor a power of two): `flow` plus its
- * update, shuffled channels 0-3 of `update` (the block's deconvolution before the pixel shuffle,
- * small_height x small_width after it) times factor, enlarged by factor as interpolate does (bilinear,
+ * update, channels 0-3 of the block's output (`update`, its deconvolution's phases, small_height x
+ * small_width once in place) times factor, enlarged by factor as interpolate does (bilinear,
  * align_corners=False). Only the first factor * small_width columns of the rows given are updated: the
  * block's region (the rows likewise, by the caller). With `accumulate` 0 the first block's update is
  * written instead of added. `flow` is (4, height, width), contiguous.
@@ -218,7 +238,7 @@ int add_enlarged(float *flow, int accumulate, const float *update, int64_t updat
         const float *top_row = update + shuffled_offset(y0, update_row, 2 * update_channel);
         const float *bottom_row = update + shuffled_offset(y1, update_row, 2 * update_channel);
         for (int c = 0; c < FLOW; c++) {
-            int64_t channel = 4 * c * update_channel;
+            int64_t channel = PHASES_PER_OUTPUT * c * update_channel;
             const float *top = top_row + channel, *bottom = bottom_row + channel;
             float *target = flow + c * plane + (int64_t)y * width;
             for (int x = 0; x < region_width; x++) {
@@ -236,15 +256,17 @@ int add_enlarged(float *flow, int accumulate, const float *update, int64_t updat
     return 0;
 }
 
-/* A prepared frame's encoding channels 3-6, written into `side` from the encoder's output before its
- * 2x pixel shuffle (16 channels at half size, channel 4c + 2i + j being channel c at (2m + i, 2n + j)). */
+/* A prepared frame's encoding channels 3-6, written into `side` from the encoder's last deconvolution
+ * as its phases (16 channels: a deconvolution with no pixel shuffle after it, see phase_offset). */
 void encoding_into(float *side, int64_t side_row, const float *phases, int64_t phase_channel, int64_t phase_row,
                    int64_t phase_col, int height, int width, int row_begin, int row_end)
 {
     Map p = {phases, phase_channel, phase_row, phase_col};
     for (int y = row_begin; y < row_end; y++)
         for (int x = 0; x < width; x++)
-            for (int c = 0; c < 4; c++) side[y * side_row + x * SIDE_PIXEL + 3 + c] = shuffled_at(p, c, y, x);
+            for (int c = 0; c < 4; c++)
+                side[y * side_row + x * SIDE_PIXEL + 3 + c] =
+                    p.data[4 * c * p.channel + phase_offset(y, p.row, 2 * p.channel) + phase_offset(x, p.col, p.channel)];
 }
 
 /* A decoded frame (height x width x 3 bytes, rows `frame_row` bytes apart) as the network reads it,

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from interpolation.models import fused_warp
-from interpolation.models.rife import IFNet, added_in_region, resize, shuffled, side_by_side, to_frame
+from interpolation.models.rife import IFNet, added_in_region, deconvolved, resize, shuffled, side_by_side, to_frame
 
 HEIGHT, WIDTH = 64, 96
 
@@ -43,12 +43,14 @@ def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, l
     batch = 2
     side0, side1 = random_side(1, layout), random_side(2, layout)
     flow, t = random_flow(batch, 3), torch.tensor([0.25, 0.8]).view(-1, 1, 1, 1)
-    # The previous block's output before its pixel shuffle, channels-last as the deconvolution leaves it.
-    previous = torch.randn(batch, 52, HEIGHT // factor // 4, WIDTH // factor // 4).contiguous(
+    # The previous block's output as phases, channels-last as the convolution leaves them: whole phase
+    # rows, so at 1/8 a little more than the half size this block reads (the ops crop, the kernel reads less).
+    previous = torch.randn(batch, 208, -(-HEIGHT // (8 * factor)) + 1, -(-WIDTH // (8 * factor)) + 1).contiguous(
         memory_format=torch.channels_last)
+    region = (HEIGHT // factor, WIDTH // factor)
     fused = kernels.block_input(side0, side1, flow, t, previous, factor)
     expected = IFNet().block_input(side_by_side(side0, side1, batch), flow, t, shuffled(previous)[:, 4:], 2.0 * factor,
-                                   factor)
+                                   factor, region)
     assert fused.shape == expected.shape == (batch, 28, HEIGHT // factor, WIDTH // factor)
     assert fused.is_contiguous(memory_format=torch.channels_last)  # what the block's convolution reads fastest
     torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
@@ -58,10 +60,10 @@ def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
     batch = 2
     side0, side1 = random_side(4, "kernel"), random_side(5, "kernel")
     flow = random_flow(batch, 6)
-    update = torch.randn(batch, 20, HEIGHT // 2, WIDTH // 2, generator=torch.Generator().manual_seed(7)) * 3
-    shuffled = F.pixel_shuffle(update, 2)
-    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], flow + shuffled[:, :4]).view(batch, 2, 3, HEIGHT, WIDTH)
-    expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(shuffled[:, 4:5]))
+    update = torch.randn(batch, 80, HEIGHT // 4 + 1, WIDTH // 4 + 1, generator=torch.Generator().manual_seed(7)) * 3
+    in_place = shuffled(update)
+    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], flow + in_place[:, :4]).view(batch, 2, 3, HEIGHT, WIDTH)
+    expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(in_place[:, 4:5]))
     torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -70,10 +72,10 @@ def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
 @pytest.mark.parametrize("first", [True, False])
 def test_add_enlarged_matches_the_ops(kernels: fused_warp.Kernels, factor: int, first: bool, region: str) -> None:
     batch = 2
-    raw = torch.randn(batch, 52, HEIGHT // factor // 2, WIDTH // factor // 2,
+    raw = torch.randn(batch, 208, HEIGHT // factor // 4 + 1, WIDTH // factor // 4 + 1,
                       generator=torch.Generator().manual_seed(15)).contiguous(memory_format=torch.channels_last)
     if region == "part":  # a block that worked on the top-left part of the frame only
-        raw = raw[:, :, :max(1, raw.shape[2] * 3 // 4), :max(1, raw.shape[3] * 2 // 3)]
+        raw = raw[:, :, :max(2, raw.shape[2] * 3 // 4), :max(2, raw.shape[3] * 2 // 3)]
     flow = None if first else random_flow(batch, 16)
     expected = added_in_region(None if flow is None else flow.clone(), resize(shuffled(raw)[:, :4] * factor, factor),
                                (HEIGHT, WIDTH))
@@ -84,7 +86,7 @@ def test_add_enlarged_matches_the_ops(kernels: fused_warp.Kernels, factor: int, 
 def test_rows_split_across_threads_give_the_same_result(kernels: fused_warp.Kernels) -> None:
     side0, side1 = random_side(8, "kernel"), random_side(9, "kernel")
     flow, t = random_flow(1, 10), torch.full((1, 1, 1, 1), 0.5)
-    previous = torch.randn(1, 52, HEIGHT // 4, WIDTH // 4)
+    previous = torch.randn(1, 208, HEIGHT // 8 + 1, WIDTH // 8 + 1)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -101,7 +103,7 @@ def test_a_flow_of_nan_or_inf_reads_no_memory_outside_the_frame(kernels: fused_w
     flow = torch.full((1, 4, HEIGHT, WIDTH), float("nan"))
     flow[:, :, ::2] = float("inf")
     flow[:, :, 1::4] = -float("inf")
-    update = torch.zeros(1, 20, HEIGHT // 2, WIDTH // 2)
+    update = torch.zeros(1, 80, HEIGHT // 4 + 1, WIDTH // 4 + 1)
     frame = kernels.final_frame(side0, side1, flow, update)
     assert frame.shape == (1, 3, HEIGHT, WIDTH)  # no crash; the values are as meaningless as the flow
 
@@ -154,12 +156,12 @@ def test_resize_and_warp_of_the_ops_path_are_unchanged_by_the_side_layout() -> N
     torch.testing.assert_close(resize(side, 0.25), resize(side.contiguous(), 0.25))
 
 
-def test_encoding_into_a_side_is_the_pixel_shuffle_of_the_phases(kernels: fused_warp.Kernels) -> None:
-    phases = torch.randn(1, 16, HEIGHT // 2, WIDTH // 2).contiguous(memory_format=torch.channels_last)
+def test_encoding_into_a_side_puts_the_phases_in_place(kernels: fused_warp.Kernels) -> None:
+    phases = torch.randn(1, 16, HEIGHT // 2 + 1, WIDTH // 2 + 1).contiguous(memory_format=torch.channels_last)
     side = random_side(17, "kernel")
     picture = side[:, :3].clone()
     kernels.encoding_into(side, phases)
-    assert torch.equal(side[:, 3:], F.pixel_shuffle(phases, 2))
+    assert torch.equal(side[:, 3:], deconvolved(phases))
     assert torch.equal(side[:, :3], picture)  # the picture channels are left alone
 
 
@@ -186,13 +188,12 @@ def test_to_pixels_rounds_as_to_frame(kernels: fused_warp.Kernels) -> None:
 
 @pytest.mark.parametrize("factor", [1, 2])
 def test_block_input_of_a_region_matches_the_ops(kernels: fused_warp.Kernels, factor: int) -> None:
-    """A block working on the top-left part of the frame, handed the previous block's part (smaller
-    than twice its own: the enlargement clamps at that part's edge)."""
+    """A block working on the top-left part of the frame, handed the previous block's part (half its
+    own: the enlargement clamps at that part's edge, not at the frame's)."""
     side0, side1 = random_side(21, "kernel"), random_side(22, "kernel")
     flow, t = random_flow(1, 23), torch.full((1, 1, 1, 1), 0.4)
-    region = (HEIGHT // factor - 12, WIDTH // factor - 20)
-    previous = torch.randn(1, 52, HEIGHT // factor // 4 - 3, WIDTH // factor // 4 - 5).contiguous(
-        memory_format=torch.channels_last)
+    region = (HEIGHT // factor - 16, WIDTH // factor - 16)
+    previous = torch.randn(1, 208, region[0] // 8 + 1, region[1] // 8 + 1).contiguous(memory_format=torch.channels_last)
     fused = kernels.block_input(side0, side1, flow, t, previous, factor, region)
     expected = IFNet().block_input(side_by_side(side0, side1, 1), flow, t, shuffled(previous)[:, 4:], 2.0 * factor,
                                    factor, region)
@@ -203,8 +204,8 @@ def test_block_input_of_a_region_matches_the_ops(kernels: fused_warp.Kernels, fa
 def test_final_frame_of_a_region_is_that_part_of_the_frame(kernels: fused_warp.Kernels) -> None:
     side0, side1 = random_side(24, "kernel"), random_side(25, "kernel")
     flow = random_flow(1, 26)
-    whole = torch.randn(1, 20, HEIGHT // 2, WIDTH // 2, generator=torch.Generator().manual_seed(27))
-    part = whole[:, :, :HEIGHT // 2 - 6, :WIDTH // 2 - 10]
+    whole = torch.randn(1, 80, HEIGHT // 4 + 1, WIDTH // 4 + 1, generator=torch.Generator().manual_seed(27))
+    part = whole[:, :, :HEIGHT // 4 - 2, :WIDTH // 4 - 4]
     got = kernels.final_frame(side0, side1, flow, part)
     assert got.shape == (1, 3, HEIGHT - 12, WIDTH - 20)
     torch.testing.assert_close(got, kernels.final_frame(side0, side1, flow, whole)[:, :, :HEIGHT - 12, :WIDTH - 20])

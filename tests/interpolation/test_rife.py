@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from interpolation.api import run
 from interpolation.errors import WeightsError
 from interpolation.models import fused_warp, weights
-from interpolation.models.rife import (BLOCK_SCALES, IFBlock, IFNet, RifeInterpolator, TRAINING_ONLY_PREFIXES,
-                                      block_region, internal_scale, load_ifnet, phase_convolution, resize)
-from interpolation.models.rife_reference import ReferenceRifeInterpolator, reference_forward
+from interpolation.models.rife import (BLOCK_SCALES, LAST_BLOCK_OUTPUTS, SIDE_BY_SIDE_ORDER, IFBlock, IFNet,
+                                      RifeInterpolator, TRAINING_ONLY_PREFIXES, block_region, internal_scale, load_ifnet,
+                                      deconvolved, phase_convolution, resize)
+from interpolation.models.rife_reference import ReferenceRifeInterpolator, reference_block, reference_forward
 from interpolation.options import Options
 from tests.media import make_testsrc, read_video, textured
 
@@ -276,14 +277,26 @@ def test_lanes_are_for_cpu_frames_up_to_hd(rife: RifeInterpolator):
     assert rife.lanes_for(2160, 3840) == 1  # two 4K passes at once would double a GB-sized peak
 
 
-def test_the_encoder_deconvolution_as_one_phase_convolution_is_the_same(rife: RifeInterpolator):
+@pytest.mark.parametrize(("channels_in", "channels_out"), [(16, 4), (32, 20), (64, 52)])
+def test_a_deconvolution_as_a_phase_convolution_is_the_same(channels_in: int, channels_out: int):
     generator = torch.Generator().manual_seed(21)
-    weight, bias = torch.randn(16, 4, 4, 4, generator=generator), torch.randn(4, generator=generator)
-    x = torch.randn(1, 16, 10, 14, generator=generator)
+    weight = torch.randn(channels_in, channels_out, 4, 4, generator=generator)
+    bias = torch.randn(channels_out, generator=generator)
+    x = torch.randn(1, channels_in, 10, 14, generator=generator)
     phases, phase_bias = phase_convolution(weight, bias)
-    torch.testing.assert_close(F.pixel_shuffle(F.conv2d(x, phases, phase_bias, 1, 1), 2),
-                               F.conv_transpose2d(x, weight, bias, 2, 1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(deconvolved(F.conv2d(x, phases, phase_bias, 1, 1)), F.conv_transpose2d(x, weight, bias, 2, 1),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_the_encoder_and_the_blocks_give_their_published_outputs_as_phases(rife: RifeInterpolator):
     image = torch.from_numpy(textured(64, 96, seed=22)).permute(2, 0, 1)[None].float() / 255
+    x = torch.rand(1, 28, 32, 48, generator=torch.Generator().manual_seed(23))
+    block = rife.network.block1
     with torch.inference_mode():
-        torch.testing.assert_close(F.pixel_shuffle(rife.network.encode.unshuffled(image), 2),
-                                   rife.network.encode(image), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(deconvolved(rife.network.encode.unshuffled(image)), rife.network.encode(image),
+                                   rtol=1e-5, atol=1e-5)
+        in_published_order = x[:, torch.argsort(torch.tensor([*SIDE_BY_SIDE_ORDER, *range(14, 28)]))]
+        flow, mask, features = reference_block(block, in_published_order, None, 1.0)
+        published = torch.cat((flow, mask, features), 1)
+        torch.testing.assert_close(block(x), published, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(block(x, LAST_BLOCK_OUTPUTS), published[:, :LAST_BLOCK_OUTPUTS], rtol=1e-4, atol=1e-4)
