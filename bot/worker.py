@@ -218,10 +218,16 @@ class Worker:
         latest = LatestProgress()
 
         def run_in_thread() -> tuple[Result, str | None]:
-            model, note = self.model_for(options)
+            notes: list[str | None] = []
+
+            def model() -> FrameInterpolator:  # called by the engine beside its scan of the clip
+                loaded, note = self.model_for(options)
+                notes.append(note)
+                return loaded
+
             result = self.engine_runner(source, output, options, progress=latest, cancelled=stop_engine.is_set,
                                         model=model)
-            return result, note
+            return result, notes[0] if notes else None
 
         task = asyncio.ensure_future(asyncio.to_thread(run_in_thread))
         tick = min(self.settings.progress_edit_interval_s, self.settings.lease_seconds / 3)

@@ -47,13 +47,19 @@ MODEL_BATCH = 8
 T = TypeVar("T")
 
 
+ModelSource = FrameInterpolator | Callable[[], FrameInterpolator] | None
+
+
 def run(input_path: Path | str, output_path: Path | str, options: Options | None = None,
         progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
-        model: FrameInterpolator | None = None) -> Result:
+        model: ModelSource = None) -> Result:
     """Smooth ``input_path`` into ``output_path`` (a video file such as ``.mp4`` or ``.webm``, a ``.gif``,
     or a directory ending in ``/``).
 
-    ``model`` lets a long-running caller reuse a loaded model; otherwise ``options.model`` is built.
+    ``model`` lets a long-running caller reuse a loaded model, or hand a function that gets one;
+    otherwise ``options.model`` is built. A model that is not given loaded is got beside the probe and
+    the scan (a fresh process spends about a second importing torch and loading weights, and the scan
+    about a second decoding the clip: on 2 cores they overlap).
     Raises :class:`~interpolation.errors.EngineError` subclasses with one-line human messages.
     """
     options = options or Options()
@@ -62,8 +68,13 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     destination = checked_destination(Path(output_path), kind)
     video_format = video_format_for(Path(output_path), kind, options)
 
-    info = probe(source_path, options.limits)
-    source = scan(info, options.limits, options.scene, cancelled)
+    load = model if model is not None else functools.partial(create_model, options.model, options.weights,
+                                                             options.device, options.quality)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load") as loader:
+        loading = loader.submit(load) if callable(load) else None  # a model object is not callable
+        info = probe(source_path, options.limits)  # a bad input is reported first, whatever the model does
+        source = scan(info, options.limits, options.scene, cancelled)
+        interpolator: FrameInterpolator = loading.result() if loading is not None else load  # type: ignore[assignment]
     fps_out = options.target_fps(source.fps)
     notes: list[str] = []
     if kind == "gif" and fps_out > GIF_MAX_FPS:
@@ -76,7 +87,6 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
             f"the result would have {schedule.frame_count} frames (limit {options.limits.max_output_frames}); "
             f"ask for {'less slow motion, ' if schedule.slowmo != 1 else ''}a lower frame rate or a shorter clip"
         )
-    interpolator = model or create_model(options.model, options.weights, options.device, options.quality)
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".smoothbot-", dir=destination.parent))

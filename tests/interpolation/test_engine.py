@@ -312,3 +312,39 @@ def test_the_engine_bounds_openmp_spinning_before_torch_loads(given: str | None,
     script = "import sys, os, interpolation; print('torch' in sys.modules, os.environ['GOMP_SPINCOUNT'])"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["False", expected]  # set before torch, which reads it when it loads
+
+
+def test_a_model_to_load_is_loaded_beside_the_scan_of_the_clip(tmp_path, monkeypatch):
+    import threading
+
+    from interpolation import api
+    from interpolation.models.blend import BlendInterpolator
+
+    source = write_frames(tmp_path / "in.mkv", moving_square_frames(6), 10)
+    loading = threading.Event()
+    scan = api.scan
+
+    def scan_once_loading(*args, **kwargs):
+        assert loading.wait(timeout=30), "the model was not loading while the clip was scanned"
+        return scan(*args, **kwargs)
+
+    def load() -> BlendInterpolator:
+        loading.set()
+        return BlendInterpolator()
+
+    monkeypatch.setattr(api, "scan", scan_once_loading)
+    result = run(source, f"{tmp_path / 'out'}/", blend(fps=20), model=load)
+    assert result.model == "blend" and result.frames_out == 12
+
+
+def test_a_bad_clip_is_reported_before_a_model_that_fails_to_load(tmp_path):
+    from interpolation.errors import BadInputError, WeightsError
+
+    text = tmp_path / "in.mp4"
+    text.write_text("not a video\n" * 20)
+
+    def broken_model():
+        raise WeightsError("no weights here")
+
+    with pytest.raises(BadInputError, match="not a video"):
+        run(text, tmp_path / "out.mp4", blend(fps=20), model=broken_model)
