@@ -63,7 +63,7 @@ QUICK = Settings(
     speed_pairs={(256, 256): 6, (640, 360): 4, (854, 480): 4, (1280, 720): 3},
     overhead_clip=(160, 120, 12, 1.0),
     lane_size=(854, 480),
-    lane_pairs=8,
+    lane_pairs=12,
     endtoend_clip=(854, 480, 30, 10.0),
     endtoend_fps=60,
     memory_cases=(
@@ -130,6 +130,7 @@ def run_speed(results: report.BenchResults, settings: Settings, args: argparse.N
     if rife is not None:
         lane_row = speed.lane_throughput(rife, speed.RIFE_MODES[1].label, settings.lane_size, settings.lane_pairs, log)
         results.speed.lanes += [lane_row] if lane_row else []
+        results.speed.lane_gflops()
         rife.close()
     results.minterpolate_speed = speed.time_method(MinterpolateMethod(), speed.SIZES, settings.speed_pairs, log=log)
 

@@ -178,9 +178,11 @@ def modes_table(speed: SpeedResults) -> str:
 
 def lanes_table(speed: SpeedResults) -> str:
     body = [[r.label, f"{r.width}×{r.height}", str(r.pairs), ms_text(r.one_at_a_time_ms), str(r.lanes),
-             ms_text(r.laned_ms), ratio_text(r.speedup)] for r in speed.lanes]
+             ms_text(r.laned_ms), ratio_text(r.speedup), f"{r.laned_gflops:.1f}" if r.laned_gflops else "–",
+             f"{100 * r.laned_gflops / speed.sgemm_gflops:.0f} %" if r.laned_gflops else "–"] for r in speed.lanes]
     return markdown_table(["model", "size", "pairs", f"one pair at a time, ms/frame ({speed.threads} threads)",
-                           "lanes", "in lanes, ms/frame", "throughput gain"], body)
+                           "lanes", "in lanes, ms/frame", "throughput gain", "effective GFLOP/s in lanes",
+                           "of SGEMM"], body)
 
 
 def overhead_table(rows: Sequence[OverheadRow]) -> str:
@@ -256,6 +258,12 @@ def summary_lines(results: BenchResults) -> list[str]:
                 if row.sgemm_fraction:
                     parts.append(f"{100 * row.sgemm_fraction:.0f} % of this CPU's SGEMM rate")
                 lines.append("- Speed: RIFE " + ", ".join(parts) + f" ({results.speed.threads} torch threads).")
+        for lane in results.speed.lanes:
+            if lane.label == "rife" and lane.laned_gflops:
+                lines.append(f"- Throughput as the engine runs a clip ({lane.lanes} pairs at once, one thread each): "
+                             f"RIFE {ms_text(lane.laned_ms)} ms/frame at {lane.width}×{lane.height}, "
+                             f"{100 * lane.laned_gflops / results.speed.sgemm_gflops:.0f} % of this CPU's SGEMM rate "
+                             f"({ratio_text(lane.speedup)} one pair at a time).")
     if results.memory is not None and results.memory.growth:
         worst = max(results.memory.growth.values())
         lines.append(f"- Memory: peak RSS of a 60 s clip is × {worst:.3f} that of a 10 s clip "
@@ -337,7 +345,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                     "The engine hands a CPU model two consecutive pairs at once, from two threads with one torch "
                     "thread each (`FrameInterpolator.lanes_for`); small convolutions and memory-bound steps split "
                     "poorly across threads, so two pairs side by side use both cores better. Wall time per frame over "
-                    "the same run of pairs, both ways, best of two each:", "", lanes_table(speed), ""]
+                    "the same run of pairs, both ways, best of three each; effective GFLOP/s credits the frames with the FLOPs "
+                    "counted on the reference forward at that size, as above:", "", lanes_table(speed), ""]
 
     if results.endtoend:
         out += ["## End to end", "",

@@ -38,6 +38,9 @@ SGEMM_REPEATS = 3
 #: Fast models are run over the frames again until this many seconds are spent, so their
 #: millisecond timings are not a single noisy sample.
 MIN_TIMING_S = 1.0
+#: Alternations of one-pair-at-a-time and laned runs; the lanes speed up over their first rounds, and
+#: a shared CPU's noise only adds time, so the fastest of several is the reading.
+LANE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,10 @@ RIFE_MODES: tuple[ModelEntry, ...] = (
     ModelEntry("rife-reference", rife_reference_factory,
                "Practical-RIFE's published forward, eager fp32 (the reference implementation)", count_flops=True),
     ModelEntry("rife", rife_factory, "the engine's forward: same arithmetic reordered, frames prepared once, "
-               "fused oneDNN convolutions (channels-last, packed weights), compiled warp kernels, eager fp32", reference="rife-reference"),
+               "fused oneDNN convolutions (channels-last, packed weights), deconvolutions as 2×2 phase convolutions, "
+               "compiled warp kernels, eager fp32; on a padded frame the blocks see only the picture's cells, so "
+               "near its right and bottom edges the output differs from the reference's on purpose",
+               reference="rife-reference"),
     ModelEntry("rife-best", rife_best_factory, "quality mode --quality best: plain, reversed and mirrored views "
                "averaged (4 passes; its output differs from the reference's on purpose)", reference="rife-reference"),
 )
@@ -125,6 +131,12 @@ class SpeedResults:
     rows: list[SpeedRow] = field(default_factory=list)
     lanes: list[LaneRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def lane_gflops(self) -> None:
+        """Credit each lanes row with the FLOPs counted on the reference at its size."""
+        for lane in self.lanes:
+            lane.gflop_per_frame = next((row.gflop_per_frame for row in self.rows if row.gflop_per_frame and
+                                         (row.width, row.height) == (lane.width, lane.height)), None)
 
     def use_sgemm(self, gflops: float) -> None:
         """Measure fractions against ``gflops`` (e.g. the best of SGEMM runs before and after the models)."""
@@ -238,10 +250,17 @@ class LaneRow:
     pairs: int
     one_at_a_time_ms: float  # wall ms per interpolated frame, pairs in order on all threads
     laned_ms: float  # the same pairs spread over the lanes (each lane its share of the threads)
+    #: The reference's counted FLOPs at this size (:func:`SpeedResults.lane_gflops`), once known.
+    gflop_per_frame: float | None = None
 
     @property
     def speedup(self) -> float:
         return self.one_at_a_time_ms / self.laned_ms
+
+    @property
+    def laned_gflops(self) -> float | None:
+        """Effective GFLOP/s of the lanes: the counted FLOPs of the frames they made, per second."""
+        return None if self.gflop_per_frame is None else self.gflop_per_frame / (self.laned_ms / 1000)
 
 
 def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int], pairs: int,
@@ -249,8 +268,8 @@ def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int],
     """Wall time per frame over ``pairs`` midpoints, one pair at a time and then in the model's lanes.
 
     The lanes are driven by the engine's own :func:`~interpolation.api.in_lanes`, so the ratio is
-    what a whole job gains. Both runs
-    follow a warm-up pair; they alternate twice and the faster of each is kept.
+    what a whole job gains. Both runs follow a warm-up pair; they alternate :data:`LANE_ROUNDS` times
+    and the fastest of each is kept.
     """
     width, height = size
     lanes = model.lanes_for(height, width)
@@ -274,7 +293,7 @@ def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int],
         return time.perf_counter() - started
 
     single_runs, laned_runs = [], []
-    for _ in range(2):
+    for _ in range(LANE_ROUNDS):
         single_runs.append(one_at_a_time())
         laned_runs.append(laned())
     row = LaneRow(label, width, height, lanes, pairs, 1000 * min(single_runs) / pairs, 1000 * min(laned_runs) / pairs)

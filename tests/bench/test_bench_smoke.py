@@ -167,7 +167,8 @@ def test_lane_throughput_drives_the_lanes_like_the_engine():
     row = speed.lane_throughput(model, "two-lane blend", (64, 48), 4, log=lambda _: None)
     assert row is not None and (row.lanes, row.pairs, row.width, row.height) == (2, 4, 64, 48)
     assert row.one_at_a_time_ms > 0 and row.laned_ms > 0 and row.speedup == row.one_at_a_time_ms / row.laned_ms
-    assert model.started == [2] * 4 and model.ended == 2  # two runs, each with two lane threads
+    rounds = speed.LANE_ROUNDS
+    assert model.started == [2] * 2 * rounds and model.ended == rounds  # each laned run with two lane threads
     assert speed.lane_throughput(BlendInterpolator(), "blend", (64, 48), 4, log=lambda _: None) is None
 
 
@@ -189,3 +190,14 @@ def test_real_clip_stretches_stay_inside_their_shot():
     assert bikes.first_frame(17) + 17 - 1 == bikes.last  # a longer stretch starts earlier, not across the cut
     with pytest.raises(ValueError):
         bikes.first_frame(bikes.last + 2)
+
+
+def test_lanes_are_credited_with_the_reference_flops_and_reported_against_sgemm():
+    results = speed.SpeedResults(threads=2, sgemm_gflops=100.0,
+                                 rows=[speed.SpeedRow("rife-reference", 854, 480, 500.0, 4, gflop_per_frame=20.0),
+                                       speed.SpeedRow("rife-reference", 640, 360, 300.0, 4, gflop_per_frame=10.0)],
+                                 lanes=[speed.LaneRow("rife", 854, 480, 2, 12, 300.0, 250.0)])
+    results.lane_gflops()
+    lane = results.lanes[0]
+    assert lane.gflop_per_frame == 20.0 and lane.laned_gflops == pytest.approx(80.0)  # 20 GFLOP in 0.25 s
+    assert "| rife | 854×480 | 12 | 300 | 2 | 250 | 1.20× | 80.0 | 80 % |" in report.lanes_table(results)
