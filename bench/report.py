@@ -153,10 +153,13 @@ def rife_cost_table(speed: SpeedResults) -> str:
     for r in speed.rows:
         if r.gflops is None:
             continue
+        at_median = (f"{100 * r.sgemm_fraction * r.ms_per_frame / r.median_ms:.0f} %" if r.median_ms else "–")
         rows.append([r.label, f"{r.width}×{r.height}", f"{r.gflop_per_frame:.1f}", ms_text(r.ms_per_frame), f"{r.gflops:.1f}",
-                     f"{100 * r.sgemm_fraction:.0f} %", str(r.timed_frames)])
-    return markdown_table(["model", "size", "GFLOP per frame (counted once)", "ms/frame", "effective GFLOP/s",
-                           "fraction of SGEMM", "timed frames"], rows)
+                     f"{100 * r.sgemm_fraction:.0f} %", ms_text(r.median_ms) if r.median_ms else "–", at_median,
+                     str(r.timed_frames)])
+    return markdown_table(["model", "size", "GFLOP per frame (counted once)", "ms/frame (fastest)", "effective GFLOP/s",
+                           "fraction of SGEMM", "median ms/frame", "fraction of SGEMM at the median", "timed frames"],
+                          rows)
 
 
 def modes_table(speed: SpeedResults) -> str:
@@ -332,7 +335,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                 "`torch.utils.flop_counter.FlopCounterMode` (convolutions; resampling and warping are not "
                 "counted); every RIFE mode is credited with that same useful work, so effective GFLOP/s = "
                 "counted FLOPs / time, and its fraction of the same run's SGEMM is how much of the CPU's "
-                "practical FP32 peak the model turns into useful work.", "",
+                "practical FP32 peak the model turns into useful work. The median timed frame is shown beside "
+                "the fastest: their gap is how much other work on the machine disturbed this run.", "",
                 rife_cost_table(speed), ""]
         out += ["### RIFE speed modes", "",
                 "Execution modes of the same network side by side on the same frames: speed-up over the reference "

@@ -15,6 +15,7 @@ time (the minimum is the least disturbed sample).
 from __future__ import annotations
 
 import functools
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -113,8 +114,9 @@ class SpeedRow:
     label: str
     width: int
     height: int
-    ms_per_frame: float
+    ms_per_frame: float  # the fastest timed frame: the least disturbed on a shared CPU
     timed_frames: int
+    median_ms: float | None = None  # the typical timed frame, disturbances included
     gflop_per_frame: float | None = None
     gflops: float | None = None  # effective GFLOP/s: counted FLOPs / time
     sgemm_fraction: float | None = None  # gflops / the same run's SGEMM GFLOP/s
@@ -218,7 +220,8 @@ def benchmark(entries: Sequence[ModelEntry], sizes: Sequence[tuple[int, int]], p
         times, outputs = time_interleaved(models, frames)
         rows: dict[str, SpeedRow] = {}
         for entry in built:
-            row = SpeedRow(entry.label, width, height, 1000.0 * min(times[entry.label]), len(times[entry.label]))
+            row = SpeedRow(entry.label, width, height, 1000.0 * min(times[entry.label]), len(times[entry.label]),
+                           1000.0 * statistics.median(times[entry.label]))
             counted = flops.get(entry.label) or (flops.get(entry.reference) if entry.reference else None)
             if counted:
                 row.gflop_per_frame = counted / 1e9

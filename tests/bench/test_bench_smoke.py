@@ -201,3 +201,9 @@ def test_lanes_are_credited_with_the_reference_flops_and_reported_against_sgemm(
     lane = results.lanes[0]
     assert lane.gflop_per_frame == 20.0 and lane.laned_gflops == pytest.approx(80.0)  # 20 GFLOP in 0.25 s
     assert "| rife | 854×480 | 12 | 300 | 2 | 250 | 1.20× | 80.0 | 80 % |" in report.lanes_table(results)
+
+
+def test_the_cost_table_shows_the_median_frame_beside_the_fastest():
+    results = speed.SpeedResults(threads=2, sgemm_gflops=100.0, rows=[speed.SpeedRow(
+        "rife", 854, 480, 200.0, 8, median_ms=250.0, gflop_per_frame=20.0, gflops=100.0, sgemm_fraction=1.0)])
+    assert "| rife | 854×480 | 20.0 | 200 | 100.0 | 100 % | 250 | 80 % | 8 |" in report.rife_cost_table(results)
