@@ -64,6 +64,15 @@ class Kernels:
         self._final_frame = library.final_frame
         self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _INT, _PTR, _INT, _INT, _INT)
         self._final_frame.restype = None
+        self._final_frame_shrunk = library.final_frame_shrunk
+        self._final_frame_shrunk.argtypes = self._final_frame.argtypes
+        self._final_frame_shrunk.restype = None
+        self._warped_sides = library.warped_sides
+        self._warped_sides.argtypes = (*_SIDES, *_MAP, _INT, _INT, _PTR, _INT, _INT)
+        self._warped_sides.restype = None
+        self._enlarged_input = library.enlarged_input
+        self._enlarged_input.argtypes = (_PTR, *_MAP, *_MAP, _FLOAT, _INT, _INT, _INT, _INT, _INT, _PTR, _INT, _INT)
+        self._enlarged_input.restype = None
         self._add_enlarged = library.add_enlarged
         self._add_enlarged.argtypes = (_PTR, _INT, *_MAP, _INT, _INT, _INT, _INT, _INT, _INT, _INT)
         self._add_enlarged.restype = _INT  # -1: out of memory
@@ -98,19 +107,41 @@ class Kernels:
             self._in_rows(self._block_input, fixed, rows)
         return out.permute(0, 3, 1, 2)
 
+    def enlarged_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
+                       previous: torch.Tensor, region: tuple[int, int] | None = None) -> torch.Tensor:
+        """:meth:`block_input` for a block at twice the frame's size (factor 1/2, small frames), after a
+        block at the frame's size (``previous``, ``(B, 208, H/4 + 1, W/4 + 1)`` or its region's part)."""
+        batch, _, height, width = flow.shape
+        rows, columns = region or (2 * height, 2 * width)
+        side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
+        warped = torch.empty((height, width, 2 * SIDE_PIXEL))
+        out = torch.empty((batch, rows, columns, BLOCK_INPUT_CHANNELS))
+        times = t.reshape(-1).tolist()
+        for item in range(batch):
+            self._in_rows(self._warped_sides, (*_sides(side0, side1), *_map(flow[item]), height, width,
+                                               warped.data_ptr()), height)
+            fixed = (warped.data_ptr(), *_map(flow[item]), *_map(previous[item]), times[item], height, width, columns,
+                     *_in_place_size(previous), out[item].data_ptr())
+            self._in_rows(self._enlarged_input, fixed, rows)
+        return out.permute(0, 3, 1, 2)
+
     def final_frame(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor,
-                    update: torch.Tensor) -> torch.Tensor:
+                    update: torch.Tensor, enlarged: bool = False) -> torch.Tensor:
         """The output frames ``(B, 3, h, w)`` from the flow before the last block and that block's
         output as phases (``(B, 80, h/4 + 1, w/4 + 1)``: the frame's ``H`` × ``W``, or the block's region
-        of it, from the top left)."""
+        of it, from the top left). ``enlarged``: the last block ran at twice the frame's size
+        (:meth:`enlarged_input`), so its output is shrunk to the frame's."""
         batch, _, height, width = flow.shape
         rows, columns = _in_place_size(update)
+        if enlarged:
+            rows, columns = rows // 2, columns // 2
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
         out = torch.empty((batch, 3, rows, columns))
+        function = self._final_frame_shrunk if enlarged else self._final_frame
         for item in range(batch):
             fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(update[item]), height, width, columns,
                      out[item].data_ptr(), rows)
-            self._in_rows(self._final_frame, fixed, rows)
+            self._in_rows(function, fixed, rows)
         return out
 
     def add_enlarged(self, flow: torch.Tensor | None, update: torch.Tensor, factor: int,

@@ -328,14 +328,16 @@ class IFNet(nn.Module):
                 x = x[:, :, :region[0], :region[1]]
             elif kernels is not None and factor in FUSED_FACTORS and previous_factor == 2 * factor:
                 x = kernels.block_input(side0, side1, flow, t, raw, int(factor), region)
+            elif kernels is not None and factor == 0.5 and previous_factor == 1.0:
+                x = kernels.enlarged_input(side0, side1, flow, t, raw, region)
             else:
                 sides = side_by_side(side0, side1, batch) if sides is None else sides
                 out = shuffled(raw) if out is None else out
                 x = self.block_input(sides, flow, t, out[:, 4:], previous_factor, factor, region)
             raw = block.unshuffled(x, LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
             out = None if kernels is not None else shuffled(raw)  # the kernels read raw; ops shuffle once
-            if kernels is not None and last and factor == 1.0:
-                return kernels.final_frame(side0, side1, flow, raw)
+            if kernels is not None and last and factor in (1.0, 0.5):
+                return kernels.final_frame(side0, side1, flow, raw, enlarged=factor == 0.5)
             if kernels is not None and factor >= 1.0:
                 flow = kernels.add_enlarged(flow, raw, int(factor), size)
             else:

@@ -103,6 +103,27 @@ enum { MOMENT = WARPED, CARRIED_AT = WARPED + 1, FLOW_AT = WARPED + 1 + CARRIED 
 /* A block's output channels: 4 flow, then the mask and 8 features that the next block is handed. */
 enum { OUTPUT_CARRIED_FROM = FLOW };
 
+/* The rows of the previous block's output that row y of a block reads, enlarging it 2x (its output is
+ * carried_height rows once in place), and the weight of the lower one. */
+typedef struct {
+    const float *top, *bottom;
+    float weight;
+} CarriedRows;
+
+static inline CarriedRows carried_rows(Map previous, int y, int carried_height)
+{
+    int top, bottom;
+    float weight;
+    enlarged_from(y, carried_height, &top, &bottom, &weight);
+    CarriedRows rows = {previous.data + shuffled_offset(top, previous.row, 2 * previous.channel),
+                        previous.data + shuffled_offset(bottom, previous.row, 2 * previous.channel), weight};
+    return rows;
+}
+
+/* The previous block's mask and features at column x of those rows, enlarged 2x as interpolate does,
+ * into o[0 .. CARRIED). */
+static inline void carried_into(float *o, Map previous, CarriedRows rows, int x, int carried_width);
+
 /* One block's input at 1/factor of the frame size (factor 1 or even), channels-last (h, w, 28), for its
  * first out_height x out_width pixels (the block's region, at most the frame's height/factor x width/factor):
  *   0-6   side0 (frame 0 and its encoding) warped along flow[0:2],
@@ -121,13 +142,9 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
                  float *out, int row_begin, int row_end)
 {
     Side s0 = {side0, side_row}, s1 = {side1, side_row};
-    Map f = {flow, flow_channel, flow_row, flow_col};
+    Map f = {flow, flow_channel, flow_row, flow_col}, p = {previous, previous_channel, previous_row, previous_col};
     for (int y = row_begin; y < row_end; y++) {
-        int cy0, cy1;
-        float cwy;
-        enlarged_from(y, carried_height, &cy0, &cy1, &cwy);
-        const float *carried_top = previous + shuffled_offset(cy0, previous_row, 2 * previous_channel);
-        const float *carried_bottom = previous + shuffled_offset(cy1, previous_row, 2 * previous_channel);
+        CarriedRows carried = carried_rows(p, y, carried_height);
         for (int x = 0; x < out_width; x++) {
             float *o = out + ((int64_t)y * out_width + x) * BLOCK_INPUT;
             Pixel warped0, warped1;
@@ -158,25 +175,106 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
             store(o, warped0);
             store(o + SIDE_CHANNELS, warped1);
             o[MOMENT] = t;
-            int cx0, cx1;
-            float cwx;
-            enlarged_from(x, carried_width, &cx0, &cx1, &cwx);
-            int64_t near = shuffled_offset(cx0, previous_col, previous_channel);
-            int64_t far = shuffled_offset(cx1, previous_col, previous_channel);
-            for (int c = 0; c < CARRIED; c++) {
-                int64_t k = PHASES_PER_OUTPUT * (OUTPUT_CARRIED_FROM + c) * previous_channel;
-                o[CARRIED_AT + c] = (1.0f - cwy) * ((1.0f - cwx) * carried_top[k + near] + cwx * carried_top[k + far]) +
-                                    cwy * ((1.0f - cwx) * carried_bottom[k + near] + cwx * carried_bottom[k + far]);
-            }
+            carried_into(o + CARRIED_AT, p, carried, x, carried_width);
             for (int c = 0; c < FLOW; c++) o[FLOW_AT + c] = shrunk[c];
         }
     }
 }
 
+static inline void carried_into(float *o, Map previous, CarriedRows rows, int x, int carried_width)
+{
+    int left, right;
+    float weight;
+    enlarged_from(x, carried_width, &left, &right, &weight);
+    int64_t near = shuffled_offset(left, previous.col, previous.channel);
+    int64_t far = shuffled_offset(right, previous.col, previous.channel);
+    for (int c = 0; c < CARRIED; c++) {
+        int64_t k = PHASES_PER_OUTPUT * (OUTPUT_CARRIED_FROM + c) * previous.channel;
+        o[c] = (1.0f - rows.weight) * ((1.0f - weight) * rows.top[k + near] + weight * rows.top[k + far]) +
+               rows.weight * ((1.0f - weight) * rows.bottom[k + near] + weight * rows.bottom[k + far]);
+    }
+}
+
+/* Small frames run the network at twice their size, so its last block's input is at 1/2 of the frame
+ * (factor 1/2), made by enlarging 2x what block_input makes at the frame's size. First, both sides
+ * warped at the frame's size: (height, width, 16), side0's 7 channels and a padding lane, then side1's. */
+enum { WARPED_PIXEL = 2 * SIDE_PIXEL };
+
+void warped_sides(const float *side0, const float *side1, int64_t side_row,
+                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
+                  int height, int width, float *out, int row_begin, int row_end)
+{
+    Side s0 = {side0, side_row}, s1 = {side1, side_row};
+    Map f = {flow, flow_channel, flow_row, flow_col};
+    for (int y = row_begin; y < row_end; y++)
+        for (int x = 0; x < width; x++) {
+            float *o = out + ((int64_t)y * width + x) * WARPED_PIXEL;
+            store(o, sample(s0, height, width, (float)x + at(f, 0, y, x), (float)y + at(f, 1, y, x)));
+            store(o + SIDE_PIXEL, sample(s1, height, width, (float)x + at(f, 2, y, x), (float)y + at(f, 3, y, x)));
+        }
+}
+
+static inline Pixel warped_at(const float *warped, int width, int y, int x, int side)
+{
+    return *(const UnalignedPixel *)(warped + ((int64_t)y * width + x) * WARPED_PIXEL + side * SIDE_PIXEL);
+}
+
+/* Then the block's input at twice the frame's size, channels-last (h, w, 28), its first out_width
+ * columns of the rows given: the warped sides (from warped_sides) and the flow enlarged 2x as
+ * interpolate does, the flow divided by 1/2; t; the previous block's mask and features enlarged 2x
+ * as in block_input (that block ran at the frame's size). */
+void enlarged_input(const float *warped, const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
+                    const float *previous, int64_t previous_channel, int64_t previous_row, int64_t previous_col,
+                    float t, int height, int width, int out_width, int carried_height, int carried_width,
+                    float *out, int row_begin, int row_end)
+{
+    Map f = {flow, flow_channel, flow_row, flow_col}, p = {previous, previous_channel, previous_row, previous_col};
+    for (int y = row_begin; y < row_end; y++) {
+        int top, bottom;
+        float wy;
+        enlarged_from(y, height, &top, &bottom, &wy);
+        CarriedRows carried = carried_rows(p, y, carried_height);
+        for (int x = 0; x < out_width; x++) {
+            int left, right;
+            float wx;
+            enlarged_from(x, width, &left, &right, &wx);
+            float *o = out + ((int64_t)y * out_width + x) * BLOCK_INPUT;
+            for (int side = 0; side < 2; side++) {
+                /* interpolate's order: (1 - wy) ((1 - wx) a + wx b) + wy ((1 - wx) c + wx d) */
+                Pixel upper = warped_at(warped, width, top, left, side) * (1.0f - wx) +
+                              warped_at(warped, width, top, right, side) * wx;
+                Pixel lower = warped_at(warped, width, bottom, left, side) * (1.0f - wx) +
+                              warped_at(warped, width, bottom, right, side) * wx;
+                store(o + side * SIDE_CHANNELS, upper * (1.0f - wy) + lower * wy); /* side1 overwrites the padding lane */
+            }
+            o[MOMENT] = t;
+            carried_into(o + CARRIED_AT, p, carried, x, carried_width);
+            for (int c = 0; c < FLOW; c++) {
+                float upper = (1.0f - wx) * at(f, c, top, left) + wx * at(f, c, top, right);
+                float lower = (1.0f - wx) * at(f, c, bottom, left) + wx * at(f, c, bottom, right);
+                o[FLOW_AT + c] = ((1.0f - wy) * upper + wy * lower) / 0.5f;
+            }
+        }
+    }
+}
+
+/* One output pixel from the summed flow at it and the mask logit (full[0..4]): both pictures warped and
+ * mixed, side1's + sigmoid(mask) * (side0's - side1's), as torch.lerp computes it. */
+static inline void mix_into(float *out, int64_t plane, Side s0, Side s1, int height, int width, int x, int y,
+                            const float full[FLOW + 1])
+{
+    float weight = 1.0f / (1.0f + expf(-full[FLOW]));
+    Pixel warped0 = sample(s0, height, width, (float)x + full[0], (float)y + full[1]);
+    Pixel warped1 = sample(s1, height, width, (float)x + full[2], (float)y + full[3]);
+    Pixel difference = warped0 - warped1;
+    Pixel mixed = weight < 0.5f ? warped1 + difference * weight : warped0 - difference * (1.0f - weight);
+    for (int c = 0; c < 3; c++) out[c * plane] = mixed[c];
+}
+
 /* The output frame's first out_height x out_width pixels (the last block's region), (3, out_height,
- * out_width), from the last block's output as its deconvolution's phases (`update`, 20 channels: see
- * shuffled_at). Its channels 0-3 are added to `flow`, channel 4 is the mask logit; the frames' pictures (channels 0-2 of each side) are warped along the summed flows
- * and mixed: side1's + sigmoid(mask) * (side0's - side1's), as torch.lerp computes it. */
+ * out_width), from the last block's output as its deconvolution's phases (`update`, 80 channels: see
+ * shuffled_at). Its channels 0-3 are added to `flow`, channel 4 is the mask logit; the frames'
+ * pictures (channels 0-2 of each side) are warped along the summed flows and mixed (mix_into). */
 void final_frame(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
                  const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
@@ -190,12 +288,33 @@ void final_frame(const float *side0, const float *side1, int64_t side_row,
             float full[FLOW + 1];
             for (int c = 0; c <= FLOW; c++) full[c] = shuffled_at(u, c, y, x);
             for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
-            float weight = 1.0f / (1.0f + expf(-full[FLOW]));
-            Pixel warped0 = sample(s0, height, width, (float)x + full[0], (float)y + full[1]);
-            Pixel warped1 = sample(s1, height, width, (float)x + full[2], (float)y + full[3]);
-            Pixel difference = warped0 - warped1;
-            Pixel mixed = weight < 0.5f ? warped1 + difference * weight : warped0 - difference * (1.0f - weight);
-            for (int c = 0; c < 3; c++) out[c * plane + (int64_t)y * out_width + x] = mixed[c];
+            mix_into(out + (int64_t)y * out_width + x, plane, s0, s1, height, width, x, y, full);
+        }
+    }
+}
+
+/* The output frame as final_frame makes it, from a last block that ran at twice the frame's size
+ * (enlarged_input): its output shrunk 2x as interpolate does, each value the mean of a 2x2 cell,
+ * 0.5 (0.5 a + 0.5 b) + 0.5 (0.5 c + 0.5 d), the flow update halved first (factor 1/2). */
+void final_frame_shrunk(const float *side0, const float *side1, int64_t side_row,
+                        const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
+                        const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
+                        int height, int width, int out_width, float *out, int out_height, int row_begin, int row_end)
+{
+    Side s0 = {side0, side_row}, s1 = {side1, side_row};
+    Map f = {flow, flow_channel, flow_row, flow_col}, u = {update, update_channel, update_row, update_col};
+    int64_t plane = (int64_t)out_height * out_width;
+    for (int y = row_begin; y < row_end; y++) {
+        for (int x = 0; x < out_width; x++) {
+            float full[FLOW + 1];
+            for (int c = 0; c <= FLOW; c++) {
+                float gain = c < FLOW ? 0.5f : 1.0f;
+                float a = shuffled_at(u, c, 2 * y, 2 * x) * gain, b = shuffled_at(u, c, 2 * y, 2 * x + 1) * gain;
+                float d = shuffled_at(u, c, 2 * y + 1, 2 * x) * gain, e = shuffled_at(u, c, 2 * y + 1, 2 * x + 1) * gain;
+                full[c] = (a * 0.5f + b * 0.5f) * 0.5f + (d * 0.5f + e * 0.5f) * 0.5f;
+            }
+            for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
+            mix_into(out + (int64_t)y * out_width + x, plane, s0, s1, height, width, x, y, full);
         }
     }
 }

@@ -209,3 +209,32 @@ def test_final_frame_of_a_region_is_that_part_of_the_frame(kernels: fused_warp.K
     got = kernels.final_frame(side0, side1, flow, part)
     assert got.shape == (1, 3, HEIGHT - 12, WIDTH - 20)
     torch.testing.assert_close(got, kernels.final_frame(side0, side1, flow, whole)[:, :, :HEIGHT - 12, :WIDTH - 20])
+
+
+@pytest.mark.parametrize("region", [None, (HEIGHT * 2 - 16, WIDTH * 2 - 24)])
+def test_enlarged_input_matches_the_ops(kernels: fused_warp.Kernels, region: tuple[int, int] | None) -> None:
+    """The last block of a small frame runs at twice the frame's size, after one at the frame's size."""
+    batch = 2
+    side0, side1 = random_side(29, "kernel"), random_side(30, "kernel")
+    flow, t = random_flow(batch, 31), torch.tensor([0.3, 0.7]).view(-1, 1, 1, 1)
+    rows, columns = region or (2 * HEIGHT, 2 * WIDTH)
+    previous = torch.randn(batch, 208, rows // 8 + 1, columns // 8 + 1,
+                           generator=torch.Generator().manual_seed(32)).contiguous(memory_format=torch.channels_last)
+    fused = kernels.enlarged_input(side0, side1, flow, t, previous, region)
+    expected = IFNet().block_input(side_by_side(side0, side1, batch), flow, t, shuffled(previous)[:, 4:], 1.0, 0.5,
+                                   (rows, columns))
+    assert fused.shape == expected.shape == (batch, 28, rows, columns)
+    torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_final_frame_of_an_enlarged_block_matches_the_ops(kernels: fused_warp.Kernels) -> None:
+    batch = 2
+    side0, side1 = random_side(33, "kernel"), random_side(34, "kernel")
+    flow = random_flow(batch, 35)
+    update = torch.randn(batch, 80, HEIGHT // 2 + 1, WIDTH // 2 + 1, generator=torch.Generator().manual_seed(36)) * 3
+    out = shuffled(update)  # at twice the frame's size
+    full = flow + resize(out[:, :4] * 0.5, 0.5)
+    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], full).view(batch, 2, 3, HEIGHT, WIDTH)
+    expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(resize(out[:, 4:5], 0.5)))
+    torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update, enlarged=True), expected,
+                               rtol=1e-5, atol=1e-5)

@@ -128,10 +128,11 @@ def test_the_fast_forward_matches_the_published_forward(rife: RifeInterpolator, 
     elif fused_warp.kernels() is None:
         pytest.skip("no C compiler here")
     else:
-        for name in ("block_input", "final_frame"):
+        for name in ("block_input", "enlarged_input", "final_frame"):
             method = getattr(fused_warp.Kernels, name)
             monkeypatch.setattr(fused_warp.Kernels, name,
-                                lambda self, *args, _method=method, _name=name: calls.append(_name) or _method(self, *args))
+                                lambda self, *args, _method=method, _name=name, **kwargs: calls.append(_name) or
+                                _method(self, *args, **kwargs))
     image0 = torch.from_numpy(textured(height, width, seed=12)).permute(2, 0, 1)[None].float() / 255
     image1 = torch.roll(image0, shifts=(3, 5), dims=(2, 3))
     network = rife.network
@@ -141,7 +142,7 @@ def test_the_fast_forward_matches_the_published_forward(rife: RifeInterpolator, 
     assert (fast - published).abs().max().item() < 1e-4
     # The kernels build the inputs of the blocks at full and half size, and the frame at full size.
     assert calls == ([] if path == "pytorch ops" else
-                     {1.0: ["block_input"] * 4 + ["final_frame"], 2.0: ["block_input"] * 3,
+                     {1.0: ["block_input"] * 4 + ["final_frame"], 2.0: ["block_input"] * 3 + ["enlarged_input", "final_frame"],
                       0.5: ["block_input"] * 3}[scale])
 
 
