@@ -3,7 +3,9 @@
 At 480p about a third of a forward pass was memory-bound work on full-size maps: warps, resizes and
 the joins that build the fine blocks' inputs, and the warp and mix that make the output frame. The
 kernels do each of those in one pass, and write the block input channels-last, the layout its
-convolution reads fastest (see the C file for what each computes).
+convolution reads fastest; they read the blocks' outputs where the convolutions leave them (as the
+phases of each block's last deconvolution), and also turn decoded frames into the network's input
+and its output back into 8-bit frames (see the C file for what each computes).
 
 The C file is compiled on first use with the machine's C compiler, for this CPU (``-march=native``:
 machines here range from AVX2 to AVX-512), and cached next to the weights, keyed by the source, the

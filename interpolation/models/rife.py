@@ -50,7 +50,8 @@ LARGE_PIXELS = 2560 * 1440
 #: How many in-between frames share one forward pass (a batch); bounded by pixels so that
 #: 4K frames go one at a time and memory stays proportional to the resolution.
 BATCH_PIXEL_BUDGET = 1920 * 1088 * 2
-#: Block sizes (1/factor of the frame) at which the fused kernels build a refining block's input.
+#: Block sizes (1/factor of the frame) at which the fused kernels build a refining block's input (and
+#: factor 1/2, a small frame's last block, after one at 1: :meth:`~.fused_warp.Kernels.enlarged_input`).
 FUSED_FACTORS = (1.0, 2.0, 4.0, 8.0)
 #: Internal scales whose padding stride (64 / scale) is whole and divides every block's resize.
 SUPPORTED_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -295,7 +296,7 @@ class IFNet(nn.Module):
                 # Laid out for the fused kernels: each pixel's channels in a row, padded to one vector.
                 side = fused_warp.side_buffer(*image.shape[2:])
                 side[:, :3] = image
-            kernels.encoding_into(side, self.encode.unshuffled(image))  # the pixel shuffle is the copy
+            kernels.encoding_into(side, self.encode.unshuffled(image))  # the copy puts the phases in place
             return side
         # Channels-last, because warping reads all channels of a pixel at once (≈1.7× faster).
         return torch.cat((channels_last(image), self.encode(image)), 1)
@@ -312,10 +313,10 @@ class IFNet(nn.Module):
         size = (side0.shape[2], side0.shape[3])
         sides: torch.Tensor | None = None  # both at full size (:func:`side_by_side`), where the PyTorch ops need them
         # The full-size steps as compiled kernels where they apply (CPU float32); they read the blocks'
-        # outputs before the pixel shuffle, so the shuffle is done only where the PyTorch ops need it.
+        # outputs where they are, as phases, so those are put in place only where the PyTorch ops need it.
         kernels = fused_warp.kernels() if fused_warp.usable(side0, side1, t) else None
         flow: torch.Tensor | None = None  # t→0 and t→1 at full size: the sum of every block's update
-        raw = torch.empty(0)  # the last block's output as its deconvolution's phases (at half its size)
+        raw = torch.empty(0)  # the last block's output as its deconvolution's phases (:func:`shuffled`)
         out: torch.Tensor | None = None  # that output shuffled, where the PyTorch ops read it
         previous_factor = 1.0
         for index, (block, block_scale) in enumerate(zip(self.blocks(), BLOCK_SCALES)):
