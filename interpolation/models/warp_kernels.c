@@ -6,7 +6,7 @@
  *
  * Run as PyTorch ops, building a fine block's input is six passes over full-size maps (sampling grid,
  * two warps, a 2x enlargement, a 2x2 shrink, the 28-channel join), and the final frame is five more
- * (pixel shuffle, flow sum, warp, sigmoid, mix). Each is memory-bound. Here each output pixel is
+ * (putting the output in place, flow sum, warp, sigmoid, mix). Each is memory-bound. Here each output pixel is
  * computed once, in registers, and written once, channels-last, the layout the next convolution
  * reads fastest.
  *
@@ -32,7 +32,7 @@ static inline float at(Map m, int64_t c, int64_t y, int64_t x) { return m.data[c
 /* The network's deconvolutions arrive as their phases (rife.phase_convolution): deconvolution channel d
  * at (y, x) is phase channel 4d + 2 (y mod 2) + (x mod 2) at ((y + 1)/2, (x + 1)/2). A block's output is
  * its deconvolution pixel-shuffled 2x: output channel c at (y, x) is deconvolution channel
- * 4c + 2 (y mod 2) + (x mod 2) at (y/2, x/2), so phase channel PHASES_PER_OUTPUT * c + ... */
+ * 4c + 2 (y mod 2) + (x mod 2) at (y/2, x/2), so each output channel is PHASES_PER_OUTPUT phase channels. */
 enum { PHASES_PER_OUTPUT = 16 };
 
 /* Where deconvolution row y (or column) lies in the phases: the offset of phase row (y + 1)/2 plus the
