@@ -348,3 +348,32 @@ def test_a_bad_clip_is_reported_before_a_model_that_fails_to_load(tmp_path):
 
     with pytest.raises(BadInputError, match="not a video"):
         run(text, tmp_path / "out.mp4", blend(fps=20), model=broken_model)
+
+
+@pytest.mark.parametrize(("given", "arenas"), [(None, 1), ("8", 3)])
+def test_lane_threads_share_one_malloc_arena(given: str | None, arenas: int):
+    """glibc's per-thread arenas unmapped the model lanes' freed tensors, so each was faulted in again."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import ctypes, ctypes.util, threading
+import interpolation
+import numpy as np
+barrier = threading.Barrier(2)
+kept = []
+def lane():
+    barrier.wait()  # both threads allocate at once: glibc would give the second its own arena
+    for _ in range(200):
+        kept.append(np.ones(100_000, np.float32))
+threads = [threading.Thread(target=lane) for _ in range(2)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+ctypes.CDLL(ctypes.util.find_library("c")).malloc_stats()  # one "Arena n:" paragraph per arena, on stderr
+"""
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    if given is not None:
+        env["MALLOC_ARENA_MAX"] = given  # the user's own setting wins
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert sum(line.startswith("Arena ") for line in done.stderr.splitlines()) == arenas
