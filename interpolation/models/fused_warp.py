@@ -64,11 +64,8 @@ class Kernels:
                                       _INT)
         self._block_input.restype = None
         self._final_frame = library.final_frame
-        self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _INT, _PTR, _INT, _INT, _INT)
+        self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _INT, _INT, _PTR, _INT, _INT, _INT)
         self._final_frame.restype = None
-        self._final_frame_shrunk = library.final_frame_shrunk
-        self._final_frame_shrunk.argtypes = self._final_frame.argtypes
-        self._final_frame_shrunk.restype = None
         self._warped_sides = library.warped_sides
         self._warped_sides.argtypes = (*_SIDES, *_MAP, _INT, _INT, _PTR, _INT, _INT)
         self._warped_sides.restype = None
@@ -139,11 +136,10 @@ class Kernels:
             rows, columns = rows // 2, columns // 2
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
         out = torch.empty((batch, 3, rows, columns))
-        function = self._final_frame_shrunk if enlarged else self._final_frame
         for item in range(batch):
-            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(update[item]), height, width, columns,
-                     out[item].data_ptr(), rows)
-            self._in_rows(function, fixed, rows)
+            fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(update[item]), int(enlarged), height, width,
+                     columns, out[item].data_ptr(), rows)
+            self._in_rows(self._final_frame, fixed, rows)
         return out
 
     def add_enlarged(self, flow: torch.Tensor | None, update: torch.Tensor, factor: int,

@@ -271,35 +271,34 @@ static inline void mix_into(float *out, int64_t plane, Side s0, Side s1, int hei
     for (int c = 0; c < 3; c++) out[c * plane] = mixed[c];
 }
 
-/* The output frame's first out_height x out_width pixels (the last block's region), (3, out_height,
- * out_width), from the last block's output as its deconvolution's phases (`update`, 80 channels: see
- * shuffled_at). Its channels 0-3 are added to `flow`, channel 4 is the mask logit; the frames'
- * pictures (channels 0-2 of each side) are warped along the summed flows and mixed (mix_into). */
-void final_frame(const float *side0, const float *side1, int64_t side_row,
-                 const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
-                 const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
-                 int height, int width, int out_width, float *out, int out_height, int row_begin, int row_end)
+/* The last block's output at the frame's pixel (y, x), channels 0-4 (flow update and mask logit), from
+ * its deconvolution's phases (see shuffled_at). `enlarged`: the block ran at twice the frame's size
+ * (enlarged_input), so its output is shrunk 2x as interpolate does, each value the mean of a 2x2 cell,
+ * 0.5 (0.5 a + 0.5 b) + 0.5 (0.5 c + 0.5 d), the flow update halved first (its factor, 1/2). */
+static inline void last_output_at(float full[FLOW + 1], Map u, int enlarged, int y, int x)
 {
-    Side s0 = {side0, side_row}, s1 = {side1, side_row};
-    Map f = {flow, flow_channel, flow_row, flow_col}, u = {update, update_channel, update_row, update_col};
-    int64_t plane = (int64_t)out_height * out_width;
-    for (int y = row_begin; y < row_end; y++) {
-        for (int x = 0; x < out_width; x++) {
-            float full[FLOW + 1];
-            for (int c = 0; c <= FLOW; c++) full[c] = shuffled_at(u, c, y, x);
-            for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
-            mix_into(out + (int64_t)y * out_width + x, plane, s0, s1, height, width, x, y, full);
+    for (int c = 0; c <= FLOW; c++) {
+        if (!enlarged) {
+            full[c] = shuffled_at(u, c, y, x);
+            continue;
         }
+        float gain = c < FLOW ? 0.5f : 1.0f;
+        float a = shuffled_at(u, c, 2 * y, 2 * x) * gain, b = shuffled_at(u, c, 2 * y, 2 * x + 1) * gain;
+        float d = shuffled_at(u, c, 2 * y + 1, 2 * x) * gain, e = shuffled_at(u, c, 2 * y + 1, 2 * x + 1) * gain;
+        full[c] = (a * 0.5f + b * 0.5f) * 0.5f + (d * 0.5f + e * 0.5f) * 0.5f;
     }
 }
 
-/* The output frame as final_frame makes it, from a last block that ran at twice the frame's size
- * (enlarged_input): its output shrunk 2x as interpolate does, each value the mean of a 2x2 cell,
- * 0.5 (0.5 a + 0.5 b) + 0.5 (0.5 c + 0.5 d), the flow update halved first (factor 1/2). */
-void final_frame_shrunk(const float *side0, const float *side1, int64_t side_row,
-                        const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
-                        const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
-                        int height, int width, int out_width, float *out, int out_height, int row_begin, int row_end)
+/* The output frame's first out_height x out_width pixels (the last block's region), (3, out_height,
+ * out_width), from the last block's output as its deconvolution's phases (`update`, 80 channels; at
+ * twice the frame's size where `enlarged`, see last_output_at). Its channels 0-3 are added to `flow`,
+ * channel 4 is the mask logit; the frames' pictures (channels 0-2 of each side) are warped along the
+ * summed flows and mixed (mix_into). */
+void final_frame(const float *side0, const float *side1, int64_t side_row,
+                 const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
+                 const float *update, int64_t update_channel, int64_t update_row, int64_t update_col,
+                 int enlarged, int height, int width, int out_width, float *out, int out_height,
+                 int row_begin, int row_end)
 {
     Side s0 = {side0, side_row}, s1 = {side1, side_row};
     Map f = {flow, flow_channel, flow_row, flow_col}, u = {update, update_channel, update_row, update_col};
@@ -307,12 +306,7 @@ void final_frame_shrunk(const float *side0, const float *side1, int64_t side_row
     for (int y = row_begin; y < row_end; y++) {
         for (int x = 0; x < out_width; x++) {
             float full[FLOW + 1];
-            for (int c = 0; c <= FLOW; c++) {
-                float gain = c < FLOW ? 0.5f : 1.0f;
-                float a = shuffled_at(u, c, 2 * y, 2 * x) * gain, b = shuffled_at(u, c, 2 * y, 2 * x + 1) * gain;
-                float d = shuffled_at(u, c, 2 * y + 1, 2 * x) * gain, e = shuffled_at(u, c, 2 * y + 1, 2 * x + 1) * gain;
-                full[c] = (a * 0.5f + b * 0.5f) * 0.5f + (d * 0.5f + e * 0.5f) * 0.5f;
-            }
+            last_output_at(full, u, enlarged, y, x);
             for (int c = 0; c < FLOW; c++) full[c] = at(f, c, y, x) + full[c];
             mix_into(out + (int64_t)y * out_width + x, plane, s0, s1, height, width, x, y, full);
         }

@@ -56,15 +56,25 @@ def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, l
     torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels) -> None:
+@pytest.mark.parametrize("factor", [1.0, 0.5])  # 1/2: a small frame's last block, at twice the frame's size
+def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels, factor: float) -> None:
     batch = 2
     side0, side1 = random_side(4, "kernel"), random_side(5, "kernel")
     flow = random_flow(batch, 6)
-    update = torch.randn(batch, 80, HEIGHT // 4 + 1, WIDTH // 4 + 1, generator=torch.Generator().manual_seed(7)) * 3
-    in_place = shuffled(update)
-    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], flow + in_place[:, :4]).view(batch, 2, 3, HEIGHT, WIDTH)
-    expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(in_place[:, 4:5]))
-    torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update), expected, rtol=1e-5, atol=1e-5)
+    phases = (int(HEIGHT / factor) // 4 + 1, int(WIDTH / factor) // 4 + 1)
+    update = torch.randn(batch, 80, *phases, generator=torch.Generator().manual_seed(7)) * 3
+    expected = final_frame_by_ops(side0, side1, flow, shuffled(update), factor)
+    got = kernels.final_frame(side0, side1, flow, update, enlarged=factor == 0.5)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def final_frame_by_ops(side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, out: torch.Tensor,
+                       factor: float) -> torch.Tensor:
+    """What IFNet.forward's PyTorch ops make of the last block's output ``out`` (at 1/factor)."""
+    batch = flow.shape[0]
+    full = flow + resize(out[:, :4] * factor, factor)
+    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], full).view(batch, 2, 3, *flow.shape[2:])
+    return torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(resize(out[:, 4:5], factor)))
 
 
 @pytest.mark.parametrize("region", ["whole", "part"])
@@ -225,16 +235,3 @@ def test_enlarged_input_matches_the_ops(kernels: fused_warp.Kernels, region: tup
                                    (rows, columns))
     assert fused.shape == expected.shape == (batch, 28, rows, columns)
     torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_final_frame_of_an_enlarged_block_matches_the_ops(kernels: fused_warp.Kernels) -> None:
-    batch = 2
-    side0, side1 = random_side(33, "kernel"), random_side(34, "kernel")
-    flow = random_flow(batch, 35)
-    update = torch.randn(batch, 80, HEIGHT // 2 + 1, WIDTH // 2 + 1, generator=torch.Generator().manual_seed(36)) * 3
-    out = shuffled(update)  # at twice the frame's size
-    full = flow + resize(out[:, :4] * 0.5, 0.5)
-    warped = IFNet().warp(side_by_side(side0, side1, batch)[:, :3], full).view(batch, 2, 3, HEIGHT, WIDTH)
-    expected = torch.lerp(warped[:, 1], warped[:, 0], torch.sigmoid(resize(out[:, 4:5], 0.5)))
-    torch.testing.assert_close(kernels.final_frame(side0, side1, flow, update, enlarged=True), expected,
-                               rtol=1e-5, atol=1e-5)
