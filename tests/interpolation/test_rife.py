@@ -168,14 +168,17 @@ def test_the_blocks_work_on_the_picture_cells_of_a_padded_frame():
     assert block_region((512, 896), (512, 896), 1.0) == (512, 896)
 
 
-@pytest.mark.parametrize("scale", [1.0, 2.0])
-def test_a_picture_region_runs_the_same_in_kernels_and_ops(rife: RifeInterpolator, scale: float,
-                                                           monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize(("scale", "size", "picture"), [(0.5, (256, 256), (200, 230)), (1.0, (128, 192), (100, 150)),
+                                                       (2.0, (128, 192), (100, 150)), (4.0, (128, 192), (100, 150))])
+def test_a_picture_region_runs_the_same_in_kernels_and_ops(rife: RifeInterpolator, scale: float, size: tuple[int, int],
+                                                           picture: tuple[int, int], monkeypatch: pytest.MonkeyPatch):
+    """Every internal scale: 1/2 (4K) ends on a block at 1/2 of the frame, 2 and 4 (small frames) run
+    blocks at twice and four times the frame's size."""
     if fused_warp.kernels() is None:
         pytest.skip("no C compiler here")
-    image0 = torch.from_numpy(textured(128, 192, seed=28)).permute(2, 0, 1)[None].float() / 255
+    image0 = torch.from_numpy(textured(*size, seed=28)).permute(2, 0, 1)[None].float() / 255
     image1 = torch.roll(image0, shifts=(4, -3), dims=(2, 3))
-    network, picture, t = rife.network, (100, 150), torch.full((1, 1, 1, 1), 0.6)
+    network, t = rife.network, torch.full((1, 1, 1, 1), 0.6)
     sizes: list[tuple[int, ...]] = []
     unshuffled = IFBlock.unshuffled
     monkeypatch.setattr(IFBlock, "unshuffled", lambda self, x, *rest: sizes.append(tuple(x.shape[2:])) or
@@ -184,9 +187,9 @@ def test_a_picture_region_runs_the_same_in_kernels_and_ops(rife: RifeInterpolato
         fused = network(network.prepare(image0), network.prepare(image1), t, scale, picture)
         monkeypatch.setattr(fused_warp, "kernels", lambda: None)
         ops = network(network.prepare(image0), network.prepare(image1), t, scale, picture)
-    assert fused.shape == ops.shape and fused.shape[2] >= 100 and fused.shape[3] >= 150
+    assert fused.shape == ops.shape and fused.shape[2] >= picture[0] and fused.shape[3] >= picture[1]
     assert (fused - ops).abs().max().item() < 1e-4
-    assert sizes[:5] == sizes[5:] == [block_region(picture, (128, 192), s / scale) for s in BLOCK_SCALES]
+    assert sizes[:5] == sizes[5:] == [block_region(picture, size, s / scale) for s in BLOCK_SCALES]
 
 
 def test_best_quality_averages_plain_reversed_and_mirrored_views():
