@@ -68,13 +68,16 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     destination = checked_destination(Path(output_path), kind)
     video_format = video_format_for(Path(output_path), kind, options)
 
-    load = model if model is not None else functools.partial(create_model, options.model, options.weights,
-                                                             options.device, options.quality)
+    get_model: Callable[[], FrameInterpolator] | None = None  # None: ``model`` is a model (not callable)
+    if model is None:
+        get_model = functools.partial(create_model, options.model, options.weights, options.device, options.quality)
+    elif callable(model):
+        get_model = model
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load") as loader:
-        loading = loader.submit(load) if callable(load) else None  # a model object is not callable
+        loading = loader.submit(get_model) if get_model is not None else None
         info = probe(source_path, options.limits)  # a bad input is reported first, whatever the model does
         source = scan(info, options.limits, options.scene, cancelled)
-        interpolator: FrameInterpolator = loading.result() if loading is not None else load  # type: ignore[assignment]
+        interpolator = loading.result() if loading is not None else model
     fps_out = options.target_fps(source.fps)
     notes: list[str] = []
     if kind == "gif" and fps_out > GIF_MAX_FPS:
