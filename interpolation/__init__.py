@@ -26,10 +26,11 @@ def keep_large_buffers_allocated() -> None:
     system time 18.3 s → 11.1 s, wall time −12 %, peak memory +13 %. No effect off glibc.
 
     One arena for all threads: the engine's two model lanes are threads, and glibc gives each thread
-    its own arena, made of heaps of at most 64 MB that it unmaps when they empty, so every large
-    tensor a lane freed was faulted in afresh. Measured on the 10 s 480p 30→60 job: 3.3 million page
-    faults and 10.2 s of system time → 0.14 million and 1.1 s; wall time 60.1 → 55.2 s. Python's own
-    small objects have their own allocator, so the shared arena is rarely contended.
+    its own arena, made of heaps of at most 64 MB that it unmaps when they empty, so large tensors a
+    lane freed could be faulted in afresh. Measured on the 10 s 480p 30→60 job: with per-thread
+    arenas, 4 runs of 6 took 1.3–3.3 million page faults and 4–10 s of system time; with one arena,
+    6 runs of 6 took 0.14 million and about 1 s. Python's own small objects have their own allocator,
+    so the shared arena is rarely contended.
     """
     import ctypes
     import ctypes.util
