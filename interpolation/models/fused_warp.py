@@ -76,13 +76,13 @@ class Kernels:
         self._add_enlarged.argtypes = (_PTR, _INT, *_MAP, _INT, _INT, _INT, _INT, _INT, _INT, _INT)
         self._add_enlarged.restype = _INT  # -1: out of memory
         self._encoding_into = library.encoding_into
-        self._encoding_into.argtypes = (_PTR, _I64, *_MAP, _INT, _INT, _INT, _INT)
+        self._encoding_into.argtypes = (_PTR, _I64, *_MAP, _INT, _INT, _INT)
         self._encoding_into.restype = None
         self._picture_into = library.picture_into
         self._picture_into.argtypes = (_PTR, _I64, _INT, _INT, _PTR, _I64, _PTR, _INT, _INT, _INT, _INT)
         self._picture_into.restype = None
         self._to_pixels = library.to_pixels
-        self._to_pixels.argtypes = (*_MAP, _INT, _INT, _INT, _PTR, _INT, _INT)
+        self._to_pixels.argtypes = (*_MAP, _INT, _INT, _PTR, _INT, _INT)
         self._to_pixels.restype = None
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
@@ -169,7 +169,7 @@ class Kernels:
         from its phases (:func:`rife.deconvolved`), ``(1, 16, H/2 + 1, W/2 + 1)``."""
         assert has_side_layout(side)
         height, width = side.shape[2:]
-        self._in_rows(self._encoding_into, (side.data_ptr(), side.stride(2), *_map(phases[0]), height, width), height)
+        self._in_rows(self._encoding_into, (side.data_ptr(), side.stride(2), *_map(phases[0]), width), height)
 
     def picture(self, frame: np.ndarray, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A decoded frame (``(h, w, 3)`` uint8 RGB) in [0, 1], padded to ``height`` × ``width`` by
@@ -189,7 +189,7 @@ class Kernels:
         frames in [0, 1]) as B uint8 RGB frames: their mean, rounded as :func:`rife.to_frame` rounds."""
         out = np.empty((images.shape[0], height, width, 3), dtype=np.uint8)
         for item in range(images.shape[0]):
-            self._in_rows(self._to_pixels, (*_map(images[item]), views, height, width, out[item].ctypes.data), height)
+            self._in_rows(self._to_pixels, (*_map(images[item]), views, width, out[item].ctypes.data), height)
         return list(out)
 
     @staticmethod

@@ -372,7 +372,7 @@ int add_enlarged(float *flow, int accumulate, const float *update, int64_t updat
 /* A prepared frame's encoding channels 3-6, written into `side` from the encoder's last deconvolution
  * as its phases (16 channels: a deconvolution with no pixel shuffle after it, see phase_offset). */
 void encoding_into(float *side, int64_t side_row, const float *phases, int64_t phase_channel, int64_t phase_row,
-                   int64_t phase_col, int height, int width, int row_begin, int row_end)
+                   int64_t phase_col, int width, int row_begin, int row_end)
 {
     Map p = {phases, phase_channel, phase_row, phase_col};
     for (int y = row_begin; y < row_end; y++)
@@ -406,10 +406,11 @@ void picture_into(const uint8_t *frame, int64_t frame_row, int height, int width
     }
 }
 
-/* The top-left height x width of `views` frames summed, (3, H, W) floats, as 8-bit RGB (height, width, 3):
+/* The first `width` columns of the rows given of `views` frames summed, (3, H, W) floats, as 8-bit RGB
+ * rows of width x 3 bytes:
  * the mean clamped to [0, 1], times 255, rounded half to even, as rife.to_frame computes it (NaN
  * becomes 0). */
-void to_pixels(const float *image, int64_t channel, int64_t row, int64_t col, int views, int height, int width,
+void to_pixels(const float *image, int64_t channel, int64_t row, int64_t col, int views, int width,
                uint8_t *out, int row_begin, int row_end)
 {
     Map m = {image, channel, row, col};
