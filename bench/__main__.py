@@ -6,13 +6,19 @@
 
 Sections: quality (PSNR/SSIM against ground truth), speed (ms/frame, RIFE FLOPs vs SGEMM, RIFE
 speed modes), pipeline (whole CLI run vs model time), memory (peak RSS, 10 s vs 60 s, 4K) and
-bot (time to "Queued" with 1/10/50 senders, queue enqueue throughput). Never fails on a time.
+bot (time to "Queued" with 1/10/50 senders, queue enqueue throughput), plus the sections other
+modules contribute whole (``CONTRIBUTED``). Never fails on a time.
+
+A new section is one module with a function ``section(full: bool, log) -> bench.report.Section``
+(measure, then return the title, intro, Markdown tables, summary lines, notes and JSON data) and
+one line in ``CONTRIBUTED`` below; it runs with ``--sections NAME`` like the built-in ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 import tempfile
@@ -29,7 +35,15 @@ from .methods import MinterpolateMethod, build_methods
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-SECTIONS = ("quality", "speed", "endtoend", "pipeline", "memory", "bot")
+#: Sections that other modules contribute whole: name -> module with ``section(full, log) -> report.Section``.
+#: One line per module; they run, and appear in the report, after speed and in this order.
+CONTRIBUTED: dict[str, str] = {
+}
+
+
+def section_names() -> tuple[str, ...]:
+    """Every section in running order: the built-in ones with the contributed ones after speed."""
+    return ("quality", "speed", *CONTRIBUTED, "endtoend", "pipeline", "memory", "bot")
 
 
 @dataclass(frozen=True)
@@ -163,15 +177,28 @@ def run_bot(results: report.BenchResults, settings: Settings, args: argparse.Nam
             log(f"  {scenario.name}: {rate:.0f} jobs/s")
 
 
-RUNNERS: dict[str, Callable[[report.BenchResults, Settings, argparse.Namespace], None]] = {
-    "quality": run_quality, "speed": run_speed, "endtoend": run_endtoend, "pipeline": run_pipeline, "memory": run_memory, "bot": run_bot,
+def run_contributed(name: str, results: report.BenchResults, args: argparse.Namespace) -> None:
+    module = importlib.import_module(CONTRIBUTED[name])
+    results.add(module.section(args.full, log))
+
+
+Runner = Callable[[report.BenchResults, Settings, argparse.Namespace], None]
+RUNNERS: dict[str, Runner] = {
+    "quality": run_quality, "speed": run_speed, "endtoend": run_endtoend, "pipeline": run_pipeline,
+    "memory": run_memory, "bot": run_bot,
 }
+
+
+def runner(name: str) -> Runner:
+    if name in CONTRIBUTED:
+        return lambda results, settings, args: run_contributed(name, results, args)
+    return RUNNERS[name]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="more frames and longer runs (bench-full)")
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+    parser.add_argument("--sections", nargs="+", choices=section_names(), default=list(section_names()),
                         help="what to run (default: everything)")
     parser.add_argument("--methods", nargs="+", choices=("blend", "minterpolate", "flow", "rife", "dain"),
                         help="quality methods to compare (default: all available)")
@@ -196,13 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     results = report.BenchResults(mode="full" if args.full else "quick", command=command, machine=describe(REPO_DIR))
     started = time.perf_counter()
     failed = []
-    for name in SECTIONS:
+    for name in section_names():
         if name not in args.sections:
             continue
         log(f"== {name}")
         section_started = time.perf_counter()
         try:
-            RUNNERS[name](results, settings, args)
+            runner(name)(results, settings, args)
         except Exception as error:  # one broken section must not lose the others' numbers
             failed.append(name)
             results.notes.append(f"section {name} failed: {type(error).__name__}: {error}")

@@ -45,6 +45,35 @@ class ThroughputRow:
 
 
 @dataclass
+class Section:
+    """A whole report section that one bench module contributes (cut detection, versus the published forward…).
+
+    The module measures, then builds this from its own rows: ``title`` becomes a "##" heading, ``intro``
+    the paragraph under it, ``tables`` the Markdown tables in order (build them with
+    :func:`markdown_table`), ``summary`` lines join the report's Summary, ``notes`` its "Not run or
+    replaced" list, and ``data`` (anything JSON-serialisable, e.g. ``[asdict(row) for row in rows]``)
+    is saved in results.json under ``sections.<key>``. ``bench/__main__.py`` registers the module in one line
+    (``CONTRIBUTED``); nothing here needs to change for a new section.
+    """
+
+    key: str
+    title: str
+    intro: str = ""
+    tables: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: object = None
+
+    def markdown(self) -> list[str]:
+        out = [f"## {self.title}", ""]
+        if self.intro:
+            out += [self.intro, ""]
+        for table in self.tables:
+            out += [table, ""]
+        return out
+
+
+@dataclass
 class BenchResults:
     mode: str  # "quick" or "full"
     command: str
@@ -61,6 +90,13 @@ class BenchResults:
     throughput: list[ThroughputRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     section_seconds: dict[str, float] = field(default_factory=dict)
+    #: Contributed sections, in the order they ran (see :class:`Section`).
+    sections: list[Section] = field(default_factory=list)
+
+    def add(self, section: Section) -> None:
+        """Put a contributed section into the report (its notes join the report's notes)."""
+        self.sections.append(section)
+        self.notes += section.notes
 
 
 # --- tables ------------------------------------------------------------------------------------
@@ -271,6 +307,8 @@ def summary_lines(results: BenchResults) -> list[str]:
         worst = max(results.memory.growth.values())
         lines.append(f"- Memory: peak RSS of a 60 s clip is × {worst:.3f} that of a 10 s clip "
                      f"({'flat' if worst <= FLAT_TOLERANCE else 'NOT flat'}).")
+    for section in results.sections:
+        lines += section.summary
     if results.intake:
         busiest = max(results.intake, key=lambda r: r.senders)
         lines.append(f"- Bot: with {busiest.senders} users sending at once, median {busiest.median_s * 1000:.0f} ms and "
@@ -352,6 +390,9 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                     "the same run of pairs, both ways, best of three each; effective GFLOP/s credits the frames with the FLOPs "
                     "counted on the reference forward at that size, as above:", "", lanes_table(speed), ""]
 
+    for section in results.sections:
+        out += section.markdown()
+
     if results.endtoend:
         out += ["## End to end", "",
                 "One clip through the whole chat flow (`python -m bot --console`: adapter → queue → worker → "
@@ -401,6 +442,8 @@ def console_tables(results: BenchResults) -> str:
         parts += [f"Speed (torch threads {results.speed.threads}, SGEMM {results.speed.sgemm_gflops:.1f} GFLOP/s):",
                   speed_table(results.speed, results.minterpolate_speed), rife_cost_table(results.speed),
                   modes_table(results.speed)] + ([lanes_table(results.speed)] if results.speed.lanes else [])
+    for section in results.sections:
+        parts += [f"{section.title}:", *section.tables]
     if results.endtoend:
         parts += ["End to end:", endtoend_table(results.endtoend)]
     if results.overhead:
@@ -514,6 +557,7 @@ def to_json(results: BenchResults) -> dict:
         "intake": [asdict(r) for r in results.intake],
         "throughput": [asdict(r) for r in results.throughput],
         "notes": results.notes, "section_seconds": results.section_seconds,
+        "sections": {section.key: section.data for section in results.sections},
     }
     return data
 
