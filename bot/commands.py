@@ -78,6 +78,19 @@ class JobSettings:
         return ", ".join(parts)
 
 
+#: Longest piece of the user's own text quoted back in an answer.
+MAX_QUOTED_CHARS = 40
+
+
+def quoted(text: str) -> str:
+    """The user's word, as answers quote it: “…”, one line, shortened. Sent as plain text only
+    (never with a parse mode) and, on Discord, with no mentions allowed."""
+    word = " ".join(text.split())
+    if len(word) > MAX_QUOTED_CHARS:
+        word = word[:MAX_QUOTED_CHARS - 1] + "…"
+    return f"“{word}”"
+
+
 def format_fps(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
@@ -93,7 +106,7 @@ def parse_fps(text: str | None, settings: Settings) -> float:
     try:
         value = float(text.strip().lower().removesuffix("fps").replace(",", "."))
     except ValueError:
-        raise CommandError(f"“{text.strip()}” is not a frame rate. Try /fps 60.") from None
+        raise CommandError(f"{quoted(text)} is not a frame rate. Try /fps 60.") from None
     if not MIN_TARGET_FPS <= value <= settings.max_fps:
         raise CommandError(f"The frame rate must be between {MIN_TARGET_FPS:g} and {settings.max_fps:g} fps.")
     return value
@@ -118,7 +131,7 @@ def parse_slowmo(text: str | None) -> float | None:
     try:
         value = float(word.removesuffix("x").removesuffix("×").replace(",", "."))
     except ValueError:
-        raise CommandError(f"“{text.strip()}” is not a slow-motion factor. Try /slowmo 4.") from None
+        raise CommandError(f"{quoted(text)} is not a slow-motion factor. Try /slowmo 4.") from None
     if not MIN_SLOWMO <= value <= MAX_SLOWMO:
         raise CommandError(f"Slow motion goes from {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}×, e.g. /slowmo 4 (or /slowmo off).")
     return value
@@ -198,7 +211,7 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
         elif name == "quality":
             result = replace(result, quality=parse_quality(value))
         else:
-            raise CommandError(f"I don't know /{name} in a caption. Use /fps N, /slowmo K, /loop, /gif, /mp4, "
+            raise CommandError(f"I don't know {quoted('/' + name)} in a caption. Use /fps N, /slowmo K, /loop, /gif, /mp4, "
                                "/compare, /cuts fade, /quality best or /model NAME.")
     return result
 

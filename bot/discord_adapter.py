@@ -11,6 +11,7 @@ in the ChatReplier methods.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import mimetypes
 from collections.abc import Awaitable, Callable
@@ -75,6 +76,20 @@ def suffix_for(attachment: discord.Attachment) -> str:
     return mimetypes.guess_extension(kind) or ".mp4"
 
 
+class AllowlistTree(app_commands.CommandTree):
+    """The command tree with the allowlist checked once, before any command runs (nothing is stored)."""
+
+    def __init__(self, client: discord.Client, settings: Settings) -> None:
+        super().__init__(client)
+        self.settings = settings
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.channel_id is not None and self.settings.chat_allowed(interaction.channel_id):
+            return True
+        await interaction.response.send_message(PRIVATE_CHAT_TEXT, ephemeral=True)
+        return False
+
+
 def reply_reference(job: JobView) -> discord.MessageReference:
     """Reply to the user's message; still send if it was deleted meanwhile."""
     return discord.MessageReference(message_id=int(job.message_id), channel_id=int(job.chat_id),
@@ -92,8 +107,11 @@ class DiscordAdapter:
         self.service = service
         self.defer_after_s = DEFER_AFTER_S
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # the bot never joins voice
-        self.client = discord.Client(intents=INTENTS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S)
-        self.tree = app_commands.CommandTree(self.client)
+        # No message may ping anyone unless a send asks for it (only results ping the user who asked),
+        # so user text quoted back ("@everyone" is not a frame rate) stays inert.
+        self.client = discord.Client(intents=INTENTS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
+                                     allowed_mentions=discord.AllowedMentions.none())
+        self.tree = AllowlistTree(self.client, settings)
         self.client.setup_hook = self.setup_hook  # type: ignore[method-assign]
         self.client.event(self.on_message)
         self.tree.error(self.on_command_error)
@@ -217,9 +235,6 @@ class DiscordAdapter:
         Changes to a channel's settings are answered for everyone to see; personal answers
         (help, status, cancel) only to the user who asked.
         """
-        if interaction.channel_id is None or not self.settings.chat_allowed(interaction.channel_id):
-            await interaction.response.send_message(PRIVATE_CHAT_TEXT, ephemeral=True)
-            return
         if isinstance(work, str):
             await interaction.response.send_message(fit_text(work), ephemeral=ephemeral)
             return
@@ -255,6 +270,10 @@ class DiscordAdapter:
     async def on_message(self, message: discord.Message) -> None:
         if not self.addressed(message):
             return
+        if not self.settings.chat_allowed(message.channel.id):  # before anything is stored or fetched
+            with contextlib.suppress(discord.HTTPException):
+                await message.reply(PRIVATE_CHAT_TEXT)
+            return
         try:
             await self.receive(message)
         except Exception:
@@ -267,8 +286,7 @@ class DiscordAdapter:
     async def receive(self, message: discord.Message) -> None:
         videos = [attachment for attachment in message.attachments if is_video(attachment)]
         if not videos:
-            if self.settings.chat_allowed(message.channel.id):
-                await message.reply(NOT_A_VIDEO_TEXT if message.attachments else HOW_TO_TEXT, mention_author=False)
+            await message.reply(NOT_A_VIDEO_TEXT if message.attachments else HOW_TO_TEXT)
             return
         video = videos[0]
 
@@ -283,7 +301,7 @@ class DiscordAdapter:
             await message.reply(fit_text(outcome.text))
         elif outcome.new:  # a re-delivered event (not new) was answered the first time
             text = outcome.text + ("\n" + ONE_VIDEO_TEXT if len(videos) > 1 else "")
-            status = await message.reply(text, mention_author=False)
+            status = await message.reply(text)
             await self.service.set_status_message(outcome.job_id, status.id)
 
     # --- ChatReplier: what the worker calls ---------------------------------------------------------
@@ -312,7 +330,7 @@ class DiscordAdapter:
                 return None
             except discord.NotFound:
                 pass  # the status message was deleted: post a new one
-        sent = await channel.send(fit_text(text), reference=reply_reference(job), mention_author=False)
+        sent = await channel.send(fit_text(text), reference=reply_reference(job))
         return str(sent.id)
 
     async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
@@ -320,7 +338,8 @@ class DiscordAdapter:
             channel = await self.channel_of(job)
             # A discord.File is single-use: each attempt opens the result afresh.
             upload = discord.File(path, filename=f"smooth-{job.id}{path.suffix}")
-            return await channel.send(fit_text(delivery.caption), file=upload, reference=reply_reference(job))
+            return await channel.send(fit_text(delivery.caption), file=upload, reference=reply_reference(job),
+                                      mention_author=True)  # the one ping: the result the user waited for
 
         sent = await self.call_platform(send)
         return str(sent.id)
@@ -328,7 +347,7 @@ class DiscordAdapter:
     async def send_error(self, job: JobView, text: str) -> None:
         async def send() -> discord.Message:
             channel = await self.channel_of(job)
-            return await channel.send(fit_text(text), reference=reply_reference(job))
+            return await channel.send(fit_text(text), reference=reply_reference(job), mention_author=True)
 
         try:
             await self.call_platform(send)

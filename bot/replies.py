@@ -68,6 +68,14 @@ class ChatReplier(Protocol):
         """Tell the user that their job failed, as a reply to their message."""
 
 
+#: Fixed sentences for what went wrong on the server side; the details go to the log, never to a chat.
+OUT_OF_SPACE_TEXT = "Sorry, the server is out of space right now. Please try again later."
+DOWNLOAD_FAILED_TEXT = "I could not download that file. Please send it again."
+ENQUEUE_FAILED_TEXT = "Sorry, I could not queue that video right now. Please try again later."
+#: How /status shows a failed job: the reason was the reply to the video (stored texts are not repeated).
+FAILED_STATUS_TEXT = "Failed (my reply to your video said why)"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60}:{seconds % 60:02d}"

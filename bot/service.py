@@ -6,6 +6,7 @@ business logic of their own, so Telegram, Discord and the console behave alike.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -18,7 +19,8 @@ from storage import CancelStatus, JobQueue, JobState, QueueFullError
 from .commands import (BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, CommandError, JobSettings, parse_caption,
                        parse_compare, parse_cut_mode, parse_fps, parse_model, parse_quality, parse_slowmo)
 from .config import Settings
-from .replies import queued_text
+from .replies import (DOWNLOAD_FAILED_TEXT, ENQUEUE_FAILED_TEXT, FAILED_STATUS_TEXT, OUT_OF_SPACE_TEXT,
+                      queued_text)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,15 @@ log = logging.getLogger(__name__)
 Download = Callable[[Path], Awaitable[None]]
 #: The answer in a chat that the allowlist (``allowed_chat_ids``) leaves out.
 PRIVATE_CHAT_TEXT = "Sorry, this bot is private and not enabled for this chat."
+#: OS errors that mean "no room to write" (disk full, quota, file size limit).
+OUT_OF_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def out_of_space(error: BaseException) -> bool:
+    """A full disk, as the OS says it (``OSError``) or as SQLite does ("database or disk is full")."""
+    if isinstance(error, OSError):
+        return error.errno in OUT_OF_SPACE_ERRNOS
+    return "disk is full" in str(error).lower()
 
 
 def answers_bad_arguments(command: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
@@ -86,17 +97,25 @@ class ChatService:
         partial = target.with_name(target.name + ".part")
         try:
             await download(partial)
+            os.replace(partial, target)
         except Exception as error:
             partial.unlink(missing_ok=True)
+            if out_of_space(error):
+                log.error("download of %s message %s failed: the data directory is out of space (%s)",
+                          platform, message_id, error)
+                return Refused(OUT_OF_SPACE_TEXT)
             log.warning("download failed for %s message %s: %s", platform, message_id, error)
-            return Refused("I could not download that file. Please send it again.")
-        os.replace(partial, target)
+            return Refused(DOWNLOAD_FAILED_TEXT)
         options = job_settings.to_dict() | {"upload_limit": upload_limit}
         try:
             result = await self.queue.enqueue(platform, chat_id, user_id, message_id, target, options)
         except QueueFullError as error:
             target.unlink(missing_ok=True)
             return Refused(str(error))
+        except Exception as error:  # the database is unwritable (disk full, locked, gone): keep no file
+            target.unlink(missing_ok=True)
+            log.error("enqueue of %s message %s failed: %s", platform, message_id, error, exc_info=error)
+            return Refused(OUT_OF_SPACE_TEXT if out_of_space(error) else ENQUEUE_FAILED_TEXT)
         if not result.created:
             if result.job.input_path != str(target):
                 target.unlink(missing_ok=True)
@@ -188,7 +207,7 @@ class ChatService:
             elif job.state == JobState.DONE:
                 state = "Done"
             elif job.state == JobState.FAILED:
-                state = f"Failed: {job.error}"
+                state = FAILED_STATUS_TEXT  # stored errors may carry details meant for the log
             else:
                 state = "Cancelled"
             lines.append(f"#{job.id}: {state}")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import (Application, BaseUpdateProcessor, CallbackQueryHandler, CommandHandler, ContextTypes,
-                          MessageHandler, filters)
+from telegram.ext import (Application, ApplicationHandlerStop, BaseUpdateProcessor, CallbackQueryHandler,
+                          CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters)
 
 from .commands import help_text, start_text
 from .config import Settings
 from .replies import Delivery, DeliveryError, JobView
-from .service import Accepted, ChatService
+from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,8 @@ class TelegramAdapter:
             .connection_pool_size(MAX_CONCURRENT_UPDATES)
             .build()
         )
+        # Group -1 runs before every handler: a chat outside the allowlist never reaches one.
+        self.app.add_handler(TypeHandler(Update, self.gate), group=-1)
         self.app.add_handler(CommandHandler("start", self.on_start))
         self.app.add_handler(CommandHandler("help", self.on_help))
         self.app.add_handler(CommandHandler("fps", self.on_fps))
@@ -173,8 +175,22 @@ class TelegramAdapter:
     def allowed(self, update: Update) -> bool:
         return update.effective_chat is not None and self.settings.chat_allowed(update.effective_chat.id)
 
+    async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The allowlist, checked once before any handler: strangers change nothing, nothing is fetched.
+
+        A stranger's button press or command or video gets the polite refusal; anything else is ignored.
+        """
+        if self.allowed(update):
+            return
+        if update.callback_query is not None:
+            await update.callback_query.answer(PRIVATE_CHAT_TEXT)
+        elif (message := update.effective_message) is not None and update.effective_chat is not None:
+            if media_of(message) is not None or (message.text or "").startswith("/"):
+                await message.reply_text(PRIVATE_CHAT_TEXT, do_quote=True)
+        raise ApplicationHandlerStop
+
     async def reply(self, update: Update, text: str) -> None:
-        if update.effective_message is not None and self.allowed(update):
+        if update.effective_message is not None:
             await update.effective_message.reply_text(text, do_quote=True)
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -217,8 +233,6 @@ class TelegramAdapter:
         await self.reply(update, await self.service.set_model(PLATFORM, update.effective_chat.id, argument))
 
     async def on_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.allowed(update):
-            return
         text = await self.service.settings_text(PLATFORM, update.effective_chat.id)
         await update.effective_message.reply_text(text, reply_markup=settings_keyboard())
 
@@ -233,7 +247,7 @@ class TelegramAdapter:
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The /settings keyboard: apply the choice, confirm it, refresh the settings message."""
         query = update.callback_query
-        if query is None or query.message is None or not self.allowed(update):
+        if query is None or query.message is None:
             return
         chat_id = query.message.chat.id
         setting, _, value = (query.data or "").partition(":")

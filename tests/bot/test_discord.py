@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import mimetypes
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 from bot.__main__ import main, serve
 from bot.config import Settings
 from bot.discord_adapter import HOW_TO_TEXT, NOT_A_VIDEO_TEXT, ONE_VIDEO_TEXT, DiscordAdapter
+from bot.replies import FAILED_STATUS_TEXT
 from bot.service import PRIVATE_CHAT_TEXT
 from bot.worker import Worker
 from storage import JobState, SqliteJobQueue
@@ -54,6 +56,8 @@ class Sent:
     content: str | None
     reply_to: int | None
     files: dict[str, bytes]
+    #: The request's allowed_mentions (None: not sent, so Discord would ping whatever the text names).
+    allowed_mentions: dict[str, Any] | None = None
 
 
 @dataclass
@@ -111,9 +115,11 @@ class FakeDiscord:
         intents = self.client._connection._intents
         intents.members = True
         self.client._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(intents)
+        mentions = self.client.allowed_mentions
         dpytest.configure(self.client, members=2)
         state = self.client._connection  # dpytest replaced the connection state: attach the command tree again
         state._command_tree = self.adapter.tree
+        self.client.allowed_mentions = mentions  # ... and the client's allowed mentions, which it drops
         state.application_id = self.client.user.id
 
     @property
@@ -145,7 +151,8 @@ class FakeDiscord:
             payload = json.loads(next(part["value"] for part in params.multipart if part["name"] == "payload_json"))
         reference = payload.get("message_reference") or {}
         self.sent.append(Sent(int(data["id"]), channel_id, payload.get("content"),
-                              int(reference["message_id"]) if reference else None, files))
+                              int(reference["message_id"]) if reference else None, files,
+                              payload.get("allowed_mentions")))
         return data
 
     def edit_by_id(self, channel_id: int, message_id: int, params) -> dict[str, Any]:
@@ -395,12 +402,52 @@ async def test_slash_commands_answer_through_discords_interaction_layer(settings
 async def test_other_channels_are_refused_when_an_allowlist_is_set(settings, monkeypatch, tmp_path):
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     private = settings.model_copy(update={"allowed_chat_ids": [1234]})
+    downloads = []
+    monkeypatch.setattr(backend.FakeHttp, "get_from_cdn", lambda http, url: downloads.append(url))
     async with running_bot(private, monkeypatch, tmp_path) as discord_:
-        answer = await discord_.slash("fps", rate=30.0)
-        message = await discord_.post(discord_.mention("smooth"), clip)
+        answers = [await discord_.slash("fps", rate=30.0), await discord_.slash("loop"),
+                   await discord_.slash("model", name="flow"), await discord_.slash("settings"),
+                   await discord_.slash("status"), await discord_.slash("cancel"), await discord_.slash("help")]
+        message = await discord_.post(discord_.mention("smooth /fps 60"), clip)
+        hello = await discord_.post(discord_.mention("hello"))
         (refusal,) = discord_.replies_to(message.id)
-    assert answer.content == PRIVATE_CHAT_TEXT and answer.ephemeral
-    assert refusal.content == PRIVATE_CHAT_TEXT
+        (hello_refusal,) = discord_.replies_to(hello.id)
+    assert all(answer.content == PRIVATE_CHAT_TEXT and answer.ephemeral for answer in answers)
+    assert refusal.content == hello_refusal.content == PRIVATE_CHAT_TEXT
+    assert not downloads
+    with contextlib.closing(sqlite3.connect(private.database)) as db:
+        assert [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+                for table in ("jobs", "chat_settings", "user_turns")] == [0, 0, 0]
+    assert not [path for path in private.data_dir.rglob("*") if path.is_file()
+                and not path.name.startswith(private.database.name)]
+
+
+async def test_no_message_can_mention_anyone_but_the_user_who_asked(settings, monkeypatch, tmp_path):
+    """User text quoted back ("“@everyone” is not a frame rate") pings nobody: every send carries
+    allowed_mentions with an empty parse list; only results ping the user they reply to."""
+    clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=0.4)
+    none = {"parse": []}  # what discord.AllowedMentions.none() sends
+    async with running_bot(settings, monkeypatch, tmp_path) as discord_:
+        role = discord_.channel.guild.default_role
+        injected = ["@everyone", "@here", f"<@&{role.id}>", f"<@{discord_.member(1).id}>"]
+        refusals = []
+        for text in injected:
+            message = await discord_.post(discord_.mention(f"smooth /fps {text}"), clip)
+            refusals.append(await discord_.wait_for_reply(message.id))
+        slowmo = await discord_.post(discord_.mention("smooth /slowmo @everyone"), clip)
+        refusals.append(await discord_.wait_for_reply(slowmo.id))
+        hello = await discord_.post(discord_.mention("@everyone hello"))
+        refusals.append(await discord_.wait_for_reply(hello.id))
+        answer = await discord_.slash("compare", layout="@everyone")
+        good = await discord_.post(discord_.mention("smooth"), clip)
+        result = await discord_.wait_for_reply(good.id, lambda sent: bool(sent.files), timeout=JOB_TIMEOUT)
+    assert [r.content for r in refusals[:2]] == ["“@everyone” is not a frame rate. Try /fps 60.",
+                                                 "“@here” is not a frame rate. Try /fps 60."]
+    assert all(r.allowed_mentions == none for r in refusals), [r.allowed_mentions for r in refusals]
+    assert all(sent.allowed_mentions is not None and sent.allowed_mentions["parse"] == [] for sent in discord_.sent)
+    (callback,) = answer.payloads
+    assert callback["data"]["allowed_mentions"] == none
+    assert result.allowed_mentions == {"parse": [], "replied_user": True}  # the result pings its asker only
 
 
 async def test_result_in_a_direct_message_is_fitted_to_the_upload_limit(settings, monkeypatch, tmp_path):
@@ -449,7 +496,7 @@ async def test_a_channel_the_bot_may_no_longer_post_in_fails_the_job_once(settin
             assert await queue.unreported_failures() == []
         status = await discord_.slash("status")  # answered through the interaction, not the channel
     assert job.error.startswith("I made your video but could not send it: the bot may not post in this channel")
-    assert status.content == f"Your videos:\n#1: Failed: {job.error}"
+    assert status.content == f"Your videos:\n#1: {FAILED_STATUS_TEXT}"  # the stored text is not repeated
     assert discord_.refused == 2  # the result, then the failure message: each tried once, no retry loop
     assert not any(sent.files for sent in discord_.sent)
 

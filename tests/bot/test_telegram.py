@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +17,9 @@ import pytest
 
 from bot.__main__ import serve
 from bot.config import Settings
+from bot.replies import FAILED_STATUS_TEXT, OUT_OF_SPACE_TEXT
+from bot.service import PRIVATE_CHAT_TEXT
+from storage import JobState, SqliteJobQueue
 from tests.fakes import FakeTelegram
 from tests.media import make_testsrc, read_video, video_rate
 
@@ -190,7 +194,8 @@ async def test_killed_service_restarts_and_delivers_exactly_once(tg, tmp_path):
     second = start_bot_process(tg, tmp_path)
     try:
         sent = await tg.wait_for("sendVideo", lambda c: c.ok, timeout=JOB_TIMEOUT)
-        await asyncio.sleep(2)  # time for any duplicate to show up
+        await wait_queue_idle(tmp_path / "data" / "smoothbot.sqlite3")
+        await tg.wait_quiet(quiet_s=1.0)  # a duplicate would be sent now, not later
     finally:
         second.send_signal(signal.SIGTERM)
         _, stderr = second.communicate(timeout=30)
@@ -208,3 +213,93 @@ async def test_a_chats_updates_keep_their_order_while_chats_run_concurrently(tg,
         sent = await tg.wait_for_all("sendVideo", 3, lambda c: c.ok, timeout=JOB_TIMEOUT)
     for call in sent:
         assert call.params["caption"].startswith("25 → 30 fps")
+
+
+async def wait_queue_idle(database: Path, timeout: float = JOB_TIMEOUT) -> None:
+    """Until no job waits or runs and every finished job is delivered (read from the database)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            with contextlib.closing(sqlite3.connect(database)) as db:
+                busy = db.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running') "
+                                  "OR (state = 'done' AND NOT delivered)").fetchone()[0]
+            if not busy:
+                return
+            await asyncio.sleep(0.1)
+
+
+def stored_rows(database: Path) -> dict[str, int]:
+    """Rows in each table the bot writes for chats and users (read with plain sqlite3)."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+                for table in ("jobs", "chat_settings", "user_turns")}
+
+
+async def test_a_stranger_changes_nothing_and_gets_a_polite_refusal_at_most(tg, tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    settings = bot_settings(tg, tmp_path, allowed_chat_ids=[1])
+    stranger = 666
+    # A keyboard the bot posted there before the chat was left out of the allowlist.
+    keyboard = tg.add_bot_message(stranger, stranger, "Settings for this chat: …",
+                                  [[("60 fps", "fps:60"), ("Loop on/off", "loop:toggle"), ("GIF", "output:gif")]])
+    async with running_bot(tg, settings):
+        commands = ["/fps 30", "/loop", "/gif", "/slowmo 4", "/compare side", "/cuts fade", "/quality best",
+                    "/model flow", "/settings", "/status", "/cancel", "/start", "/help"]
+        asked = [tg.send_user_message(stranger, stranger, text=text) for text in commands]
+        asked.append(tg.send_user_message(stranger, stranger, video=add_clip(tg, clip), caption="/fps 60"))
+        pressed = [tg.press_button(stranger, stranger, keyboard, data) for data in ("fps:60", "loop:toggle",
+                                                                                   "output:gif")]
+        tg.send_user_message(stranger, stranger, text="just chatting")  # ignored
+        answers = await tg.wait_for_all("sendMessage", len(asked), lambda c: c.ok, timeout=10)
+        button_answers = await tg.wait_for_all("answerCallbackQuery", len(pressed), timeout=10)
+        await tg.wait_updates_confirmed()
+        await tg.wait_quiet()
+        # The allowed chat is served as before.
+        tg.send_user_message(1, 1, text="/fps 30")
+        allowed = await tg.wait_for("sendMessage", replying_to_chat(1), timeout=10)
+    assert [a.params["reply_parameters"]["message_id"] for a in answers] == asked
+    assert {a.params["text"] for a in answers} == {PRIVATE_CHAT_TEXT}
+    assert {a.params["text"] for a in button_answers} == {PRIVATE_CHAT_TEXT}
+    assert not tg.calls_to("getFile") and not tg.calls_to("editMessageText")
+    assert allowed.params["text"] == "Videos in this chat will now be smoothed to 30 fps."
+    assert stored_rows(settings.database) == {"jobs": 0, "chat_settings": 1, "user_turns": 0}  # chat 1's only
+    with contextlib.closing(sqlite3.connect(settings.database)) as db:
+        assert db.execute("SELECT platform, chat_id FROM chat_settings").fetchall() == [("telegram", "1")]
+    assert not [path for path in settings.data_dir.rglob("*") if path.is_file()
+                and not path.name.startswith(settings.database.name)]
+
+
+def replying_to_chat(chat_id: int):
+    return lambda call: call.ok and int(call.params["chat_id"]) == chat_id
+
+
+async def test_user_text_comes_back_as_plain_text(tg, tmp_path):
+    """Answers that quote the user are sent without a parse mode: markup characters stay characters."""
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    typed = "<b>&amp;*b* _i_ [x](tg://user?id=1) `c`"
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        command = tg.send_user_message(4, 4, text=f"/fps {typed}")
+        answer = await tg.wait_for("sendMessage", replying_to(command), timeout=10)
+        video = tg.send_user_message(4, 4, video=add_clip(tg, clip), caption="/slowmo <i>&lt;</i>")
+        refusal = await tg.wait_for("sendMessage", replying_to(video), timeout=10)
+    assert answer.params["text"] == f"“{typed}” is not a frame rate. Try /fps 60."
+    assert refusal.params["text"] == "“<i>&lt;</i>” is not a slow-motion factor. Try /slowmo 4."
+    for call in (answer, refusal):
+        assert "parse_mode" not in call.params and "entities" not in call.params
+        shown = tg.messages[4][call.result["message_id"]]
+        assert shown["text"] == call.params["text"] and not shown.get("entities")  # no formatting applied
+
+
+async def test_status_shows_a_fixed_sentence_not_the_stored_error(tg, tmp_path):
+    settings = bot_settings(tg, tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    detail = "ffmpeg: /srv/smoothbot/data/inbox/telegram-5-1.mp4: Invalid data found (SMOOTHBOT_DAIN_WEIGHTS)"
+    async with SqliteJobQueue.open(settings.database) as queue:
+        await queue.enqueue("telegram", 5, 5, 99, settings.data_dir / "inbox" / "telegram-5-1.mp4", {})
+        claim = await queue.claim("test")
+        job = await queue.fail(claim, detail)
+        await queue.mark_reported(job.id, None)  # the user was told at the time
+    async with running_bot(tg, settings):
+        asked = tg.send_user_message(5, 5, text="/status")
+        status = await tg.wait_for("sendMessage", replying_to(asked), timeout=10)
+    assert status.params["text"] == f"Your videos:\n#1: {FAILED_STATUS_TEXT}"
+    assert "/srv" not in status.params["text"] and "SMOOTHBOT" not in status.params["text"]

@@ -216,6 +216,7 @@ class FakeTelegram:
         self._blocked: set[int] = set()
         self._commands: dict[tuple[str, str], list[JsonDict]] = {}
         self._injected: dict[str, deque[BotApiError]] = {}
+        self._delays: dict[str, deque[float]] = {}
         self._updates_changed = _Signal()
         self._calls_changed = _Signal()
         self._closing = False
@@ -403,6 +404,35 @@ class FakeTelegram:
         )
         return query_id
 
+    def add_bot_message(
+        self, chat_id: int, user_id: int, text: str, buttons: list[list[tuple[str, str]]] | None = None
+    ) -> int:
+        """A message the bot sent in this chat earlier (with inline buttons as (text, callback_data)
+        rows), e.g. before the chat was left out of an allowlist; returns its message_id."""
+        chat = self._user_chat(chat_id, self.users.get(user_id) or self.add_user(user_id))
+        markup = None
+        if buttons:
+            keyboard = [[{"text": label, "callback_data": data} for label, data in row] for row in buttons]
+            markup = {"inline_keyboard": keyboard}
+        message = self._add_message(chat, self.bot_user, None, {"text": text, "reply_markup": markup})
+        return int(message["message_id"])
+
+    def delay(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` calls to `method` are answered only after `seconds` (a stalled server)."""
+        self._delays.setdefault(method.lower(), deque()).extend([seconds] * times)
+
+    async def wait_quiet(self, quiet_s: float = 0.5, timeout: float = 10.0) -> None:
+        """Waits until the bot has made no call but long polls for `quiet_s` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            active = [c.at for c in self.calls if c.method != "getUpdates"]
+            idle = time.monotonic() - max(active, default=0.0)
+            if idle >= quiet_s:
+                return
+            if time.monotonic() + quiet_s - idle > deadline:
+                raise TimeoutError(f"the bot was still calling the API after {timeout} s")
+            await asyncio.sleep(quiet_s - idle)
+
     def flood_wait(self, method: str, retry_after: int = 1, *, times: int = 1) -> None:
         """The next `times` calls to `method` answer 429 with parameters.retry_after."""
         self.fail(
@@ -521,6 +551,9 @@ class FakeTelegram:
             handler = self._handlers.get(name)
             if handler is None:
                 raise BotApiError(404, "Not Found")
+            delays = self._delays.get(name.lower())
+            if delays:
+                await asyncio.sleep(delays.popleft())
             injected = self._injected.get(name.lower())
             if injected:
                 raise injected.popleft()
