@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -303,3 +305,62 @@ async def test_status_shows_a_fixed_sentence_not_the_stored_error(tg, tmp_path):
         status = await tg.wait_for("sendMessage", replying_to(asked), timeout=10)
     assert status.params["text"] == f"Your videos:\n#1: {FAILED_STATUS_TEXT}"
     assert "/srv" not in status.params["text"] and "SMOOTHBOT" not in status.params["text"]
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A real, tiny filesystem (tmpfs) mounted at ``path``: writes past ``size`` fail with ENOSPC."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"needs permission to mount a tmpfs (root): {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Writes a file until the filesystem is full; returns it (delete it to free the space)."""
+    filler = directory / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return filler
+
+
+async def test_a_full_disk_during_download_says_so_and_leaves_no_partial_file(tg, tmp_path, caplog):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        settings = bot_settings(tg, tmp_path, data_dir=disk / "data", database_path=tmp_path / "db.sqlite3")
+        video = tg.add_file(os.urandom(3_000_000), mime_type="video/mp4", file_name="big.mp4")  # > the disk
+        async with running_bot(tg, settings):
+            message_id = tg.send_user_message(6, 6, video=video)
+            refusal = await tg.wait_for("sendMessage", replying_to(message_id), timeout=10)
+        left = [path for path in disk.rglob("*") if path.is_file()]
+    assert refusal.params["text"] == OUT_OF_SPACE_TEXT
+    assert left == []  # the partial download was removed
+    assert stored_rows(settings.database)["jobs"] == 0
+    assert any(record.levelno >= logging.ERROR and "out of space" in record.getMessage() for record in caplog.records)
+
+
+async def test_an_enqueue_that_fails_removes_the_downloaded_file(tg, tmp_path, caplog):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        settings = bot_settings(tg, tmp_path, database_path=disk / "db.sqlite3")
+        async with running_bot(tg, settings):
+            filler = fill(disk)  # the database's disk is full: the download (elsewhere) works, the insert not
+            try:
+                message_id = tg.send_user_message(6, 6, video=add_clip(tg, clip))
+                refusal = await tg.wait_for("sendMessage", replying_to(message_id), timeout=10)
+            finally:
+                filler.unlink()
+        assert tg.downloads  # it was fetched, then removed
+        assert not [path for path in settings.data_dir.rglob("*") if path.is_file()]
+        assert stored_rows(settings.database)["jobs"] == 0
+    assert refusal.params["text"] == OUT_OF_SPACE_TEXT
+    assert any(record.levelno >= logging.ERROR and "enqueue" in record.getMessage() for record in caplog.records)
