@@ -1,7 +1,8 @@
 """Command line: ``python -m interpolation INPUT -o OUTPUT [--fps N | --multi K] [--slowmo K] [--loop] [--gif] ...``
 
 Exit codes: 0 success, 1 failure, 2 bad input or options, 3 missing/corrupt weights, 130 interrupted.
-Errors are one line on stderr; set SMOOTHBOT_DEBUG=1 to see tracebacks of unexpected failures.
+Errors are one line on stderr; ``-v`` adds the server-side detail (ffmpeg's output, paths) below it,
+and SMOOTHBOT_DEBUG=1 shows tracebacks of unexpected failures.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-duration", type=positive_float, default=Limits.max_duration_s,
                         help=f"refuse longer inputs, seconds (default: {Limits.max_duration_s:g})")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="on errors, also print the details behind the one-line message (ffmpeg's output, paths)")
     return parser
 
 
@@ -156,6 +159,15 @@ def summary(result: Result) -> str:
     return "\n".join([text] + result.highlights() + [f"note: {note}" for note in result.notes])
 
 
+def error_text(error: EngineError, verbose: bool) -> str:
+    """One line for people; with ``verbose``, the error's detail follows, indented."""
+    if error.detail is None:
+        return f"error: {error}"
+    if not verbose:
+        return f"error: {error} (-v for details)"
+    return f"error: {error}\n" + "\n".join(f"  {line}" for line in error.detail.splitlines())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     show_progress = not args.quiet and sys.stderr.isatty()
@@ -165,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as error:
         if show_progress:
             sys.stderr.write("\n")
-        print(f"error: {error}", file=sys.stderr)
+        print(error_text(error, args.verbose), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("\nerror: interrupted", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The engine as a library: :func:`run` turns one input file into one smooth output.
 
 decode → plan timestamps → model → encode, streaming, with a progress callback and a
-cancellation check between frames. Output appears atomically: it is written under a temporary
+cancellation check between frames and in every ffmpeg step after them (encoder drain, GIF
+passes, size-fit re-encodes), up to the moment the output is published. Output appears atomically: it is written under a temporary
 name next to the destination and renamed only on success.
 """
 
@@ -96,6 +97,8 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     try:
         finished, width, height, audio = render_to(kind, video_format, workdir, info, source, schedule,
                                                    interpolator, options, notes, progress, cancelled)
+        if cancelled is not None and cancelled():  # came as the last step ended: nothing is published
+            raise CancelledError("cancelled")
         publish(finished, destination)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -159,10 +162,11 @@ def render_to(kind: OutputKind, video_format: VideoFormat | None, workdir: Path,
         return workdir / "frames", width, height, "none"
     if kind == "gif":
         master = workdir / "master.mkv"
-        render(info.path, source, schedule, model, lossless_sink(master, width, height, schedule.fps),
+        render(info.path, source, schedule, model, lossless_sink(master, width, height, schedule.fps, cancelled),
                progress, cancelled, comparison=comparison)
         gif = workdir / "out.gif"
-        settings, gif_notes = make_gif(master, gif, width, height, schedule.fps, options.max_bytes, workdir)
+        settings, gif_notes = make_gif(master, gif, width, height, schedule.fps, options.max_bytes, workdir,
+                                       frames=schedule.frame_count, cancelled=cancelled)
         notes.extend(gif_notes)
         return (gif, *settings.size(width, height), "none")
     assert video_format is not None
@@ -173,7 +177,7 @@ def render_to(kind: OutputKind, video_format: VideoFormat | None, workdir: Path,
                           subtitles=subtitle_codecs(info.path), slowdown=schedule.slowmo)
     encoded = workdir / f"encoded.{video_format.container}"
     sink, sink_notes = video_sink(encoded, width, height, schedule.fps, video_format, source=tracks,
-                                  duration_s=duration_s)
+                                  duration_s=duration_s, cancelled=cancelled)
     notes.extend(sink_notes)
     render(info.path, source, schedule, model, sink, progress, cancelled, pad_even=True, comparison=comparison)
     even_width, even_height = width + width % 2, height + height % 2
@@ -181,7 +185,7 @@ def render_to(kind: OutputKind, video_format: VideoFormat | None, workdir: Path,
         fitted = workdir / f"fitted.{video_format.container}"
         notes.extend(fit_video(encoded, fitted, video_format, max_bytes=options.max_bytes, duration_s=duration_s,
                                width=even_width, height=even_height, fps=schedule.fps, has_audio=has_audio,
-                               workdir=workdir))
+                               workdir=workdir, cancelled=cancelled))
         return fitted, width, height, audio
     return encoded, even_width, even_height, audio
 

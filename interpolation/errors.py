@@ -1,12 +1,25 @@
-"""Typed errors of the engine. Each carries a one-line message meant for a person."""
+"""Typed errors of the engine.
+
+Each carries a one-line ``message`` meant for a person (``str(error)``), safe to show in a chat: no
+server paths, no environment variables, no tool output. What an operator needs to find the cause
+(ffmpeg's last stderr lines, the command, file paths) goes in ``detail``, for logs and ``-v``.
+"""
 
 from __future__ import annotations
 
 
 class EngineError(Exception):
-    """Base class: ``str(error)`` is a one-line, human message (no traceback needed)."""
+    """Base class: ``str(error)`` is the one-line human ``message``; ``detail`` is server-side text or None."""
 
     exit_code = 1
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class BadInputError(EngineError):
@@ -33,6 +46,10 @@ class WeightsError(EngineError):
 
 class EncoderError(EngineError):
     """ffmpeg failed to write the output."""
+
+
+class EncoderTimeoutError(EncoderError):
+    """A child process (ffmpeg) ran past the deadline its work allows and was killed."""
 
 
 class CancelledError(EngineError):

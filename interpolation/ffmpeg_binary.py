@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import shutil
-import subprocess
 from pathlib import Path
 
-from .errors import EncoderError
+from . import child_process
+from .child_process import CancelCheck
 
 #: Demuxers accepted for user input. Playlist-like demuxers (hls, concat, image2, ...) are absent
 #: on purpose. Names match ffmpeg's demuxer names ("mov" covers mp4/m4v/3gp, "matroska" covers webm).
@@ -23,9 +23,6 @@ SAFE_INPUT_OPTIONS: dict[str, str] = {
     "protocol_whitelist": "file",
     "format_whitelist": ",".join(ALLOWED_DEMUXERS),
 }
-
-#: ffmpeg's stderr is kept to this many trailing characters for error messages.
-STDERR_TAIL_CHARS = 2000
 
 
 @functools.cache
@@ -53,32 +50,33 @@ def base_args() -> list[str]:
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 
 
-def run(args: list[str], *, timeout: float | None = None, what: str = "ffmpeg") -> None:
-    """Run ffmpeg to completion; raise :class:`EncoderError` with its last error lines on failure."""
-    try:
-        result = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EncoderError(f"{what} took longer than {timeout:.0f} s and was stopped") from None
-    if result.returncode != 0:
-        raise EncoderError(f"{what} failed: {stderr_summary(result.stderr)}")
+def run(args: list[str], *, timeout_s: float, what: str, cancelled: CancelCheck | None = None) -> None:
+    """Run ffmpeg to completion within ``timeout_s`` (see :func:`child_process.work_timeout`).
 
-
-def stderr_summary(stderr: bytes | str) -> str:
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    lines = [line.strip() for line in text[-STDERR_TAIL_CHARS:].splitlines() if line.strip()]
-    return lines[-1] if lines else "no error output"
+    Raises :class:`~interpolation.errors.EncoderError` on failure (ffmpeg's stderr in its ``detail``),
+    :class:`~interpolation.errors.EncoderTimeoutError` past the deadline and
+    :class:`~interpolation.errors.CancelledError` as soon as ``cancelled()`` is true; the process is
+    killed in each case. ``what`` names the step for people ("GIF encoder").
+    """
+    child_process.run(args, what=what, timeout_s=timeout_s, cancelled=cancelled)
 
 
 @functools.cache
 def available_encoders() -> frozenset[str]:
     """Names of the encoders this ffmpeg binary was built with."""
-    result = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True, check=False
-    )
+    listing = child_process.run([ffmpeg_exe(), "-hide_banner", "-encoders"], what="ffmpeg encoder list",
+                                timeout_s=child_process.QUERY_TIMEOUT_S)
     names = set()
-    for line in result.stdout.splitlines():
+    for line in listing.splitlines():
         parts = line.split()
         # Encoder lines look like " V....D libx264  description"; the header ends with "------".
         if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
             names.add(parts[1])
     return frozenset(names)
+
+
+def stderr_summary(stderr: bytes | str) -> str:
+    """ffmpeg's last non-empty stderr line (for logs and ``detail``, never a user message)."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [line.strip() for line in text[-child_process.STDERR_TAIL_CHARS:].splitlines() if line.strip()]
+    return lines[-1] if lines else "no error output"

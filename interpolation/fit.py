@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import ffmpeg_binary
+from .child_process import CancelCheck, work_timeout
 from .encoding import VideoFormat
 from .errors import EncoderError, LimitExceededError
 
@@ -60,18 +61,22 @@ def scale_filter(width: int, height: int, scale: float) -> str:
     return f"scale={even(width * scale)}:{even(height * scale)}:flags=lanczos"
 
 
-def encode_gif(master: Path, output: Path, width: int, height: int, settings: GifSettings, workdir: Path) -> int:
-    """Two passes over the lossless master: an optimal palette, then dithered frames. Returns bytes."""
+def encode_gif(master: Path, output: Path, width: int, height: int, settings: GifSettings, workdir: Path, *,
+               frames: int, cancelled: CancelCheck | None = None) -> int:
+    """Two passes over the lossless master (``frames`` frames of ``width × height``): an optimal
+    palette, then dithered frames. Returns bytes."""
     palette = workdir / "palette.png"
     out_w, out_h = settings.size(width, height)
     resample = f"fps={settings.fps.numerator}/{settings.fps.denominator},scale={out_w}:{out_h}:flags=lanczos"
+    timeout_s = work_timeout(frames, width, height)  # each pass decodes the whole master
     ffmpeg_binary.run(ffmpeg_binary.base_args() + [
         "-i", str(master), "-vf", f"{resample},palettegen=max_colors={settings.colours}:stats_mode=full",
-        "-frames:v", "1", "-update", "1", str(palette)], what="GIF palette")
+        "-frames:v", "1", "-update", "1", str(palette)], what="GIF palette pass", timeout_s=timeout_s,
+        cancelled=cancelled)
     ffmpeg_binary.run(ffmpeg_binary.base_args() + [
         "-i", str(master), "-i", str(palette),
         "-lavfi", f"[0:v]{resample}[x];[x][1:v]paletteuse=dither={GIF_DITHER}:diff_mode=rectangle",
-        "-loop", "0", "-f", "gif", str(output)], what="GIF encoder")
+        "-loop", "0", "-f", "gif", str(output)], what="GIF encoder", timeout_s=timeout_s, cancelled=cancelled)
     return output.stat().st_size
 
 
@@ -84,12 +89,13 @@ def gif_candidates(fps: Fraction, width: int) -> list[GifSettings]:
 
 
 def make_gif(master: Path, output: Path, width: int, height: int, fps: Fraction, max_bytes: int | None,
-             workdir: Path) -> tuple[GifSettings, list[str]]:
-    """Encode the GIF, shrinking until it fits ``max_bytes``. Returns the settings and notes."""
+             workdir: Path, *, frames: int, cancelled: CancelCheck | None = None) -> tuple[GifSettings, list[str]]:
+    """Encode the GIF from a master of ``frames`` frames, shrinking until it fits ``max_bytes``.
+    Returns the settings and notes."""
     candidates = gif_candidates(fps, width)
     settings = candidates[0]
     while True:
-        size = encode_gif(master, output, width, height, settings, workdir)
+        size = encode_gif(master, output, width, height, settings, workdir, frames=frames, cancelled=cancelled)
         if max_bytes is None or size <= max_bytes:
             break
         target = settings.cost(width, height) * max_bytes / size * GIF_RETRY_MARGIN
@@ -109,7 +115,8 @@ def make_gif(master: Path, output: Path, width: int, height: int, fps: Fraction,
 
 
 def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_bytes: int, duration_s: float,
-              width: int, height: int, fps: Fraction, has_audio: bool, workdir: Path) -> list[str]:
+              width: int, height: int, fps: Fraction, has_audio: bool, workdir: Path,
+              cancelled: CancelCheck | None = None) -> list[str]:
     """Re-encode ``source`` (two passes where the encoder has them) at a bitrate, and if need be a
     picture size, that fits ``max_bytes``. Audio, subtitles and metadata come along.
 
@@ -130,7 +137,8 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
         scale = next((s for s in VIDEO_SCALES
                       if video_bitrate / (width * s * height * s * float(fps)) >= VIDEO_MIN_BITS_PER_PIXEL),
                      VIDEO_SCALES[-1])
-        encode_at_bitrate(source, output, video_format, video_bitrate, audio_bitrate, width, height, scale, workdir)
+        encode_at_bitrate(source, output, video_format, video_bitrate, audio_bitrate, width, height, scale, workdir,
+                          frames=math.ceil(duration_s * fps), cancelled=cancelled)
         size = output.stat().st_size
         if size <= max_bytes:
             notes = [f"re-encoded at {video_bitrate / 1000:.0f} kbit/s to fit {max_bytes / 1e6:.1f} MB"]
@@ -142,18 +150,22 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
 
 
 def encode_at_bitrate(source: Path, output: Path, video_format: VideoFormat, video_bitrate: int, audio_bitrate: int,
-                      width: int, height: int, scale: float, workdir: Path) -> None:
+                      width: int, height: int, scale: float, workdir: Path, *, frames: int,
+                      cancelled: CancelCheck | None = None) -> None:
+    timeout_s = work_timeout(frames, width, height)  # per pass: decode at full size, encode at most that
     video_args = ["-map", "0:v:0"] + video_format.video_args(bitrate=video_bitrate) + ["-pix_fmt", "yuv420p"]
     if scale < 1:
         video_args += ["-vf", scale_filter(width, height, scale)]
-    what = f"{video_format.container.upper()} size fit"
+    what = f"{video_format.container.upper()} size-fit encoder"
     passlog = workdir / "bitrate-pass"
     first_pass = video_format.two_pass_args(passlog, 1)
     if first_pass is not None:
         ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args + first_pass
-                          + ["-an", "-sn", "-f", "null", "-"], what=f"{what} (pass 1)")
+                          + ["-an", "-sn", "-f", "null", "-"], what=f"{what} (pass 1)", timeout_s=timeout_s,
+                          cancelled=cancelled)
     audio_args = (["-map", "0:a:0?"] + video_format.audio_args(str(audio_bitrate))) if audio_bitrate else ["-an"]
     ffmpeg_binary.run(ffmpeg_binary.base_args() + ["-i", str(source)] + video_args
                       + (video_format.two_pass_args(passlog, 2) or []) + audio_args
                       + ["-map", "0:s?", "-c:s", "copy", "-map_metadata", "0"] + video_format.container_args()
-                      + [str(output)], what=what if first_pass is None else f"{what} (pass 2)")
+                      + [str(output)], what=what if first_pass is None else f"{what} (pass 2)", timeout_s=timeout_s,
+                      cancelled=cancelled)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import av
 import av.error
@@ -23,12 +21,10 @@ import cv2
 import numpy as np
 
 from . import ffmpeg_binary
+from .child_process import CancelCheck, ChildProcess, drain_timeout, work_timeout
 from .encoding import VideoFormat, metadata_args, retimed_subtitle_filter, slowed_audio_filter, subtitle_encoder
 from .errors import BadInputError, EncoderError
 from .probe import open_container, video_stream_of
-
-#: Seconds to wait for ffmpeg to finish writing after the last frame was piped in.
-ENCODER_FINISH_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -112,56 +108,41 @@ def subtitle_codecs(path: Path) -> tuple[str, ...]:
 
 
 class FfmpegSink:
-    """Pipes raw RGB frames into an ffmpeg process that writes ``output``."""
+    """Pipes raw RGB frames into an ffmpeg process that writes ``output``.
+
+    ffmpeg must take each frame within the deadline of one frame's work and finish within that of
+    the frames it can still hold (:mod:`interpolation.child_process`); ``cancelled()`` is honoured
+    while a frame is being piped in and while the encoder drains (and muxes audio and subtitles).
+    """
 
     def __init__(self, output: Path, width: int, height: int, fps: Fraction, output_args: list[str],
-                 input_args: list[str] | None = None, what: str = "video encoder") -> None:
+                 input_args: list[str] | None = None, what: str = "video encoder",
+                 cancelled: CancelCheck | None = None) -> None:
         self.output = output
-        self.what = what
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        self.width, self.height = width, height
+        self.frames_written = 0
         argv = ffmpeg_binary.base_args() + [
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
             "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0",
         ] + (input_args or []) + output_args + [str(output)]
-        self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
-        assert self._process.stdin is not None
-        self._stdin = self._process.stdin
+        self._child = ChildProcess(argv, what=what, cancelled=cancelled, stdin=True)
 
     def write(self, frame: np.ndarray) -> None:
-        try:
-            self._stdin.write(np.ascontiguousarray(frame).data)
-        except BrokenPipeError:
-            self._process.wait()
-            raise EncoderError(f"{self.what} stopped: {self._error_text()}") from None
+        self._child.write(np.ascontiguousarray(frame).data, timeout_s=work_timeout(1, self.width, self.height))
+        self.frames_written += 1
 
     def finish(self) -> None:
-        try:
-            self._stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            code = self._process.wait(timeout=ENCODER_FINISH_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            raise EncoderError(f"{self.what} did not finish in {ENCODER_FINISH_TIMEOUT_S:.0f} s") from None
-        if code != 0:
-            raise EncoderError(f"{self.what} failed: {self._error_text()}")
-        self._stderr.close()
+        self._child.wait(timeout_s=drain_timeout(self.frames_written, self.width, self.height))
+        self._child.close()
 
     def abort(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._stderr.close()
+        self._child.kill()
         self.output.unlink(missing_ok=True)
-
-    def _error_text(self) -> str:
-        self._stderr.seek(0)
-        return ffmpeg_binary.stderr_summary(self._stderr.read())
 
 
 def video_sink(output: Path, width: int, height: int, fps: Fraction, video_format: VideoFormat, *,
-               source: SourceTracks, duration_s: float) -> tuple[FfmpegSink, list[str]]:
+               source: SourceTracks, duration_s: float, cancelled: CancelCheck | None = None
+               ) -> tuple[FfmpegSink, list[str]]:
     """A video file in ``video_format``, yuv420p BT.709; audio (slowed when asked), subtitles and
     metadata from ``source`` where the container can hold them. Returns the sink and notes.
     """
@@ -191,14 +172,15 @@ def video_sink(output: Path, width: int, height: int, fps: Fraction, video_forma
         kept += 1
     args += metadata_args(1) + ["-t", f"{duration_s:.6f}"] + video_format.container_args()
     sink = FfmpegSink(output, width + width % 2, height + height % 2, fps, args, input_args=input_args,
-                      what=f"{video_format.container.upper()} encoder")
+                      what=f"{video_format.container.upper()} encoder", cancelled=cancelled)
     return sink, notes
 
 
-def lossless_sink(output: Path, width: int, height: int, fps: Fraction) -> FfmpegSink:
+def lossless_sink(output: Path, width: int, height: int, fps: Fraction,
+                  cancelled: CancelCheck | None = None) -> FfmpegSink:
     """An intermediate, exactly lossless RGB file (the source of GIF palette passes)."""
     output_args = ["-map", "0:v:0", "-c:v", "ffv1", "-level", "3", "-g", "1", "-pix_fmt", "bgr0", "-f", "matroska"]
-    return FfmpegSink(output, width, height, fps, output_args, what="intermediate encoder")
+    return FfmpegSink(output, width, height, fps, output_args, what="intermediate encoder", cancelled=cancelled)
 
 
 class PngDirectorySink:
@@ -212,7 +194,7 @@ class PngDirectorySink:
     def write(self, frame: np.ndarray) -> None:
         target = self.directory / f"{self._count:06d}.png"
         if not cv2.imwrite(str(target), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
-            raise EncoderError(f"could not write {target}")
+            raise EncoderError("could not write a PNG frame", detail=f"cv2.imwrite failed: {target}")
         self._count += 1
 
     def finish(self) -> None:
@@ -229,5 +211,5 @@ def publish(temporary: Path, final: Path) -> None:
             if final.is_dir() and not any(final.iterdir()):
                 final.rmdir()
             else:
-                raise EncoderError(f"{final} already exists and is not an empty directory")
+                raise EncoderError("the output folder already exists and is not empty", detail=str(final))
     os.replace(temporary, final)

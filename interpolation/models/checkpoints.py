@@ -29,11 +29,12 @@ def read_state_dict(path: Path, model: str) -> Mapping[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad pickle/zip
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WeightsError(f"cannot read {model} weights at {path}: {first_line}") from None
+        raise WeightsError(f"cannot read {model} weights: the file is not a PyTorch checkpoint",
+                           detail=f"{path}: {first_line}") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]  # a training checkpoint wrapping the weights
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{model} weights at {path} are not a state dict of tensors")
+        raise WeightsError(f"{model} weights are not a state dict of tensors", detail=f"weights file: {path}")
     return state
 
 

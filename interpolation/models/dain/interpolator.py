@@ -21,7 +21,9 @@ from .network import DAIN, STRIP_PIXELS, FrameAnalysis, PairAnalysis
 #: the model was evaluated with); a side already a multiple gets this margin on both ends.
 PAD_MULTIPLE = 128
 PAD_MARGIN = 32
-#: How to get the checkpoint, for every "no usable weights" message.
+#: What the checkpoint is, for every "no usable weights" message (said to people, in chat too).
+CHECKPOINT_NAME = "best.pth from the DAIN project (https://github.com/baowenbo/DAIN)"
+#: How the operator installs it: the error's ``detail`` (logs, ``-v``), never the chat message.
 CHECKPOINT_HELP = (
     "download best.pth from the link in the README of https://github.com/baowenbo/DAIN and pass it "
     "with --weights PATH (command line) or set SMOOTHBOT_DAIN_WEIGHTS=PATH (bot)"
@@ -49,7 +51,7 @@ def load_dain(path: Path, device: torch.device) -> DAIN:
     network = DAIN()
     mismatch = state_dict_mismatch(network.state_dict(), network.normalise_checkpoint(state))
     if mismatch:
-        raise WeightsError(f"DAIN weights at {path} do not fit the DAIN network: {mismatch}")
+        raise WeightsError(f"the DAIN weights do not fit the DAIN network: {mismatch}", detail=f"weights file: {path}")
     network.load_state_dict(state, strict=True)
     return network.eval().to(device)
 
@@ -77,11 +79,12 @@ class DainInterpolator(FrameInterpolator):
     def __init__(self, weights: Path | None = None, device: str | None = None,
                  strip_pixels: int | None = STRIP_PIXELS) -> None:
         if weights is None:
-            raise WeightsError(f"DAIN needs its pretrained checkpoint, which cannot be fetched automatically: "
-                               f"{CHECKPOINT_HELP}")
+            raise WeightsError(f"DAIN needs its pretrained checkpoint, {CHECKPOINT_NAME}, which cannot be fetched "
+                               "automatically and is not set up here", detail=CHECKPOINT_HELP)
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise WeightsError(f"DAIN weights not found at {path}; {CHECKPOINT_HELP}")
+            raise WeightsError(f"the DAIN weights were not found; DAIN needs {CHECKPOINT_NAME}",
+                               detail=f"no file at {path}; {CHECKPOINT_HELP}")
         self.device = pick_device(device)
         self.memory_format = memory_format_for(self.device)
         self.network = load_dain(path, self.device).to(memory_format=self.memory_format)
