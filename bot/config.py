@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     #: Bot API endpoints; point them at a self-hosted Bot API server (or a test double).
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    #: Seconds to wait for a Bot API answer, to send a request, and to send an upload (50 MB needs
+    #: far more than PTB's 5 s default). A call past them fails as transient and is retried by the worker.
+    telegram_read_timeout_s: float = 30.0
+    telegram_write_timeout_s: float = 30.0
+    telegram_upload_timeout_s: float = 300.0
     #: Cloud Bot API limits (a self-hosted server allows up to 2000 MB).
     telegram_download_limit: int = 20 * MB
     telegram_upload_limit: int = 50 * MB

@@ -9,22 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+import warnings
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.warnings import PTBDeprecationWarning
 from telegram.ext import (Application, ApplicationHandlerStop, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters)
 
 from .commands import help_text, start_text
 from .config import Settings
-from .replies import Delivery, DeliveryError, JobView
+from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
+from .replies import Delivery, JobView
 from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
+T = TypeVar("T")
 COMMANDS = [
     BotCommand("start", "What this bot does"),
     BotCommand("help", "How to use it, limits and examples"),
@@ -47,12 +53,13 @@ VIDEO_FILTER = (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters
 #: Quick choices offered under /settings.
 FPS_CHOICES = (30, 48, 60)
 MODEL_CHOICES = ("rife", "flow")
-#: Timeouts (seconds): uploads of up to 50 MB need far more than PTB's 5 s default.
-READ_TIMEOUT_S = 30.0
-WRITE_TIMEOUT_S = 30.0
-MEDIA_WRITE_TIMEOUT_S = 300.0
-#: Longest flood-control wait the adapter sits out itself before reporting a transient failure.
-MAX_RETRY_AFTER_S = 60.0
+#: How Telegram words its refusals (the Bot API has no codes beyond the HTTP status, and PTB turns
+#: 413 and 5xx into the same NetworkError): a file too large, and a chat nobody can be reached in.
+TOO_LARGE_WORDS = ("request entity too large", "file is too big", "too large")
+GONE_WORDS = ("chat not found", "bot was kicked", "bot was blocked", "user is deactivated", "not enough rights",
+              "have no rights", "chat_write_forbidden", "group chat was upgraded", "need administrator rights")
+#: The status message's edit found no message (deleted by the user): post a new one instead.
+EDIT_TARGET_GONE_WORDS = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
 
 #: Updates handled at once (downloads overlap); each chat's own updates still run one after another.
@@ -125,7 +132,8 @@ class TelegramAdapter:
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
-            .read_timeout(READ_TIMEOUT_S).write_timeout(WRITE_TIMEOUT_S).media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+            .read_timeout(settings.telegram_read_timeout_s).write_timeout(settings.telegram_write_timeout_s)
+            .media_write_timeout(settings.telegram_upload_timeout_s)
             .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
             .connection_pool_size(MAX_CONCURRENT_UPDATES)
             .build()
@@ -311,14 +319,17 @@ class TelegramAdapter:
         bot = self.app.bot
         if job.status_message_id is not None:
             try:
-                await bot.edit_message_text(text, chat_id=int(job.chat_id), message_id=int(job.status_message_id))
+                await self.call_platform(lambda: bot.edit_message_text(
+                    text, chat_id=int(job.chat_id), message_id=int(job.status_message_id)))
                 return None
-            except BadRequest as error:
-                if "not modified" in str(error).lower():
+            except DeliveryError as error:
+                reason = str(error.__cause__ or error).lower()
+                if "not modified" in reason:
                     return None
-                if "not found" not in str(error).lower():
+                if not any(words in reason for words in EDIT_TARGET_GONE_WORDS):
                     raise
-        sent = await bot.send_message(int(job.chat_id), text, reply_parameters=self.reply_to(job))
+        sent = await self.call_platform(lambda: bot.send_message(int(job.chat_id), text,
+                                                                 reply_parameters=self.reply_to(job)))
         return str(sent.message_id)
 
     async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
@@ -337,26 +348,42 @@ class TelegramAdapter:
         return str(sent.message_id)
 
     async def send_error(self, job: JobView, text: str) -> None:
-        await self.call_platform(lambda: self.app.bot.send_message(
-            int(job.chat_id), text, reply_parameters=self.reply_to(job)))
-
-    async def call_platform(self, call: Callable[[], Awaitable[Message]]) -> Message:
-        """Run one Bot API call; sit out a short flood wait once, classify failures for the worker."""
         try:
-            try:
-                return await call()
-            except RetryAfter as error:
-                wait = error.retry_after.total_seconds() if hasattr(error.retry_after, "total_seconds") \
-                    else float(error.retry_after)
-                if wait > MAX_RETRY_AFTER_S:
-                    raise
-                await asyncio.sleep(wait)
-                return await call()
-        except (RetryAfter, TimedOut, NetworkError) as error:
-            if isinstance(error, BadRequest):
-                raise DeliveryError(f"Telegram refused it ({error.message})", transient=False) from None
-            raise DeliveryError(f"Telegram did not answer ({error})", transient=True) from None
+            await self.call_platform(lambda: self.app.bot.send_message(
+                int(job.chat_id), text, reply_parameters=self.reply_to(job)))
+        except RecipientGoneError as error:  # blocked, kicked, chat deleted: nobody can be told, ever
+            log.warning("job %s: the failure cannot be reported in Telegram: %s", job.id, error)
+
+    async def call_platform(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one Bot API call and classify its failure for the worker (which waits and retries:
+        nothing here sleeps). The messages are for the log; ``__cause__`` is PTB's exception."""
+        try:
+            return await call()
+        except RetryAfter as error:
+            with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta; either works
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                retry_after = error.retry_after
+            wait = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+            raise RetryAfterError(f"Telegram flood control: retry after {wait:g} s", wait) from error
         except Forbidden as error:
-            raise DeliveryError(f"the bot may not write to this chat ({error.message})", transient=False) from None
+            raise RecipientGoneError(f"the bot may not write to this chat ({error.message})") from error
+        except TimedOut as error:
+            raise TransientError(f"Telegram did not answer in time ({error.message})") from error
+        except BadRequest as error:
+            raise telegram_refusal(error) from error
+        except NetworkError as error:  # 5xx, 413, connection errors (PTB tells them apart by text only)
+            if any(words in error.message.lower() for words in TOO_LARGE_WORDS):
+                raise TooLargeError(f"Telegram refused the file as too large ({error.message})") from error
+            raise TransientError(f"Telegram did not answer ({error.message})") from error
         except TelegramError as error:
-            raise DeliveryError(f"Telegram refused it ({error.message})", transient=False) from None
+            raise DeliveryError(f"Telegram refused it ({error.message})", transient=False) from error
+
+
+def telegram_refusal(error: BadRequest) -> DeliveryError:
+    """A 400: the chat is gone, the file too large, or a request retrying cannot fix."""
+    reason = error.message.lower()
+    if any(words in reason for words in GONE_WORDS):
+        return RecipientGoneError(f"the chat cannot be reached ({error.message})")
+    if any(words in reason for words in TOO_LARGE_WORDS):
+        return TooLargeError(f"Telegram refused the file as too large ({error.message})")
+    return DeliveryError(f"Telegram refused it ({error.message})", transient=False)
