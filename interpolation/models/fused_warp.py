@@ -172,8 +172,8 @@ class Kernels:
         self._in_rows(self._encoding_into, (side.data_ptr(), side.stride(2), *_map(phases[0]), width), height)
 
     def picture(self, frame: np.ndarray, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A decoded frame (``(h, w, 3)`` uint8 RGB) in [0, 1], padded to ``height`` × ``width`` by
-        repeating its last row and column: a prepared frame's buffer (:func:`side_buffer`) with the
+        """A decoded frame (``(h, w, 3)`` uint8 RGB) in [0, 1], padded to ``height`` × ``width`` with
+        zeros (as Practical-RIFE pads): a prepared frame's buffer (:func:`side_buffer`) with the
         picture channels filled (the encoding is :meth:`encoding_into`'s), and the same picture as the
         encoder's ``(1, 3, height, width)`` input. One pass, where the PyTorch ops took five."""
         frame = np.ascontiguousarray(frame, dtype=np.uint8)

@@ -83,7 +83,7 @@ class ReferenceRifeInterpolator(RifeInterpolator):
     def interpolate(self, frame0: Frame, frame1: Frame, times: Sequence[float]) -> list[Frame]:
         check_pair(frame0, frame1, times)
         height, width = frame0.shape[:2]
-        scale = self.scale or internal_scale(height, width)
+        scale = self.scale or internal_scale(height, width, self.quality)
         image0, image1 = self.padded(frame0, scale), self.padded(frame1, scale)
         results = []
         for t in times:

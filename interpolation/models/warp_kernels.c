@@ -383,8 +383,8 @@ void encoding_into(float *side, int64_t side_row, const float *phases, int64_t p
 }
 
 /* A decoded frame (height x width x 3 bytes, rows `frame_row` bytes apart) as the network reads it,
- * divided by 255 and padded to padded_height x padded_width by repeating the last row and column
- * (the padding RifeInterpolator.padded makes): written both as the picture channels 0-2 of a prepared
+ * divided by 255 and padded to padded_height x padded_width with zeros, as Practical-RIFE pads
+ * (and RifeInterpolator.padded): written both as the picture channels 0-2 of a prepared
  * frame (whose padding lane 7 is zeroed here, so the buffer needs no clearing) and as (3,
  * padded_height, padded_width) planes, the encoder's input. */
 void picture_into(const uint8_t *frame, int64_t frame_row, int height, int width, float *side, int64_t side_row,
@@ -392,12 +392,12 @@ void picture_into(const uint8_t *frame, int64_t frame_row, int height, int width
 {
     int64_t plane = (int64_t)padded_height * padded_width;
     for (int y = row_begin; y < row_end; y++) {
-        const uint8_t *source = frame + (int64_t)(y < height ? y : height - 1) * frame_row;
+        const uint8_t *source = y < height ? frame + (int64_t)y * frame_row : NULL;
         float *side_pixel = side + y * side_row, *picture = planes + (int64_t)y * padded_width;
         for (int x = 0; x < padded_width; x++, side_pixel += SIDE_PIXEL) {
-            const uint8_t *rgb = source + 3 * (x < width ? x : width - 1);
+            int inside = source != NULL && x < width;
             for (int c = 0; c < 3; c++) {
-                float value = (float)rgb[c] / 255.0f;
+                float value = inside ? (float)source[3 * x + c] / 255.0f : 0.0f;
                 side_pixel[c] = value;
                 picture[c * plane + x] = value;
             }

@@ -178,8 +178,8 @@ def test_encoding_into_a_side_puts_the_phases_in_place(kernels: fused_warp.Kerne
 def test_picture_is_the_padded_frame_in_both_layouts(kernels: fused_warp.Kernels) -> None:
     frame = np.random.default_rng(18).integers(0, 256, (HEIGHT - 14, WIDTH - 26, 3), dtype=np.uint8)
     side, planes = kernels.picture(frame, HEIGHT, WIDTH)
-    # What RifeInterpolator.padded computes with PyTorch ops: [0, 1], the last row and column repeated.
-    expected = F.pad(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0, (0, 26, 0, 14), mode="replicate")
+    # What RifeInterpolator.padded computes with PyTorch ops: [0, 1], zeros below and right, as published.
+    expected = F.pad(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0, (0, 26, 0, 14))
     assert torch.equal(planes, expected) and planes.is_contiguous()
     assert fused_warp.has_side_layout(side) and torch.equal(side[:, :3], expected)
     assert torch.all(side.as_strided((HEIGHT, WIDTH), (WIDTH * 8, 8), 7) == 0)  # the padding lane is cleared

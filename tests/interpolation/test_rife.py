@@ -100,11 +100,25 @@ def test_batched_times_match_one_at_a_time(rife: RifeInterpolator):
         assert np.abs(got.astype(int) - expected).max() <= 1
 
 
-def test_internal_scale_follows_the_resolution():
-    assert internal_scale(144, 176) == 2.0  # tiny: upscale so the coarse blocks see something
+def test_internal_scale_follows_the_resolution_and_quality():
+    assert internal_scale(144, 176) == 1.0  # fast: the published 1× (2× costs ~3× for +0.26 dB)
+    assert internal_scale(144, 176, "best") == 2.0  # best: small frames upscaled
+    assert internal_scale(272, 640, "best") == 2.0 and internal_scale(480, 854, "best") == 1.0
     assert internal_scale(720, 1280) == 1.0
     assert internal_scale(1080, 1920) == 1.0
-    assert internal_scale(2160, 3840) == 0.5  # 4K: coarser, as Practical-RIFE recommends
+    assert internal_scale(2160, 3840) == internal_scale(2160, 3840, "best") == 0.5  # 4K: as Practical-RIFE
+
+
+def test_a_fast_model_on_a_small_frame_runs_at_one_times(monkeypatch: pytest.MonkeyPatch):
+    scales: list[float] = []
+    fast, best = RifeInterpolator(device="cpu"), RifeInterpolator(device="cpu", quality="best")
+    for model in (fast, best):
+        forward = model.network.forward
+        monkeypatch.setattr(model.network, "forward", lambda *args, _f=forward: scales.append(args[3]) or _f(*args))
+    a, b = textured(72, 88, seed=30), textured(72, 88, seed=31)
+    fast.interpolate(a, b, [0.5])
+    best.interpolate(a, b, [0.5])
+    assert scales == [1.0] + [2.0] * 4
 
 
 @pytest.mark.slow
@@ -154,11 +168,27 @@ def test_shrinking_by_an_even_factor_weighs_the_pixels_as_interpolate(factor: in
         torch.testing.assert_close(resize(layout, 1 / factor), expected, rtol=0, atol=1e-6)
 
 
-def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator):
-    a, b = textured(64, 96, seed=13), textured(64, 96, seed=14)  # no padding: the blocks see the same frame
+@pytest.mark.parametrize(("height", "width"), [(64, 96), (72, 100), (136, 176)])
+def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator, height: int, width: int):
+    """Also where the frame is padded (72 × 100 → 128 × 128, QCIF-like 136 × 176 → 192 × 192): the
+    blocks see the whole zero-padded frame, as Practical-RIFE's inference does."""
+    a, b = textured(height, width, seed=13), textured(height, width, seed=14)
     reference = ReferenceRifeInterpolator(device="cpu")
     for got, expected in zip(rife.interpolate(a, b, [0.4, 0.8]), reference.interpolate(a, b, [0.4, 0.8])):
+        assert got.shape == (height, width, 3)
         assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_frames_are_padded_with_zeros_as_published(rife: RifeInterpolator):
+    frame = textured(72, 100, seed=32)
+    padded = rife.padded(frame, 1.0)
+    assert padded.shape == (1, 3, 128, 128)
+    assert padded[:, :, 72:].abs().max() == 0 and padded[:, :, :, 100:].abs().max() == 0
+    torch.testing.assert_close(padded[0, :, :72, :100], torch.from_numpy(frame).permute(2, 0, 1).float() / 255)
+    if fused_warp.kernels() is not None:  # the kernel's one-pass padding makes the same encoder input
+        side, planes = fused_warp.kernels().picture(frame, 128, 128)
+        torch.testing.assert_close(planes, padded, rtol=0, atol=0)
+        torch.testing.assert_close(side[:, :3], padded, rtol=0, atol=0)
 
 
 def test_the_blocks_work_on_the_picture_cells_of_a_padded_frame():
@@ -194,7 +224,7 @@ def test_a_picture_region_runs_the_same_in_kernels_and_ops(rife: RifeInterpolato
 
 def test_best_quality_averages_plain_reversed_and_mirrored_views():
     a, b = textured(64, 90, seed=15), textured(64, 90, seed=16)  # 90 wide: padding must come back right
-    plain = RifeInterpolator(device="cpu")
+    plain = RifeInterpolator(device="cpu", scale=2.0)  # best runs a frame this small at 2×
 
     def mirror(frame: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(frame[:, ::-1])
