@@ -105,11 +105,34 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
                 started.append(adapter)
                 worker.repliers[adapter.platform] = adapter
                 log.info("%s adapter started", adapter.platform)
-            await asyncio.gather(worker.run(stop), housekeeping(queue, settings, stop))
+            watch = asyncio.create_task(first_lost(started, stop))
+            try:
+                await asyncio.gather(worker.run(stop), housekeeping(queue, settings, stop))
+            finally:
+                watch.cancel()
+                (lost,) = await asyncio.gather(watch, return_exceptions=True)
         finally:
             for adapter in reversed(started):
                 await adapter.stop()
-    return 0
+    return 1 if isinstance(lost, str) else 0
+
+
+async def first_lost(adapters: list[PlatformAdapter], stop: asyncio.Event) -> str | None:
+    """Waits until a platform's connection ends for good; then logs it and sets ``stop``, so the
+    process exits non-zero and its supervisor restarts it (no platform goes silently deaf)."""
+    watchers = {asyncio.ensure_future(adapter.wait_lost()): adapter for adapter in adapters}
+    if not watchers:
+        return None
+    try:
+        done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+    platform = watchers[done.pop()].platform
+    log.error("%s connection lost for good: stopping with exit code 1 so that the supervisor restarts the bot",
+              platform)
+    stop.set()
+    return platform
 
 
 def main(argv: list[str] | None = None) -> int:

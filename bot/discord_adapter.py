@@ -27,7 +27,8 @@ from interpolation.options import MAX_SLOWMO, MIN_SLOWMO
 from .commands import (COMPARE_DISPLAY, CUT_MODE_DISPLAY, MODEL_DISPLAY, QUALITY_DISPLAY, available_models, help_text,
                        start_text)
 from .config import Settings
-from .replies import Delivery, DeliveryError, JobView
+from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
+from .replies import Delivery, JobView
 from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,17 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 #: Guilds (channel cache), and message events from servers and DMs. No privileged intent.
 INTENTS = discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
-#: Longest rate-limit wait discord.py sits out itself; longer ones become a transient failure.
-MAX_RATELIMIT_WAIT_S = 60.0
+#: Longest rate-limit wait discord.py sits out itself (its bucket pacing; 30 s is the least it allows);
+#: a longer one is raised as RetryAfterError for the worker to wait out.
+MAX_RATELIMIT_WAIT_S = 30.0
 #: Discord answers a slash command with "did not respond" after 3 s; a command still working after
 #: this long is deferred ("thinking…") and its answer edited in when ready.
 DEFER_AFTER_S = 2.0
+#: Discord's JSON error codes: "Unknown Message" (a deleted status message), "Request entity too large".
+UNKNOWN_MESSAGE = 10008
+FILE_TOO_LARGE = 40005
+#: Wait asked for by a 429 that says nothing more (seconds).
+DEFAULT_RETRY_AFTER_S = 60.0
 #: Discord's limit on a message's text.
 MAX_CONTENT_CHARS = 2000
 #: What counts as a video when Discord gives no content type (it sniffs by extension itself).
@@ -117,11 +124,17 @@ class DiscordAdapter:
         self.tree.error(self.on_command_error)
         self.register_commands()
         self._connection: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._lost = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Log in (a rejected token raises here), connect, and return once the gateway session is ready."""
+        """Log in (a rejected token raises here), connect, and return once the gateway session is ready.
+
+        From then on the connection task is watched: discord.py reconnects (and resumes) by itself,
+        and when it gives up for good :meth:`wait_lost` returns, so the service can exit non-zero.
+        """
         assert self.settings.discord_token is not None
         try:
             await self.client.login(self.settings.discord_token.get_secret_value())
@@ -135,8 +148,22 @@ class DiscordAdapter:
         except BaseException:
             await self.stop()  # login opened an HTTP session
             raise
+        self._connection.add_done_callback(self.connection_ended)
+
+    def connection_ended(self, connection: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        error = None if connection.cancelled() else connection.exception()
+        log.error("the Discord gateway connection ended for good (%s); no Discord message can arrive any more",
+                  repr(error) if error is not None else "closed", exc_info=error)
+        self._lost.set()
+
+    async def wait_lost(self) -> None:
+        """Returns once the gateway connection ended for good (discord.py stopped reconnecting)."""
+        await self._lost.wait()
 
     async def stop(self) -> None:
+        self._stopping = True
         await self.client.close()
         if self._connection is not None:
             await asyncio.gather(self._connection, return_exceptions=True)
@@ -319,18 +346,22 @@ class DiscordAdapter:
         channel_id = int(job.chat_id)
         channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
         if not isinstance(channel, ChatChannel):
-            raise DeliveryError(f"channel {channel_id} does not take messages", transient=False)
+            raise RecipientGoneError(f"channel {channel_id} does not take messages")
         return channel
 
     async def send_status(self, job: JobView, text: str) -> str | None:
-        channel = await self.channel_of(job)
+        channel = await self.call_platform(lambda: self.channel_of(job))
         if job.status_message_id is not None:
+            status = channel.get_partial_message(int(job.status_message_id))
             try:
-                await channel.get_partial_message(int(job.status_message_id)).edit(content=fit_text(text))
+                await self.call_platform(lambda: status.edit(content=fit_text(text)))
                 return None
-            except discord.NotFound:
-                pass  # the status message was deleted: post a new one
-        sent = await channel.send(fit_text(text), reference=reply_reference(job))
+            except RecipientGoneError as error:
+                cause = error.__cause__
+                if not (isinstance(cause, discord.NotFound) and cause.code == UNKNOWN_MESSAGE):
+                    raise
+                # the status message was deleted: post a new one
+        sent = await self.call_platform(lambda: channel.send(fit_text(text), reference=reply_reference(job)))
         return str(sent.id)
 
     async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
@@ -351,27 +382,30 @@ class DiscordAdapter:
 
         try:
             await self.call_platform(send)
-        except DeliveryError as error:
-            if error.transient:
-                raise
+        except RecipientGoneError as error:
             # The bot may no longer write there (kicked, channel gone): nobody can be told, ever.
             log.warning("job %s: the failure cannot be reported in Discord: %s", job.id, error)
 
     async def call_platform(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one Discord call (discord.py sits out short rate limits); classify failures for the worker."""
+        """Run one Discord call and classify its failure for the worker, which waits and retries
+        (discord.py itself sits out only short rate limits). Messages are for the log."""
         try:
             return await call()
         except discord.RateLimited as error:
-            raise DeliveryError(f"Discord asked to wait {error.retry_after:.0f} s", transient=True) from None
-        except discord.Forbidden as error:
-            raise DeliveryError(f"the bot may not post in this channel ({error.text or error.status})",
-                                transient=False) from None
-        except discord.NotFound:
-            raise DeliveryError("the channel no longer exists", transient=False) from None
+            raise RetryAfterError(f"Discord rate limit: retry after {error.retry_after:.1f} s",
+                                  error.retry_after) from error
+        except (discord.Forbidden, discord.NotFound) as error:  # no permission, DMs closed, channel deleted
+            raise RecipientGoneError(f"the channel cannot be posted in ({error.status} {error.code} "
+                                     f"{error.text})") from error
         except discord.HTTPException as error:
-            if error.status == 413:
-                raise DeliveryError("the file is larger than Discord accepts here", transient=False) from None
-            raise DeliveryError(f"Discord refused it ({error.status} {error.text})",
-                                transient=error.status >= 500) from None
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise DeliveryError(f"Discord did not answer ({error or type(error).__name__})", transient=True) from None
+            detail = f"{error.status} {error.code} {error.text}"
+            if error.status == 413 or error.code == FILE_TOO_LARGE:
+                raise TooLargeError(f"Discord refused the file as too large ({detail})") from error
+            if error.status == 429:  # without discord.py's pacing data (a proxy's 429): wait as told
+                retry_after = float(error.response.headers.get("Retry-After") or DEFAULT_RETRY_AFTER_S)
+                raise RetryAfterError(f"Discord rate limit ({detail})", retry_after) from error
+            if error.status >= 500:
+                raise TransientError(f"Discord failed on its side ({detail})") from error
+            raise DeliveryError(f"Discord refused it ({detail})", transient=False) from error
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise TransientError(f"Discord did not answer ({error!r})") from error

@@ -97,3 +97,6 @@ class PlatformAdapter(ChatReplier, Protocol):
 
     async def stop(self) -> None:
         """Stop receiving and disconnect; safe to call once after ``start``."""
+
+    async def wait_lost(self) -> None:
+        """Returns only if the connection ended for good after ``start`` (no more reconnecting)."""

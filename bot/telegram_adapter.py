@@ -178,6 +178,10 @@ class TelegramAdapter:
             await self.app.stop()
         await self.app.shutdown()
 
+    async def wait_lost(self) -> None:
+        """Never returns: PTB's updater retries network errors on its own for as long as it runs."""
+        await asyncio.Event().wait()
+
     # --- handlers: one per command -----------------------------------------------------------------
 
     def allowed(self, update: Update) -> bool:

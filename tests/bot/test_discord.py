@@ -162,7 +162,7 @@ class FakeDiscord:
                 data.update(params.payload)
                 self.edits.append((message_id, params.payload.get("content")))
                 return data
-        raise discord.NotFound(backend.FakeRequest(404, "Not Found"), "Unknown Message")
+        raise discord.NotFound(backend.FakeRequest(404, "Not Found"), {"code": 10008, "message": "Unknown Message"})
 
     def replies_to(self, message_id: int) -> list[Sent]:
         return [sent for sent in self.sent if sent.reply_to == message_id]
@@ -495,7 +495,7 @@ async def test_a_channel_the_bot_may_no_longer_post_in_fails_the_job_once(settin
                 await asyncio.sleep(0.05)
             assert await queue.unreported_failures() == []
         status = await discord_.slash("status")  # answered through the interaction, not the channel
-    assert job.error.startswith("I made your video but could not send it: the bot may not post in this channel")
+    assert job.error.startswith("I made your video but could not send it")
     assert status.content == f"Your videos:\n#1: {FAILED_STATUS_TEXT}"  # the stored text is not repeated
     assert discord_.refused == 2  # the result, then the failure message: each tried once, no retry loop
     assert not any(sent.files for sent in discord_.sent)
