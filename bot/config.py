@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     #: Seconds a worker's lease on a job lasts without a heartbeat.
     lease_seconds: float = 60.0
     max_attempts: int = 3
+    #: A job whose engine run takes longer than this is stopped and failed (a hung ffmpeg, a huge
+    #: clip on a slow machine): the one worker goes on with the next job.
+    max_job_seconds: float = Field(default=1800.0, gt=0)
     #: Input and result files of finished jobs older than this are deleted.
     retention_hours: float = 24.0
 

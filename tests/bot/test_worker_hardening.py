@@ -1,0 +1,426 @@
+"""The worker's hard cases, with the real queue and the real engine (blend model): a late /cancel,
+the job time limit, errors that must not reach the chat, a full disk, and failed deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from bot import worker as worker_module
+from bot.config import Settings
+from bot.console_adapter import ConsoleReplier
+from bot.platform import RecipientGoneError, RetryAfterError, TooLargeError, TransientError
+from bot.replies import OUT_OF_SPACE_TEXT, Delivery
+from bot.service import Accepted, ChatService
+from bot.worker import (GONE_TEXT, SEND_FAILED_TEXT, SHUTDOWN_TEXT, TOO_LARGE_TEXT, Worker, delivery_record,
+                        time_limit_text)
+from interpolation.api import run as run_engine
+from storage import JobState, SqliteJobQueue
+from tests.media import make_testsrc, read_video
+
+
+class RecordingReplier(ConsoleReplier):
+    """The console replier with its transcript in memory and every delivery attempt recorded."""
+
+    def __init__(self, out_dir: Path, upload_limit: int | None = None) -> None:
+        super().__init__(out_dir, io.StringIO())
+        self.limit = upload_limit
+        self.errors: list[str] = []
+        self.attempts: list[tuple[float, int]] = []  # (monotonic time, file size) of each deliver call
+
+    @property
+    def transcript(self) -> str:
+        return self.stream.getvalue()
+
+    def upload_limit(self, job) -> int | None:
+        return self.limit
+
+    async def deliver(self, job, path: Path, delivery: Delivery) -> str:
+        self.attempts.append((time.monotonic(), path.stat().st_size))
+        return await super().deliver(job, path, delivery)
+
+    async def send_error(self, job, text: str) -> None:
+        self.errors.append(text)
+        await super().send_error(job, text)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    # Status edits (and so the worker's looks at the queue) far apart: a cancel is noticed only by the
+    # checks after the engine returns and before each send, which are what these tests are about.
+    return Settings(_env_file=None, data_dir=tmp_path / "data", default_model="blend", progress_edit_interval_s=5,
+                    lease_seconds=30)
+
+
+async def enqueue_file(queue, settings, path: Path, message_id: int, caption: str = "") -> int:
+    async def copy(target: Path) -> None:
+        target.write_bytes(path.read_bytes())
+
+    accepted = await ChatService(queue, settings).accept_video(
+        platform="console", chat_id="c", user_id="u1", message_id=message_id, caption=caption,
+        file_size=path.stat().st_size, download_limit=None, upload_limit=None, suffix=path.suffix, download=copy)
+    assert isinstance(accepted, Accepted), accepted
+    await queue.set_status_message(accepted.job_id, f"status-{message_id}")
+    return accepted.job_id
+
+
+def files_under(directory: Path) -> list[Path]:
+    return sorted(path for path in directory.rglob("*") if path.is_file()) if directory.exists() else []
+
+
+def cancel_from_engine_thread(loop: asyncio.AbstractEventLoop, queue, settings) -> None:
+    """The user's /cancel, sent while the engine thread is somewhere specific; returns once stored."""
+    outcome = asyncio.run_coroutine_threadsafe(ChatService(queue, settings).cancel("console", "c", "u1"), loop)
+    assert "Stopping" in outcome.result(timeout=10)
+
+
+# --- defect 1: a cancelled job is never delivered ----------------------------------------------------
+
+async def test_a_cancel_during_the_size_fit_is_never_delivered(tmp_path, settings):
+    """/cancel arrives after the last frame, while the encoder drains and the size fit re-encodes."""
+    clip = make_testsrc(tmp_path / "clip.mp4", size="320x240", seconds=1,
+                        codec_args=("-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p"))
+    replier = RecordingReplier(tmp_path / "out", upload_limit=20_000)  # forces the fit phase
+    loop = asyncio.get_running_loop()
+    phases: list[str] = []
+
+    def engine_cancelled_in_finish(*args, progress=None, cancelled=None, **kwargs):
+        last_frame = []
+
+        def watch_progress(report):
+            if report.frames_done == report.frames_total:
+                last_frame.append(True)
+            progress(report)
+
+        def cancel_check() -> bool:
+            if last_frame and not phases:  # first look after the last frame: the finish phase
+                phases.append("cancel sent during finish")
+                cancel_from_engine_thread(loop, queue, settings)
+            return cancelled()
+
+        return run_engine(*args, progress=watch_progress, cancelled=cancel_check, **kwargs)
+
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        worker = Worker(queue, {"console": replier}, settings, engine_runner=engine_cancelled_in_finish)
+        assert await worker.process_next()
+        job = await queue.get(job_id)
+    assert phases == ["cancel sent during finish"]
+    assert job.state == JobState.CANCELLED and not job.delivered
+    assert replier.attempts == [] and replier.delivered == []
+    assert "Cancelled." in replier.transcript
+    assert files_under(settings.data_dir) == [settings.database] or files_under(settings.data_dir / "results") == []
+    assert files_under(settings.data_dir / "inbox") == []
+
+
+async def test_a_cancel_between_engine_return_and_delivery_is_never_delivered(tmp_path, settings):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    replier = RecordingReplier(tmp_path / "out")
+    loop = asyncio.get_running_loop()
+
+    def engine_then_cancel(*args, **kwargs):
+        result = run_engine(*args, **kwargs)
+        cancel_from_engine_thread(loop, queue, settings)  # lands after the engine's last look
+        return result
+
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        worker = Worker(queue, {"console": replier}, settings, engine_runner=engine_then_cancel)
+        assert await worker.process_next()
+        job = await queue.get(job_id)
+    assert job.state == JobState.CANCELLED and not replier.delivered
+    assert "Cancelled." in replier.transcript
+    assert files_under(settings.data_dir / "results") == [] and files_under(settings.data_dir / "inbox") == []
+
+
+async def test_a_cancel_between_refit_retries_stops_the_next_send(tmp_path, settings):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    loop = asyncio.get_running_loop()
+
+    class TooLargeThenCancelled(RecordingReplier):
+        async def deliver(self, job, path, delivery):
+            self.attempts.append((time.monotonic(), path.stat().st_size))
+            await ChatService(queue, settings).cancel("console", "c", "u1")
+            raise TooLargeError("413 Payload Too Large")
+
+    replier = TooLargeThenCancelled(tmp_path / "out")
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        assert await Worker(queue, {"console": replier}, settings).process_next()
+        job = await queue.get(job_id)
+    assert job.state == JobState.CANCELLED
+    assert len(replier.attempts) == 1  # the re-fitted copy was not sent
+    assert files_under(settings.data_dir / "results") == []
+    del loop
+
+
+# --- defect 2: the job time limit ------------------------------------------------------------------
+
+async def test_a_job_past_the_time_limit_is_stopped_and_the_worker_goes_on(tmp_path, settings):
+    slow_clip = make_testsrc(tmp_path / "slow.mp4", seconds=2)
+    quick_clip = make_testsrc(tmp_path / "quick.mp4", seconds=0.4)
+    settings = settings.model_copy(update={"max_job_seconds": 1.0, "progress_edit_interval_s": 0.05})
+    replier = RecordingReplier(tmp_path / "out")
+    frames_seen: list[int] = []
+
+    def slow_engine(*args, progress=None, **kwargs):
+        def slow_progress(report):
+            frames_seen.append(report.frames_done)
+            time.sleep(0.1)  # 50 frames: 5 s, far past the 1 s limit
+            progress(report)
+        return run_engine(*args, progress=slow_progress, **kwargs)
+
+    async with SqliteJobQueue.open(settings.database) as queue:
+        slow = await enqueue_file(queue, settings, slow_clip, 1)
+        quick = await enqueue_file(queue, settings, quick_clip, 2)
+        worker = Worker(queue, {"console": replier}, settings, engine_runner=slow_engine)
+        assert await worker.process_next()
+        stopped = await queue.get(slow)
+        worker.engine_runner = run_engine
+        assert await worker.process_next()
+        assert (await queue.get(quick)).state == JobState.DONE
+    assert stopped.state == JobState.FAILED and stopped.error == time_limit_text(1.0)
+    assert "took longer than the 1-second limit" in replier.errors[0]
+    assert max(frames_seen) < 50  # stopped, not run to the end
+    assert len(replier.delivered) == 1
+
+
+def test_the_time_limit_reads_in_minutes():
+    assert "the 30-minute limit" in time_limit_text(1800)
+    assert "the 90-second limit" in time_limit_text(90)
+
+
+# --- defect 5: the user gets a sentence; the log gets the detail -----------------------------------
+
+async def test_engine_error_detail_goes_to_the_log_not_the_chat(tmp_path, settings, caplog):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    missing = tmp_path / "srv" / "weights" / "best.pth"
+    settings = settings.model_copy(update={"dain_weights": missing})
+    replier = RecordingReplier(tmp_path / "out")
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1, caption="/model dain")
+        with caplog.at_level(logging.INFO):
+            assert await Worker(queue, {"console": replier}, settings).process_next()
+        job = await queue.get(job_id)
+    assert job.state == JobState.FAILED
+    (told,) = replier.errors
+    assert "DAIN" in told and str(tmp_path) not in told and "best.pth" in told and "SMOOTHBOT" not in told
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR and f"job {job_id}" in r.getMessage()]
+    assert logged and str(missing) in logged[0].getMessage()
+
+
+async def test_an_unexpected_error_is_logged_with_its_traceback_and_apologised_for(tmp_path, settings, caplog):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    replier = RecordingReplier(tmp_path / "out")
+
+    def broken_engine(*args, **kwargs):
+        raise RuntimeError("index out of range in /srv/smoothbot/interpolation/api.py")
+
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        await Worker(queue, {"console": replier}, settings, engine_runner=broken_engine).process_next()
+    assert replier.errors == [worker_module.GENERIC_FAILURE]
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert f"job {job_id}" in record.getMessage() and record.exc_info is not None
+
+
+def test_a_message_with_a_server_path_is_never_shown():
+    from interpolation.errors import EncoderError
+
+    shown = worker_module.user_message(EncoderError("could not write /srv/data/results/job-1.mp4"), Path("/x/in.mp4"))
+    assert shown == worker_module.GENERIC_FAILURE
+    assert worker_module.user_message(EncoderError("in.mp4: the video is 25/1 fps"), Path("/x/in.mp4")) == \
+        "The video is 25/1 fps"
+    linked = EncoderError("see https://github.com/baowenbo/DAIN for the weights")
+    assert worker_module.user_message(linked, Path("/x/in.mp4")) == "See https://github.com/baowenbo/DAIN for the weights"
+
+
+# --- defect 8: a full disk while writing the result -------------------------------------------------
+
+async def test_a_full_disk_while_writing_the_result_says_so_and_removes_the_partial_files(tmp_path, caplog):
+    from tests.bot.test_telegram import fill, small_disk
+
+    clip = make_testsrc(tmp_path / "clip.mp4", size="320x240", seconds=2,
+                        codec_args=("-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p"))
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        settings = Settings(_env_file=None, data_dir=disk / "data", database_path=tmp_path / "db.sqlite3",
+                            default_model="blend", progress_edit_interval_s=0.2, lease_seconds=30)
+        replier = RecordingReplier(tmp_path / "out")
+        async with SqliteJobQueue.open(settings.database) as queue:
+            job_id = await enqueue_file(queue, settings, clip, 1, caption="/fps 50")
+            filler = fill(disk)
+            filler.write_bytes(filler.read_bytes()[:-16_384])  # room to start writing, not to finish
+            with caplog.at_level(logging.INFO):
+                assert await Worker(queue, {"console": replier}, settings).process_next()
+            job = await queue.get(job_id)
+            left = [path for path in files_under(disk) if path != filler]
+    assert job.state == JobState.FAILED and replier.errors == [OUT_OF_SPACE_TEXT]
+    assert left == []  # no partial result, no temporary files, and the input is gone too
+    assert any(r.levelno == logging.ERROR and f"job {job_id}" in r.getMessage() and "out of space" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_a_failed_status_edit_is_logged_as_a_warning(tmp_path, settings, caplog):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+
+    class EditsFail(RecordingReplier):
+        async def send_status(self, job, text):
+            raise TransientError("editMessageText timed out")
+
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        assert await Worker(queue, {"console": EditsFail(tmp_path / "out")}, settings).process_next()
+        assert (await queue.get(job_id)).state == JobState.DONE  # a failed edit never fails the job
+    warned = [r for r in caplog.records if "status update failed" in r.getMessage()]
+    assert warned and all(r.levelno == logging.WARNING for r in warned)
+
+
+# --- failure paths of delivery ----------------------------------------------------------------------
+
+class ScriptedReplier(RecordingReplier):
+    """Each deliver call raises the next scripted error, then the calls succeed."""
+
+    def __init__(self, out_dir: Path, script: list[Exception], upload_limit: int | None = None) -> None:
+        super().__init__(out_dir, upload_limit)
+        self.script = list(script)
+
+    async def deliver(self, job, path, delivery):
+        if self.script:
+            self.attempts.append((time.monotonic(), path.stat().st_size))
+            raise self.script.pop(0)
+        return await super().deliver(job, path, delivery)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    monkeypatch.setattr(worker_module, "DELIVERY_RETRY_PAUSE_S", 0.05)
+
+
+async def deliver_one(tmp_path, settings, replier, caption: str = ""):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1, caption)
+        assert await Worker(queue, {"console": replier}, settings).process_next()
+        return await queue.get(job_id)
+
+
+async def test_a_flood_wait_is_sat_out_then_the_result_is_sent(tmp_path, settings, quick_retries):
+    replier = ScriptedReplier(tmp_path / "out", [RetryAfterError("429 retry after 0.4", 0.4)])
+    job = await deliver_one(tmp_path, settings, replier)
+    assert job.state == JobState.DONE and job.delivered and len(replier.delivered) == 1
+    (refused_at, _), (sent_at, _) = replier.attempts
+    assert sent_at - refused_at >= 0.4  # waited as long as the platform asked
+
+
+async def test_transient_failures_are_retried_with_a_growing_pause(tmp_path, settings, quick_retries):
+    replier = ScriptedReplier(tmp_path / "out", [TransientError("timed out"), TransientError("502 Bad Gateway")])
+    job = await deliver_one(tmp_path, settings, replier)
+    assert job.state == JobState.DONE and len(replier.delivered) == 1
+    times = [at for at, _ in replier.attempts]
+    assert len(times) == 3 and times[2] - times[1] >= 2 * 0.05 and times[1] - times[0] >= 0.05
+
+
+async def test_a_platform_that_keeps_failing_gets_a_clear_message(tmp_path, settings, quick_retries):
+    replier = ScriptedReplier(tmp_path / "out", [TransientError("timed out")] * 10)
+    job = await deliver_one(tmp_path, settings, replier)
+    assert job.state == JobState.FAILED and job.error == SEND_FAILED_TEXT
+    assert len(replier.attempts) == worker_module.DELIVERY_ATTEMPTS and replier.errors == [SEND_FAILED_TEXT]
+
+
+async def test_a_chat_that_is_gone_is_given_up_at_once(tmp_path, settings, quick_retries):
+    replier = ScriptedReplier(tmp_path / "out", [RecipientGoneError("403 Forbidden: bot was blocked by the user")])
+    job = await deliver_one(tmp_path, settings, replier)
+    assert job.state == JobState.FAILED and job.error == GONE_TEXT
+    assert job.delivered  # recorded as reported: nobody is there to tell, and nothing retries it
+    assert len(replier.attempts) == 1 and replier.errors == []
+    assert files_under(settings.data_dir / "results") == []
+
+
+async def test_too_large_after_fitting_is_refitted_smaller_and_sent(tmp_path, settings):
+    class RefusesLargeFiles(RecordingReplier):
+        async def deliver(self, job, path, delivery):
+            size = path.stat().st_size
+            if not self.attempts:
+                self.first_size = size
+            self.attempts.append((time.monotonic(), size))
+            if size > self.first_size * 0.8:
+                raise TooLargeError("413 Request Entity Too Large")
+            return await ConsoleReplier.deliver(self, job, path, delivery)
+
+    replier = RefusesLargeFiles(tmp_path / "out")
+    job = await deliver_one(tmp_path, settings, replier)
+    assert job.state == JobState.DONE
+    sizes = [size for _, size in replier.attempts]
+    assert len(sizes) == 2 and sizes[1] <= sizes[0] * worker_module.REFIT_FACTOR
+    assert len(read_video(replier.delivered[0])[0]) == 20  # the whole clip, smaller
+    assert "fit" in replier.transcript
+    assert files_under(settings.data_dir / "results") == []
+
+
+async def test_too_large_even_after_refits_gets_a_clear_message(tmp_path, settings):
+    replier = ScriptedReplier(tmp_path / "out", [TooLargeError("413")] * 5)
+    job = await deliver_one(tmp_path, settings, replier, caption="/gif")
+    assert job.state == JobState.FAILED and replier.errors == [TOO_LARGE_TEXT]
+    assert len(replier.attempts) == 1 + worker_module.MAX_REFITS
+    sizes = [size for _, size in replier.attempts]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]
+    assert files_under(settings.data_dir / "results") == []
+
+
+async def test_a_failure_message_to_a_blocked_user_is_not_retried_forever(tmp_path, settings):
+    class Blocked(RecordingReplier):
+        async def send_error(self, job, text):
+            self.errors.append(text)
+            raise RecipientGoneError("403 Forbidden: bot was blocked by the user")
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    replier = Blocked(tmp_path / "out")
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, broken, 1)
+        worker = Worker(queue, {"console": replier}, settings)
+        assert await worker.process_next()
+        await worker.report_failures()
+        await worker.report_failures()
+        assert (await queue.get(job_id)).delivered
+    assert len(replier.errors) == 1
+
+
+async def test_a_shutdown_during_a_flood_wait_hands_the_result_back_and_a_restart_sends_it_once(tmp_path, settings):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    waiting = ScriptedReplier(tmp_path / "never", [RetryAfterError("429", 60)])
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        first = Worker(queue, {"console": waiting}, settings, worker_id="w1")
+        stop = asyncio.Event()
+        running = asyncio.create_task(first.run(stop))
+        while not waiting.attempts:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(running, 5)
+        held = await queue.get(job_id)
+        assert held.state == JobState.QUEUED and held.attempts == 0 and held.result_path is not None
+        assert SHUTDOWN_TEXT in waiting.transcript
+        assert delivery_record(Path(held.result_path)).is_file()
+
+        def engine_must_not_run(*args, **kwargs):
+            raise AssertionError("the result exists; the engine must not run again")
+
+        replier = RecordingReplier(tmp_path / "out")
+        second = Worker(queue, {"console": replier}, settings, worker_id="w2", engine_runner=engine_must_not_run)
+        assert await second.process_next()
+        assert not await second.process_next()
+        done = await queue.get(job_id)
+    assert done.state == JobState.DONE and done.delivered and len(replier.delivered) == 1
+
+
+def test_out_of_space_errors_are_recognised():
+    from bot.service import out_of_space
+
+    assert out_of_space(OSError(errno.ENOSPC, "No space left on device"))
