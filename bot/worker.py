@@ -73,7 +73,7 @@ GENERIC_FAILURE = ("Sorry, something went wrong on my side while smoothing this 
 SEND_FAILED_TEXT = "I made your video but could not send it here. Please try again later."
 TOO_LARGE_TEXT = ("I made your video but it is larger than this chat accepts, even after shrinking it. "
                   "Try a shorter clip or a lower frame rate.")
-GONE_TEXT = "The result could not be delivered: the chat is no longer reachable."
+GONE_TEXT = "I made your video but could not send it: this chat no longer takes messages from me."
 SHUTDOWN_TEXT = "Paused: the bot is restarting. Your video will be smoothed when it is back."
 CANCELLED_TEXT = "Cancelled."
 FALLBACK_MODEL = "flow"
