@@ -497,7 +497,7 @@ async def test_a_channel_the_bot_may_no_longer_post_in_fails_the_job_once(settin
         status = await discord_.slash("status")  # answered through the interaction, not the channel
     assert job.error.startswith("I made your video but could not send it")
     assert status.content == f"Your videos:\n#1: {FAILED_STATUS_TEXT}"  # the stored text is not repeated
-    assert discord_.refused == 2  # the result, then the failure message: each tried once, no retry loop
+    assert discord_.refused == 1  # the result, tried once: a gone channel is given up at once, nothing retried
     assert not any(sent.files for sent in discord_.sent)
 
 
