@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 
 from .errors import BadInputError, CancelledError, LimitExceededError
-from .options import Limits, SceneSettings, as_fraction
-from .probe import VideoInfo, plausible_fps
+from .frame_rate import looks_truncated, read_timing
+from .options import Limits, SceneSettings
+from .probe import VideoInfo
 from .video_io import decode
 
 #: Width of the analysis thumbnails (height follows the aspect ratio).
@@ -25,9 +26,6 @@ THUMBNAIL_WIDTH = 256
 DUPLICATE_BLOCK = 8
 #: Hue/saturation/value bins of the colour histogram used for cut detection.
 HISTOGRAM_BINS = (16, 8, 8)
-#: A stream is constant-rate when every timestamp is within this much of ``k / fps``
-#: (containers round timestamps to their time base, e.g. whole milliseconds in Matroska).
-CFR_TOLERANCE_S = Fraction(3, 2000)
 #: Fewer decodable frames than this share of what the container declares means the file was cut short
 #: (a truncated upload decodes "successfully" up to where its data ends).
 TRUNCATED_SHARE = 0.9
@@ -111,14 +109,16 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         prev_gray, prev_hist = gray, hist
     if not raw_times:
         raise BadInputError(f"{info.path.name}: the video stream has no decodable frames")
-    if info.declared_frames and len(raw_times) < info.declared_frames * TRUNCATED_SHARE:
-        raise BadInputError(
-            f"{info.path.name}: the file is truncated (only {len(raw_times)} of {info.declared_frames} frames are there)"
-        )
     if len(raw_times) == 1:
         raise BadInputError(f"{info.path.name}: the video has a single frame; there is nothing to interpolate")
 
-    times, fps, constant = regularise_times(raw_times, info.declared_fps, limits, info.path.name)
+    timing = read_timing(raw_times, info.declared_rates, limits, info.path.name)
+    times, fps, constant = list(timing.times), timing.fps, timing.constant_rate
+    if looks_truncated(len(raw_times), float(times[-1]), info.declared_frames, info.declared_duration_s, fps,
+                       TRUNCATED_SHARE):
+        raise BadInputError(
+            f"{info.path.name}: the file is truncated (only {len(raw_times)} of {info.declared_frames} frames are there)"
+        )
     # A timestamp that does not advance is a repeat for planning purposes.
     for k in range(1, len(times)):
         if times[k] <= times[k - 1]:
@@ -130,7 +130,7 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         raise LimitExceededError(
             f"{info.path.name}: the video is {float(duration):.0f} s long (limit {limits.max_duration_s:.0f} s)"
         )
-    first_time = next((t for t in raw_times if t is not None), Fraction(0))
+    first_time = min((t for t in raw_times if t is not None), default=Fraction(0))
     return SourceTimeline(
         times=tuple(times),
         fps=fps,
@@ -143,31 +143,3 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         height=height,
         first_frame_offset_s=float(first_time) - info.file_start_s,
     )
-
-
-def regularise_times(raw: list[Fraction | None], declared_fps: Fraction | None, limits: Limits,
-                     name: str) -> tuple[list[Fraction], Fraction, bool]:
-    """Times relative to the first frame, the nominal rate, and whether the stream is CFR.
-
-    CFR streams get exact ``k / fps`` times (container rounding removed); VFR streams keep
-    their real timestamps. Missing timestamps fall back to the nominal grid.
-    """
-    known = [(k, t) for k, t in enumerate(raw) if t is not None]
-    origin = known[0][1] if known else Fraction(0)
-    measured_fps = None
-    if len(known) >= 2 and known[-1][1] > origin:
-        span_frames = known[-1][0] - known[0][0]
-        measured_fps = plausible_fps(as_fraction(span_frames / (known[-1][1] - origin)), limits)
-    fps = declared_fps or measured_fps
-    if fps is None:
-        raise BadInputError(f"{name}: the frame rate is missing or implausible and the timestamps do not tell it")
-    relative = [None if t is None else t - origin for t in raw]
-    if all(t is None or abs(t - Fraction(k) / fps) <= CFR_TOLERANCE_S for k, t in enumerate(relative)):
-        return [Fraction(k) / fps for k in range(len(raw))], fps, True
-    if measured_fps is None:
-        raise BadInputError(f"{name}: the timestamps are implausible (no usable frame rate)")
-    # Variable rate: real timestamps; gaps without one take the nominal spacing.
-    times: list[Fraction] = []
-    for k, t in enumerate(relative):
-        times.append(t if t is not None else (times[-1] + 1 / measured_fps if times else Fraction(0)))
-    return times, measured_fps, False

@@ -17,6 +17,7 @@ import av.error
 
 from .errors import BadInputError, LimitExceededError
 from .ffmpeg_binary import SAFE_INPUT_OPTIONS
+from .frame_rate import COMMON_RATES, plausible_rates
 from .options import Limits
 
 
@@ -37,6 +38,10 @@ class VideoInfo:
     has_audio: bool
     #: Start of the whole file in seconds: ffmpeg's command line measures input times from here.
     file_start_s: float
+    #: Every plausible rate the container states, most trusted first: ffmpeg's r_frame_rate, the
+    #: average rate, its guess, and the stream's time base where that is a frame period (AVI).
+    #: The scan keeps the first one the timestamps agree with (:mod:`interpolation.frame_rate`).
+    declared_rates: tuple[Fraction, ...] = ()
 
 
 @contextlib.contextmanager
@@ -94,6 +99,10 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
                 f"{path.name}: {width}×{height} is too large (limit {limits.max_pixels / 1e6:.1f} megapixels)"
             )
         declared_fps = plausible_fps(stream.average_rate, limits) or plausible_fps(stream.guessed_rate, limits)
+        time_base_rate = 1 / stream.time_base if stream.time_base else None
+        declared_rates = plausible_rates(
+            [stream.base_rate, stream.average_rate, stream.guessed_rate,
+             time_base_rate if time_base_rate is not None and time_base_rate <= COMMON_RATES[-1] else None], limits)
         declared_duration_s = None
         if stream.duration is not None and stream.time_base is not None:
             declared_duration_s = float(stream.duration * stream.time_base)
@@ -120,4 +129,5 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
             declared_duration_s=declared_duration_s,
             has_audio=bool(container.streams.audio),
             file_start_s=(container.start_time or 0) / av.time_base,
+            declared_rates=declared_rates,
         )
