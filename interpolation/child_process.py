@@ -37,9 +37,16 @@ STDERR_TAIL_CHARS = 2000
 # --- Deadlines -------------------------------------------------------------------------------------
 #: Every ffmpeg run may take at least this long (start-up, container rewrites such as +faststart).
 TIMEOUT_FLOOR_S = 120.0
-#: Seconds allowed per frame-megapixel of work. The slowest encoder setting here (libaom AV1 at
-#: "veryslow") measured well under this on a shared 2-core machine; see the report of issue 16.
-SECONDS_PER_MEGAPIXEL_FRAME = 2.0
+#: Seconds per frame-megapixel each encoder took at its slowest preset ("veryslow"), measured on this
+#: project's 2-core machine with nothing else running (480×270 testsrc2, 24 frames, start-up included;
+#: issue 16's closing note). ``None``: every other step (decoding, the FFV1 intermediate, GIF palette
+#: and dither passes, filters), measured at 0.03-0.07 and rounded up.
+MEASURED_SECONDS_PER_MEGAPIXEL_FRAME: dict[str | None, float] = {
+    None: 0.1, "libx264": 0.093, "libx265": 1.28, "libvpx-vp9": 0.34, "libsvtav1": 0.19, "libaom-av1": 22.4,
+}
+#: Deadlines allow this many times the measured speed (slower CPUs, other jobs on the machine, 4K
+#: frames that cache worse): a deadline stops a hung child, never an honest slow one.
+WORK_MARGIN = 10.0
 #: Frames an encoder may still hold when its input ends (x264/x265 lookahead and B-frames, libaom
 #: lag-in-frames, SVT-AV1 lookahead are all below this): bounds the drain after the last frame.
 ENCODER_MAX_LAG_FRAMES = 250
@@ -51,15 +58,17 @@ FETCH_TIMEOUT_S = 900.0
 DEMO_RUN_TIMEOUT_S = 1800.0
 
 
-def work_timeout(frames: int, width: int, height: int, passes: int = 1) -> float:
-    """Deadline in seconds for ``passes`` runs over ``frames`` frames of ``width × height``."""
+def work_timeout(frames: int, width: int, height: int, *, encoder: str | None = None, passes: int = 1) -> float:
+    """Deadline in seconds for ``passes`` runs over ``frames`` frames of ``width × height`` written by
+    ``encoder`` (an ffmpeg encoder name; None or an unlisted one: the cost of decoding and filtering)."""
     megapixel_frames = max(0, frames) * width * height / 1e6 * max(1, passes)
-    return TIMEOUT_FLOOR_S + megapixel_frames * SECONDS_PER_MEGAPIXEL_FRAME
+    speed = max(MEASURED_SECONDS_PER_MEGAPIXEL_FRAME.get(encoder, 0.0), MEASURED_SECONDS_PER_MEGAPIXEL_FRAME[None])
+    return TIMEOUT_FLOOR_S + megapixel_frames * speed * WORK_MARGIN
 
 
-def drain_timeout(frames_written: int, width: int, height: int) -> float:
+def drain_timeout(frames_written: int, width: int, height: int, *, encoder: str | None = None) -> float:
     """Deadline for an encoder to finish after its input closed: it holds at most its lag in frames."""
-    return work_timeout(min(frames_written, ENCODER_MAX_LAG_FRAMES), width, height)
+    return work_timeout(min(frames_written, ENCODER_MAX_LAG_FRAMES), width, height, encoder=encoder)
 
 
 def tail(data: bytes) -> str:

@@ -152,7 +152,8 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
 def encode_at_bitrate(source: Path, output: Path, video_format: VideoFormat, video_bitrate: int, audio_bitrate: int,
                       width: int, height: int, scale: float, workdir: Path, *, frames: int,
                       cancelled: CancelCheck | None = None) -> None:
-    timeout_s = work_timeout(frames, width, height)  # per pass: decode at full size, encode at most that
+    # Per pass: decode at full size, encode at most that.
+    timeout_s = work_timeout(frames, width, height, encoder=video_format.encoder)
     video_args = ["-map", "0:v:0"] + video_format.video_args(bitrate=video_bitrate) + ["-pix_fmt", "yuv420p"]
     if scale < 1:
         video_args += ["-vf", scale_filter(width, height, scale)]

@@ -117,9 +117,10 @@ class FfmpegSink:
 
     def __init__(self, output: Path, width: int, height: int, fps: Fraction, output_args: list[str],
                  input_args: list[str] | None = None, what: str = "video encoder",
-                 cancelled: CancelCheck | None = None) -> None:
+                 cancelled: CancelCheck | None = None, encoder: str | None = None) -> None:
         self.output = output
         self.width, self.height = width, height
+        self.encoder = encoder
         self.frames_written = 0
         argv = ffmpeg_binary.base_args() + [
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
@@ -128,11 +129,12 @@ class FfmpegSink:
         self._child = ChildProcess(argv, what=what, cancelled=cancelled, stdin=True)
 
     def write(self, frame: np.ndarray) -> None:
-        self._child.write(np.ascontiguousarray(frame).data, timeout_s=work_timeout(1, self.width, self.height))
+        self._child.write(np.ascontiguousarray(frame).data,
+                          timeout_s=work_timeout(1, self.width, self.height, encoder=self.encoder))
         self.frames_written += 1
 
     def finish(self) -> None:
-        self._child.wait(timeout_s=drain_timeout(self.frames_written, self.width, self.height))
+        self._child.wait(timeout_s=drain_timeout(self.frames_written, self.width, self.height, encoder=self.encoder))
         self._child.close()
 
     def abort(self) -> None:
@@ -172,7 +174,8 @@ def video_sink(output: Path, width: int, height: int, fps: Fraction, video_forma
         kept += 1
     args += metadata_args(1) + ["-t", f"{duration_s:.6f}"] + video_format.container_args()
     sink = FfmpegSink(output, width + width % 2, height + height % 2, fps, args, input_args=input_args,
-                      what=f"{video_format.container.upper()} encoder", cancelled=cancelled)
+                      what=f"{video_format.container.upper()} encoder", cancelled=cancelled,
+                      encoder=video_format.encoder)
     return sink, notes
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from interpolation.ffmpeg_binary import ffmpeg_exe
 from tests.media import ffmpeg, make_testsrc
 
 
@@ -107,13 +110,66 @@ def test_duration_beyond_the_limit(tmp_path):
     assert_refused(tmp_path, clip, "limit 2 s", "--max-duration", "2")
 
 
-def test_hls_playlist_is_refused_and_nothing_is_fetched(tmp_path):
+class ConnectionRecorder:
+    """A real TCP listener on 127.0.0.1 that records the first bytes of every connection made to it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.1)
+        self.port = self.server.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    self.requests.append(connection.recv(1024))
+                except OSError:
+                    self.requests.append(b"")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.server.close()
+
+
+@pytest.fixture
+def recorder():
+    listener = ConnectionRecorder()
+    yield listener
+    listener.close()
+
+
+def hls_playlist(path: Path, *segments: str) -> Path:
+    entries = "".join(f"#EXTINF:1.0,\n{segment}\n" for segment in segments)
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n{entries}#EXT-X-ENDLIST\n")
+    return path
+
+
+def test_hls_playlist_is_refused_and_nothing_is_fetched(tmp_path, recorder):
     secret = make_testsrc(tmp_path / "secret.ts", seconds=1, codec_args=("-c:v", "libx264", "-f", "mpegts"))
-    for name in ("playlist.m3u8", "playlist.mp4"):
-        playlist = tmp_path / name
-        playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nfile://{secret}\n"
-                            "#EXTINF:1.0,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n")
+    url = f"http://127.0.0.1:{recorder.port}/x.ts"
+    # The listener sees a fetch: ffmpeg allowed to use http does fetch the playlist's segment.
+    control = hls_playlist(tmp_path / "control.m3u8", url)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "quiet", "-protocol_whitelist", "file,http,tcp",
+                    "-i", str(control), "-f", "null", "-"], capture_output=True, timeout=60)
+    control.unlink()
+    assert any(b"GET /x.ts" in request for request in recorder.requests), recorder.requests
+    recorder.requests.clear()
+    for name, segments in (("remote.m3u8", (url,)), ("playlist.m3u8", (f"file://{secret}", url)),
+                           ("playlist.mp4", (f"file://{secret}", url))):
+        playlist = hls_playlist(tmp_path / name, *segments)
         assert_refused(tmp_path, playlist, "not a video")
+        playlist.unlink()
+        assert recorder.requests == [], name  # nothing was fetched, not even a connection
 
 
 def test_ffconcat_script_is_refused(tmp_path):

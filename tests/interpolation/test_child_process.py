@@ -6,6 +6,7 @@ import ast
 import os
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import psutil
@@ -20,14 +21,22 @@ SLEEPS_WITH_A_GRANDCHILD = [sys.executable, "-c",
                             "import subprocess; subprocess.run(['sleep', '60'])"]
 
 
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+def alive(pid: int, settle_s: float = 5.0) -> bool:
+    """Whether ``pid`` still runs ``settle_s`` after a kill (a killed process that is not our child is
+    reaped by init, which takes a moment on a busy machine)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.02)
 
 
-def grandchildren_of(pid: int, wait_s: float = 10.0) -> list[int]:
+def grandchildren_of(pid: int, wait_s: float = 30.0) -> list[int]:
     """The children the child started (waits until it has started one)."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
@@ -110,13 +119,19 @@ def test_a_failure_says_what_failed_and_keeps_the_command_and_stderr_for_the_det
     assert str(secret) in error.detail and "No such file or directory" in error.detail  # but for the log
 
 
-def test_deadlines_grow_with_the_work_from_a_floor():
+def test_deadlines_grow_with_the_work_from_a_floor_and_with_the_encoders_measured_speed():
     floor = child_process.work_timeout(0, 1920, 1080)
     assert floor == child_process.TIMEOUT_FLOOR_S
-    one_pass = child_process.work_timeout(600, 1920, 1080)
-    assert one_pass > floor and child_process.work_timeout(600, 1920, 1080, passes=2) - floor == pytest.approx(
+    one_pass = child_process.work_timeout(600, 1920, 1080, encoder="libx264")
+    assert one_pass > floor
+    assert child_process.work_timeout(600, 1920, 1080, encoder="libx264", passes=2) - floor == pytest.approx(
         2 * (one_pass - floor))
-    assert child_process.work_timeout(600, 3840, 2160) - floor == pytest.approx(4 * (one_pass - floor))
+    assert child_process.work_timeout(600, 3840, 2160, encoder="libx264") - floor == pytest.approx(
+        4 * (one_pass - floor))
+    # The slowest encoder gets the longest deadline; an unknown one at least that of decoding.
+    assert child_process.work_timeout(600, 1920, 1080, encoder="libaom-av1") > child_process.work_timeout(
+        600, 1920, 1080, encoder="libx265") > one_pass
+    assert child_process.work_timeout(600, 1920, 1080, encoder="ffv1") == child_process.work_timeout(600, 1920, 1080)
     # Draining an encoder is bounded by what it can hold, not by the length of the clip.
     assert child_process.drain_timeout(100_000, 1920, 1080) == child_process.drain_timeout(
         child_process.ENCODER_MAX_LAG_FRAMES, 1920, 1080)
@@ -146,3 +161,21 @@ def test_the_kill_reaches_a_stopped_child():
     os.kill(child.pid, 19)  # SIGSTOP: a hung encoder
     child.kill()
     assert not alive(child.pid)
+
+
+def test_an_encoder_that_fails_says_so_without_its_stderr_or_paths(tmp_path: Path):
+    import numpy as np
+
+    from interpolation.video_io import FfmpegSink
+
+    output = tmp_path / "server-only" / "encoded.mp4"  # its folder does not exist: ffmpeg cannot open it
+    sink = FfmpegSink(output, 32, 16, Fraction(25), ["-c:v", "libx264", "-f", "mp4"], what="MP4 encoder")
+    with pytest.raises(EncoderError) as caught:
+        for _ in range(200):
+            sink.write(np.zeros((16, 32, 3), np.uint8))
+        sink.finish()
+    sink.abort()
+    error = caught.value
+    assert str(error) in ("the MP4 encoder failed", "the MP4 encoder stopped unexpectedly")
+    assert "server-only" in error.detail and "No such file or directory" in error.detail
+    assert not output.exists()

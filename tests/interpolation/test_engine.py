@@ -99,8 +99,33 @@ def test_mp4_is_h264_yuv420p_with_faststart(tmp_path):
     with av.open(str(result.output_path)) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
-    head = result.output_path.read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # moov first: streams at once
+    atoms = top_level_atoms(result.output_path.read_bytes())
+    assert "moov" in atoms and "mdat" in atoms
+    assert atoms.index("moov") < atoms.index("mdat")  # the index first: playback starts before the download ends
+
+
+def top_level_atoms(data: bytes) -> list[str]:
+    """The types of an MP4's top-level boxes, in file order (ISO/IEC 14496-12 box headers)."""
+    types, offset = [], 0
+    while offset + 8 <= len(data):
+        size, kind = int.from_bytes(data[offset:offset + 4], "big"), data[offset + 4:offset + 8].decode("latin-1")
+        header = 8
+        if size == 1:  # 64-bit size follows the type
+            size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
+        elif size == 0:  # the box runs to the end of the file
+            size = len(data) - offset
+        assert size >= header and offset + size <= len(data), f"broken box {kind!r} at {offset}"
+        types.append(kind)
+        offset += size
+    assert offset == len(data), "trailing bytes after the last box"
+    return types
+
+
+def test_the_atom_reader_sees_an_index_written_last(tmp_path):
+    """The faststart check can fail: a plain MP4 (index at the end) reads as mdat before moov."""
+    late = make_testsrc(tmp_path / "late.mp4", seconds=0.5)  # ffmpeg's default: moov after mdat
+    atoms = top_level_atoms(late.read_bytes())
+    assert atoms.index("mdat") < atoms.index("moov")
 
 
 def test_gif_is_valid_loops_forever_and_is_capped_at_50_fps(tmp_path):

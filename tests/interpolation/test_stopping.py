@@ -118,7 +118,7 @@ def test_a_cancel_in_a_phase_after_the_frames_stops_the_run_at_once(tmp_path: Pa
 @pytest.mark.parametrize("phase", ["encoder drain and audio mux", "GIF palette pass", "size-fit re-encode"])
 def test_a_hung_encoder_in_any_phase_ends_in_a_clear_timeout(tmp_path: Path, phase: str, monkeypatch):
     monkeypatch.setattr(child_process, "TIMEOUT_FLOOR_S", 3.0)
-    monkeypatch.setattr(child_process, "SECONDS_PER_MEGAPIXEL_FRAME", 0.0)
+    monkeypatch.setattr(child_process, "WORK_MARGIN", 0.0)
     output, options, audio, watch, progress = start_watch(phase, cancel=False)
     source = make_testsrc(tmp_path / "in.mp4", size="320x240", seconds=1, audio=audio,
                           codec_args=("-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p"))
@@ -134,7 +134,7 @@ def test_a_hung_encoder_in_any_phase_ends_in_a_clear_timeout(tmp_path: Path, pha
 @pytest.mark.timeout(120)
 def test_an_encoder_that_stops_taking_frames_ends_in_a_timeout_not_a_blocked_worker(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(child_process, "TIMEOUT_FLOOR_S", 3.0)
-    monkeypatch.setattr(child_process, "SECONDS_PER_MEGAPIXEL_FRAME", 0.0)
+    monkeypatch.setattr(child_process, "WORK_MARGIN", 0.0)
     watch = PhaseWatch(frames_are_all_in, cancel=False)  # frozen while frames are still being piped in
     source = make_testsrc(tmp_path / "in.mp4", size="320x240", seconds=2)
     with pytest.raises(EncoderTimeoutError, match="MP4 encoder took longer than 3 s"):
