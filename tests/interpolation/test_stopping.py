@@ -32,7 +32,8 @@ def ffmpeg_children() -> list[psutil.Process]:
     found = []
     for process in psutil.Process().children(recursive=True):
         try:
-            if process.status() != psutil.STATUS_ZOMBIE and os.path.basename(process.cmdline()[0]) == exe:
+            argv = process.cmdline()  # empty between fork and exec
+            if process.status() != psutil.STATUS_ZOMBIE and argv and os.path.basename(argv[0]) == exe:
                 found.append(process)
         except psutil.NoSuchProcess:
             continue
