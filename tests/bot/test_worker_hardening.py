@@ -4,7 +4,6 @@ the job time limit, errors that must not reach the chat, a full disk, and failed
 from __future__ import annotations
 
 import asyncio
-import errno
 import io
 import logging
 import time
@@ -420,8 +419,3 @@ async def test_a_shutdown_during_a_flood_wait_hands_the_result_back_and_a_restar
         done = await queue.get(job_id)
     assert done.state == JobState.DONE and done.delivered and len(replier.delivered) == 1
 
-
-def test_out_of_space_errors_are_recognised():
-    from bot.service import out_of_space
-
-    assert out_of_space(OSError(errno.ENOSPC, "No space left on device"))
