@@ -15,11 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update)
+from telegram import (BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 from telegram.ext import (Application, ApplicationHandlerStop, BaseUpdateProcessor, CallbackQueryHandler,
-                          CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters)
+                          CommandHandler, ContextTypes, Defaults, MessageHandler, TypeHandler, filters)
 
 from .commands import help_text, start_text
 from .config import Settings
@@ -50,6 +50,8 @@ COMMANDS = [
 #: Videos, animations, round video notes, and files sent "as document" that are videos or GIFs.
 VIDEO_FILTER = (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters.Document.VIDEO
                 | filters.Document.MimeType("image/gif"))
+#: Telegram's limit on the text of a button press's answer.
+MAX_BUTTON_ANSWER_CHARS = 200
 #: Quick choices offered under /settings.
 FPS_CHOICES = (30, 48, 60)
 MODEL_CHOICES = ("rife", "flow")
@@ -105,6 +107,14 @@ def settings_keyboard() -> InlineKeyboardMarkup:
     ])
 
 
+async def answer_button(query: CallbackQuery, text: str) -> None:
+    """Answer a button press; a press too old to answer (pressed while the bot was down) is fine."""
+    try:
+        await query.answer(text[:MAX_BUTTON_ANSWER_CHARS])
+    except BadRequest as error:
+        log.info("button press not answered: %s", error)
+
+
 def media_of(message: Message):
     return message.video or message.animation or message.video_note or message.document
 
@@ -134,6 +144,8 @@ class TelegramAdapter:
             .base_file_url(settings.telegram_base_file_url)
             .read_timeout(settings.telegram_read_timeout_s).write_timeout(settings.telegram_write_timeout_s)
             .media_write_timeout(settings.telegram_upload_timeout_s)
+            # Answers quote the user's message, and still go out if it was deleted meanwhile.
+            .defaults(Defaults(allow_sending_without_reply=True))
             .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
             .connection_pool_size(MAX_CONCURRENT_UPDATES)
             .build()
@@ -190,12 +202,15 @@ class TelegramAdapter:
     async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The allowlist, checked once before any handler: strangers change nothing, nothing is fetched.
 
-        A stranger's button press or command or video gets the polite refusal; anything else is ignored.
+        A stranger's button press or command or video gets the polite refusal; anything else is ignored,
+        as is an update with no sender (nobody whose settings or jobs it could be).
         """
+        if update.effective_user is None:
+            raise ApplicationHandlerStop
         if self.allowed(update):
             return
         if update.callback_query is not None:
-            await update.callback_query.answer(PRIVATE_CHAT_TEXT)
+            await answer_button(update.callback_query, PRIVATE_CHAT_TEXT)
         elif (message := update.effective_message) is not None and update.effective_chat is not None:
             if media_of(message) is not None or (message.text or "").startswith("/"):
                 await message.reply_text(PRIVATE_CHAT_TEXT, do_quote=True)
@@ -274,13 +289,12 @@ class TelegramAdapter:
             answer = await self.service.set_model(PLATFORM, chat_id, value)
         else:
             answer = "That button is no longer valid; send /settings again."
-        await query.answer(answer)
+        await answer_button(query, answer)
         text = await self.service.settings_text(PLATFORM, chat_id)
         try:
             await query.edit_message_text(text, reply_markup=settings_keyboard())
-        except BadRequest as error:
-            if "not modified" not in str(error).lower():
-                raise
+        except BadRequest as error:  # unchanged, or the settings message was deleted meanwhile
+            log.debug("settings message not refreshed: %s", error)
 
     async def on_video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

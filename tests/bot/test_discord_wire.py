@@ -22,8 +22,7 @@ from bot.config import Settings
 from bot.discord_adapter import MAX_RATELIMIT_WAIT_S, DiscordAdapter
 from bot.platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
 from bot.replies import Delivery
-from tests.fakes.discord_api import (ENTITY_TOO_LARGE, MISSING_ACCESS, MISSING_PERMISSIONS, UNKNOWN_MESSAGE,
-                                     FakeDiscord)
+from tests.fakes.discord_api import ENTITY_TOO_LARGE, MISSING_ACCESS, MISSING_PERMISSIONS, FakeDiscord
 
 USER = 4242
 

@@ -21,7 +21,7 @@ from bot.__main__ import serve
 from bot.config import Settings
 from bot.replies import FAILED_STATUS_TEXT, OUT_OF_SPACE_TEXT
 from bot.service import PRIVATE_CHAT_TEXT
-from storage import JobState, SqliteJobQueue
+from storage import SqliteJobQueue
 from tests.fakes import FakeTelegram
 from tests.media import make_testsrc, read_video, video_rate
 
