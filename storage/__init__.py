@@ -1,6 +1,6 @@
-"""smoothbot's durable state: the job queue and per-chat settings. The only package with SQL.
+"""smoothbot's durable state: the job queue, per-chat settings and job files. The only package with SQL.
 
-    async with SqliteJobQueue.open("data/smoothbot.sqlite3") as queue:
+    async with open_queue("sqlite:///data/smoothbot.sqlite3") as queue:   # or postgresql://…
         result = await queue.enqueue("telegram", chat_id, user_id, message_id, path, {"fps": 60})
         claim = await queue.claim("worker-1")
 
@@ -15,28 +15,39 @@ from storage.errors import (
     QueueFullError,
     SchemaTooNewError,
     StorageError,
+    StorageUnavailableError,
 )
+from storage.files import FileMissingError, FileStore, LocalFileStore, S3FileStore
 from storage.jobs import (
     CancelOutcome,
     CancelStatus,
+    Changes,
     Claim,
+    Delivery,
     EnqueueResult,
     Job,
     JobState,
     LeaseState,
     RecoveryReport,
 )
-from storage.queue import JobQueue, QueueConfig, SqliteJobQueue
-from storage.settings import ChatSettingsStore, SqliteChatSettings
+from storage.queue import JobQueue, QueueConfig
+from storage.rules import SqlJobQueue
+from storage.settings import ChatSettingsStore
+from storage.sqlite import SqliteChatSettings, SqliteJobQueue
+from storage.urls import open_files, open_queue
 from storage.values import PLATFORMS, Platform
 
 __all__ = [
     "PLATFORMS",
     "CancelOutcome",
     "CancelStatus",
+    "Changes",
     "ChatSettingsStore",
     "Claim",
+    "Delivery",
     "EnqueueResult",
+    "FileMissingError",
+    "FileStore",
     "Job",
     "JobNotFoundError",
     "JobQueue",
@@ -44,13 +55,19 @@ __all__ = [
     "JobStateError",
     "LeaseLostError",
     "LeaseState",
+    "LocalFileStore",
     "Platform",
     "QueueClosedError",
     "QueueConfig",
     "QueueFullError",
     "RecoveryReport",
+    "S3FileStore",
     "SchemaTooNewError",
+    "SqlJobQueue",
     "SqliteChatSettings",
     "SqliteJobQueue",
     "StorageError",
+    "StorageUnavailableError",
+    "open_files",
+    "open_queue",
 ]

@@ -6,14 +6,13 @@ statements inside each other's transactions, and every writing transaction start
 wait (up to ``busy_timeout``) instead of failing half-way with "database is locked".
 
 Each operation runs as its own task that the caller's cancellation cannot interrupt
-(``asyncio.shield``): a worker cancelled mid-heartbeat must not leave a transaction open on the
+(``storage.inflight``): a worker cancelled mid-heartbeat must not leave a transaction open on the
 connection, which would hold the write lock against every other process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,11 +21,9 @@ from typing import Literal, TypeVar
 
 import aiosqlite
 
-from storage.errors import QueueClosedError
+from storage.inflight import InFlight
 from storage.migrations import MIGRATIONS, Migration, apply_migrations
 from storage.values import Clock
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Body = Callable[[aiosqlite.Connection], Awaitable[T]]
@@ -44,8 +41,7 @@ class Database:
         self.path = path
         self.clock = clock
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task] = set()
-        self._closed = False
+        self._inflight = InFlight()
 
     @classmethod
     async def open(
@@ -80,40 +76,21 @@ class Database:
 
     async def write(self, body: Body[T]) -> T:
         """Run ``body`` inside ``BEGIN IMMEDIATE … COMMIT`` (rolled back if it raises)."""
-        return await self._shielded(self._transaction(body))
+        return await self._inflight.run(self._transaction(body))
 
     async def read(self, body: Body[T]) -> T:
         """Run ``body`` (one or more reads) without opening a write transaction."""
-        return await self._shielded(self._locked(body))
+        return await self._inflight.run(self._locked(body))
 
     async def close(self) -> None:
-        if self._closed:
+        if not await self._inflight.close():
             return
-        self._closed = True
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         async with self._lock:
             await self._conn.close()
 
     @property
     def closed(self) -> bool:
-        return self._closed
-
-    async def _shielded(self, operation: Awaitable[T]) -> T:
-        if self._closed:
-            if asyncio.iscoroutine(operation):
-                operation.close()
-            raise QueueClosedError()
-        task = asyncio.ensure_future(operation)
-        self._tasks.add(task)
-        task.add_done_callback(self._forget)
-        return await asyncio.shield(task)
-
-    def _forget(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        # If the caller was cancelled nobody awaits the task: log its failure instead of losing it.
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("storage operation finished with %r", task.exception())
+        return self._inflight.closed
 
     async def _locked(self, body: Body[T]) -> T:
         async with self._lock:

@@ -67,3 +67,11 @@ class SchemaTooNewError(StorageError):
             f"the database {path} has schema version {found}, but this smoothbot knows only up to "
             f"version {known}; upgrade smoothbot before opening it"
         )
+
+
+class StorageUnavailableError(StorageError):
+    """The database could not be reached for longer than the reconnect timeout."""
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        self.where = where
+        super().__init__(f"the job database {where} is unreachable ({type(cause).__name__}: {cause}); gave up retrying")

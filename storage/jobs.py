@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from storage.values import decode_json_object, to_datetime
+
+
+class Row(Protocol):
+    """A result row: ``sqlite3.Row`` or ``asyncpg.Record`` (both are read by column name)."""
+
+    def __getitem__(self, key: str) -> Any: ...
 
 
 class JobState(StrEnum):
@@ -64,7 +69,7 @@ class Job:
         return self.result_path is not None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
         return cls(
             id=row["id"],
             platform=row["platform"],
@@ -109,6 +114,28 @@ class Claim:
     @property
     def job_id(self) -> int:
         return self.job.id
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A front-end's lease on sending one finished job's outcome (``claim_delivery``)."""
+
+    job: Job
+    token: str = field(repr=False)
+    owner: str
+    lease_expires_at: datetime
+
+    @property
+    def job_id(self) -> int:
+        return self.job.id
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What ``changes_since`` found: the changed jobs as they are now, and the next cursor."""
+
+    jobs: tuple[Job, ...]
+    cursor: int
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Schema versions of the SQLite database, tracked in ``PRAGMA user_version`` and applied on open.
+"""Schema versions of the SQLite database (PostgreSQL's are in storage/postgres.py), tracked in ``PRAGMA user_version`` and applied on open.
 
 Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the version bump, and
 re-reads the version inside that transaction, so several processes opening the same file at once
@@ -92,6 +92,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             _CHAT_SETTINGS,
         ),
     ),
+    Migration(
+        2,
+        "change feed for front-ends, delivery lease, enqueue token (lost-commit check)",
+        (
+            # Every job write that a front-end shows stamps change_seq (storage/rules.py).
+            "ALTER TABLE jobs ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
+            "UPDATE jobs SET change_seq = id",
+            "CREATE INDEX jobs_by_change ON jobs (change_seq)",
+            "ALTER TABLE jobs ADD COLUMN enqueue_token TEXT",
+            "ALTER TABLE jobs ADD COLUMN delivery_token TEXT",
+            "ALTER TABLE jobs ADD COLUMN delivery_owner TEXT",
+            "ALTER TABLE jobs ADD COLUMN delivery_expires_at REAL",
+            "CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE NOT delivered",
+        ),
+    ),
 )
 
 
@@ -99,7 +114,7 @@ def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
     return migrations[-1].version if migrations else 0
 
 
-def _check_sequence(migrations: Sequence[Migration]) -> None:
+def check_sequence(migrations: Sequence[Migration]) -> None:
     versions = [migration.version for migration in migrations]
     if versions != list(range(1, len(versions) + 1)):
         raise ValueError(f"migration versions must be 1, 2, 3, ... in order; got {versions}")
@@ -117,7 +132,7 @@ async def apply_migrations(
 
     ``conn`` must be in autocommit mode (``isolation_level=None``) and not inside a transaction.
     """
-    _check_sequence(migrations)
+    check_sequence(migrations)
     known = latest_version(migrations)
     for migration in migrations:
         await conn.execute_fetchall("BEGIN IMMEDIATE")

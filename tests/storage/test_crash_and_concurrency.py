@@ -1,5 +1,6 @@
-"""Real processes and real concurrency: a worker killed with SIGKILL loses nothing; many producers
-and a worker share the file without "database is locked"; every job is accounted for exactly once."""
+"""Real processes and real concurrency, on both engines: a worker killed with SIGKILL loses nothing;
+producer processes and a worker share the database (SQLite: without "database is locked"); worker
+processes claiming at once never get the same job; every job is accounted for exactly once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import JobState, SqliteJobQueue
+from storage import JobState, open_queue
 
 HELPER = Path(__file__).with_name("queue_process.py")
 HELPER_LEASE = 30  # queue_process.LEASE_SECONDS
@@ -35,14 +36,14 @@ async def read_line(process: subprocess.Popen[str]) -> str:
 
 
 @pytest.mark.parametrize("with_result", [False, True], ids=["mid-computation", "result-ready"])
-async def test_sigkill_of_a_worker_process_loses_nothing(db_path, tmp_path, with_result):
+async def test_sigkill_of_a_worker_process_loses_nothing(queue_url, tmp_path, with_result):
     source = tmp_path / "input.mp4"
     source.write_bytes(b"a video")
-    async with SqliteJobQueue.open(db_path, lease_seconds=HELPER_LEASE) as producer:
+    async with open_queue(queue_url, lease_seconds=HELPER_LEASE) as producer:
         job = (await producer.enqueue("telegram", 5, 6, 7, source, {"fps": 60, "loop": True})).job
 
     result_args = ["--with-result", str(tmp_path / "result.mp4")] if with_result else []
-    worker = start_helper("hold", str(db_path), "doomed-worker", *result_args)
+    worker = start_helper("hold", queue_url, "doomed-worker", *result_args)
     try:
         assert await read_line(worker) == f"claimed {job.id}"
         await asyncio.sleep(0.05)  # let it heartbeat: the kill may land inside a transaction
@@ -55,7 +56,7 @@ async def test_sigkill_of_a_worker_process_loses_nothing(db_path, tmp_path, with
 
     # Later: the lease has run out (a clock ahead by more than the lease; no sleeping).
     later = time.time() + HELPER_LEASE + 5
-    async with SqliteJobQueue.open(db_path, lease_seconds=HELPER_LEASE, clock=lambda: later) as queue:
+    async with open_queue(queue_url, lease_seconds=HELPER_LEASE, clock=lambda: later) as queue:
         running = await queue.get(job.id)
         assert running.state is JobState.RUNNING  # the dead worker still "holds" it
         claim = await queue.claim("new-worker")
@@ -69,11 +70,11 @@ async def test_sigkill_of_a_worker_process_loses_nothing(db_path, tmp_path, with
         assert await queue.claim("new-worker") is None
 
 
-async def test_producer_processes_and_a_worker_share_the_file(db_path, clock):
+async def test_producer_processes_and_a_worker_share_the_database(queue_url, clock):
     per_process, processes = 150, 3
-    # All four processes create and migrate the fresh file at about the same time.
-    producers = [start_helper("produce", str(db_path), f"user{n}", str(per_process)) for n in range(processes)]
-    async with SqliteJobQueue.open(db_path, clock=clock) as worker_queue:
+    # All four processes create and migrate the fresh database at about the same time.
+    producers = [start_helper("produce", queue_url, f"user{n}", str(per_process)) for n in range(processes)]
+    async with open_queue(queue_url, clock=clock) as worker_queue:
         finished: list[int] = []
         try:
             while len(finished) < per_process * processes:
@@ -88,6 +89,23 @@ async def test_producer_processes_and_a_worker_share_the_file(db_path, clock):
         for process, (stdout, stderr) in zip(producers, outputs):
             assert process.returncode == 0 and stdout.strip() == "done", stderr
         assert len(finished) == len(set(finished)) == per_process * processes
+
+
+async def test_worker_processes_claiming_at_once_never_share_a_job(open_queue, add_job):
+    producer = await open_queue(max_queued_per_user=None)
+    jobs = [(await add_job(producer, f"user{n % 15}", n)).id for n in range(150)]
+    workers = [start_helper("drain", producer_url(producer), f"worker-{n}") for n in range(3)]
+    outputs = [await asyncio.to_thread(worker.communicate, timeout=120) for worker in workers]
+    claimed: list[int] = []
+    for worker, (stdout, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr
+        claimed += [int(job_id) for job_id in stdout.split()]
+    assert sorted(claimed) == sorted(jobs)  # each job exactly once, none left
+    assert [(await producer.get(job_id)).attempts for job_id in jobs[:10]] == [1] * 10
+
+
+def producer_url(queue) -> str:
+    return f"sqlite:///{queue.path}" if hasattr(queue, "path") else queue.dialect.dsn
 
 
 async def test_fifty_concurrent_producers_and_a_worker_account_for_every_job(open_queue):
@@ -145,7 +163,8 @@ async def test_cancelled_callers_never_leave_a_transaction_open(open_queue):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    # Another connection gets the write lock at once: nothing was left half-open.
+    # Another connection gets the write lock (SQLite) or the user's row (PostgreSQL) at once:
+    # nothing was left half-open.
     other = await open_queue(busy_timeout=0.5, max_queued_per_user=None)
     assert (await other.enqueue("console", "term", "other", "after-1", "/in", {})).created
     assert (await queue.enqueue("console", "term", "me", "after-2", "/in", {})).created

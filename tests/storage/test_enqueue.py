@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import JobState, QueueConfig, QueueFullError, SqliteJobQueue
+from storage import JobState, QueueConfig, QueueFullError, open_queue
 
 
 async def test_same_platform_message_twice_yields_one_job(queue):
@@ -100,6 +100,8 @@ async def test_per_user_cap_refuses_with_a_clear_message(open_queue, add_job):
 )
 async def test_nonsense_settings_are_refused_before_opening(db_path, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        SqliteJobQueue.open(db_path, **bad)
+        open_queue(f"sqlite:///{db_path}", **bad)
     assert not db_path.exists()
+    with pytest.raises(ValueError, match=next(iter(bad))):  # before any connection is tried
+        open_queue("postgresql://nobody@127.0.0.1:1/nothing", **bad)
     assert QueueConfig().heartbeat_interval == QueueConfig().lease_seconds / 3

@@ -1,12 +1,14 @@
-"""Schema versions applied on open (once), WAL mode, and per-chat settings that persist."""
+"""SQLite: schema versions applied on open (once), WAL mode. Both engines: per-chat settings that
+persist. (PostgreSQL's migrations: tests/storage/test_postgres.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
 
-from storage import SchemaTooNewError, SqliteJobQueue
+from storage import SchemaTooNewError, SqliteJobQueue, open_queue
 from storage.migrations import MIGRATIONS, Migration, latest_version
 
 
@@ -54,15 +56,15 @@ async def test_a_failing_migration_leaves_the_previous_version(db_path, clock):
     assert read_db(db_path, "SELECT name FROM sqlite_master WHERE name = 'ok'") == []
 
 
-async def test_settings_merge_remove_and_persist_across_reopen(db_path, clock):
-    async with SqliteJobQueue.open(db_path, clock=clock) as queue:
+async def test_settings_merge_remove_and_persist_across_reopen(queue_url, clock):
+    async with open_queue(queue_url, clock=clock) as queue:
         assert await queue.settings.get("telegram", 100) == {}
         assert await queue.settings.update("telegram", 100, {"fps": 60, "loop": True}) == {"fps": 60, "loop": True}
         merged = await queue.settings.update("telegram", "100", {"output": "gif", "loop": None, "slowmo": 2})
         assert merged == {"fps": 60, "output": "gif", "slowmo": 2}
         await queue.settings.update("discord", 100, {"model": "rife"})
 
-    async with SqliteJobQueue.open(db_path, clock=clock) as queue:
+    async with open_queue(queue_url, clock=clock) as queue:
         assert await queue.settings.get("telegram", 100) == {"fps": 60, "output": "gif", "slowmo": 2}
         assert await queue.settings.get("discord", "100") == {"model": "rife"}
         assert await queue.settings.get("telegram", 101) == {}
@@ -78,3 +80,11 @@ async def test_closed_queue_refuses_work(queue):
     with pytest.raises(QueueClosedError):
         await queue.get(1)
     await queue.close()  # closing twice is harmless
+
+
+async def test_concurrent_settings_updates_of_one_chat_lose_nothing(open_queue):
+    queues = [await open_queue() for _ in range(3)]
+    await asyncio.gather(
+        *(queues[n % 3].settings.update("discord", "guild", {f"key{n}": n}) for n in range(30))
+    )
+    assert await queues[0].settings.get("discord", "guild") == {f"key{n}": n for n in range(30)}
