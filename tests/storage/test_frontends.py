@@ -60,6 +60,7 @@ async def test_wake_ups_from_this_process(queue, add_job):
     listening = getattr(queue.dialect, "listening", None)
     if listening is not None:  # PostgreSQL wakes everyone once its LISTEN connection is up
         await asyncio.wait_for(listening.wait(), 30)
+    assert await queue.wait_for_work(0.01) is False  # nothing happened: the poll's timeout
     woken = asyncio.create_task(queue.wait_for_work(60))
     changed = asyncio.create_task(queue.wait_for_changes(60))
     await asyncio.sleep(0.01)
@@ -67,7 +68,6 @@ async def test_wake_ups_from_this_process(queue, add_job):
     await add_job(queue, "a", 1)
     assert await asyncio.wait_for(woken, 30) is True
     assert await asyncio.wait_for(changed, 30) is True
-    assert await queue.wait_for_work(0.01) is False  # nothing new: the poll's timeout
 
 
 async def finished_job(queue, add_job, result: str | None = "/out/r.mp4"):
