@@ -38,6 +38,7 @@ REPO_DIR = BENCH_DIR.parent
 #: Sections that other modules contribute whole: name -> module with ``section(full, log) -> report.Section``.
 #: One line per module; they run, and appear in the report, after speed and in this order.
 CONTRIBUTED: dict[str, str] = {
+    "queue_engines": "bench.queue_throughput",
 }
 
 
