@@ -4,6 +4,7 @@ pools, a server restart mid-run, and COMMITs whose answer is lost (nothing lost,
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import asyncpg
 import pytest
@@ -125,7 +126,14 @@ async def test_a_server_restart_mid_run_loses_nothing_and_does_nothing_twice(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         f"WHERE datname = '{postgres_url.rsplit('/', 1)[1]}' AND pid <> pg_backend_pid()")
 
-    await asyncio.wait_for(asyncio.gather(produce(), work(), interrupt()), 180)
+    tasks = [asyncio.create_task(step(), name=step.__name__) for step in (produce, work, interrupt)]
+    finished, pending = await asyncio.wait(tasks, timeout=180, return_when=asyncio.FIRST_EXCEPTION)
+    for task in pending:  # say where it hung before failing
+        task.print_stack(file=sys.stderr)
+        task.cancel()
+    assert not pending, f"still running after 180 s: {[task.get_name() for task in pending]}, done {len(done)}"
+    for task in finished:
+        task.result()
     assert len(created) == len(set(created)) == messages  # every message became one job, reported created once
     assert sorted(done) == sorted(created)  # every job finished exactly once
     states = await fetch(postgres_url, "SELECT state, delivered, attempts, count(*) FROM jobs "
