@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RECONNECT_TIMEOUT = 60.0
 DEFAULT_POOL_SIZE = 10
+# No statement of ours runs long; one that hangs (a half-dead connection) is cut and run again.
+DEFAULT_COMMAND_TIMEOUT = 30.0
+# The server ends a transaction left idle by a client that vanished, so its locks cannot block others.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 WORK_CHANNEL = "smoothbot_work"
 CHANGES_CHANNEL = "smoothbot_changes"
 # First key of every advisory lock we take, so ours never collide with another application's.
@@ -316,7 +320,7 @@ class PostgresDialect(Dialect):
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.dsn)
+                conn = await asyncpg.connect(self.dsn, timeout=10)
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn: lost.set())
                 await conn.add_listener(WORK_CHANNEL, lambda *_: self.work.fire())
@@ -391,12 +395,14 @@ class PostgresJobQueue(SqlJobQueue):
         files: FileStore | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         listen: bool = True,
     ) -> OpeningQueue[PostgresJobQueue]:
         """Connect (migrating as needed). ``await`` it, or use it as ``async with``.
 
         ``dsn``: ``postgresql://user:password@host:5432/database`` (libpq URL rules, e.g.
         ``?sslmode=require``). ``listen=False`` skips LISTEN (then wake-ups are the poll).
+        ``command_timeout``: a statement that takes longer is cut and its operation runs again.
         """
         config = QueueConfig(
             lease_seconds=lease_seconds,
@@ -409,7 +415,10 @@ class PostgresJobQueue(SqlJobQueue):
 
         async def opening() -> PostgresJobQueue:
             # Connections are made on first use, so a server that is still starting only delays us.
-            pool = asyncpg.create_pool(dsn, min_size=0, max_size=pool_size)
+            pool = asyncpg.create_pool(
+                dsn, min_size=0, max_size=pool_size, command_timeout=command_timeout,
+                server_settings={"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)},
+            )
             await pool
             dialect = PostgresDialect(pool, dsn, clock, reconnect_timeout)
             try:
