@@ -121,18 +121,21 @@ class ChildProcess:
                     select.select([], [self._stdin_fd], [], POLL_INTERVAL_S)
                     continue
                 view = view[written:]
-        except BrokenPipeError:
-            code = self._reap()
-            raise EncoderError(f"the {self.what} stopped unexpectedly", detail=self.detail(code)) from None
+        except BrokenPipeError:  # the child closed its input: it failed, or is failing (its status says)
+            code = self.wait(timeout_s=max(POLL_INTERVAL_S, deadline - time.monotonic()), check=False)
+            detail = self.detail(code)
+            self._close_files()
+            raise EncoderError(f"the {self.what} stopped unexpectedly", detail=detail) from None
         except BaseException:
             self.kill()
             raise
 
     def close_stdin(self) -> None:
+        """End the child's input (it sees end of file)."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             try:
                 self.process.stdin.close()
-            except BrokenPipeError:
+            except OSError:  # nothing is buffered (writes bypass the buffer); the child has gone
                 pass
 
     def wait(self, *, timeout_s: float, check: bool = True) -> int:
@@ -161,7 +164,9 @@ class ChildProcess:
         return self._stdout.read().decode("utf-8", "replace")
 
     def stderr_text(self) -> str:
-        self._stderr.seek(0)
+        """The last :data:`STDERR_TAIL_CHARS` bytes the child wrote to stderr."""
+        size = self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, size - STDERR_TAIL_CHARS))
         return tail(self._stderr.read())
 
     def detail(self, code: int | None = None) -> str:
@@ -188,10 +193,7 @@ class ChildProcess:
         self._close_files()
 
     def _reap(self) -> int:
-        try:
-            self.close_stdin()
-        except OSError:  # the pipe's last bytes could not be flushed: the child is gone anyway
-            pass
+        self.close_stdin()
         return self.process.wait()
 
     def _check(self, deadline: float | None, timeout_s: float = 0.0) -> None:

@@ -179,3 +179,15 @@ def test_an_encoder_that_fails_says_so_without_its_stderr_or_paths(tmp_path: Pat
     assert str(error) in ("the MP4 encoder failed", "the MP4 encoder stopped unexpectedly")
     assert "server-only" in error.detail and "No such file or directory" in error.detail
     assert not output.exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_child_that_closes_its_input_and_hangs_still_ends_at_the_deadline():
+    child = ChildProcess(["sh", "-c", "exec 0<&-; sleep 60"], what="encoder", stdin=True)
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{child.pid}/fd/0") and time.monotonic() < deadline:
+        time.sleep(0.01)  # until it has closed its end of the pipe: writes then fail with EPIPE
+    with pytest.raises(EncoderTimeoutError):
+        for _ in range(100):
+            child.write(b"\0" * 65536, timeout_s=1)
+    assert not alive(child.pid)
