@@ -9,9 +9,9 @@ no channel -> gone; a deleted status message is posted again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import discord
@@ -21,22 +21,14 @@ from bot.__main__ import serve
 from bot.config import Settings
 from bot.discord_adapter import MAX_RATELIMIT_WAIT_S, DiscordAdapter
 from bot.platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
-from bot.replies import Delivery
+from tests.bot.replier_stubs import VIDEO, JobStub, result_file
 from tests.fakes.discord_api import ENTITY_TOO_LARGE, MISSING_ACCESS, MISSING_PERMISSIONS, FakeDiscord
 
 USER = 4242
 
 
-@dataclass
-class JobStub:
-    """The fields of a stored job the adapter reads (storage's Job has them all)."""
-
-    chat_id: str
-    id: int = 1
-    platform: str = "discord"
-    user_id: str = str(USER)
-    message_id: str = "1"
-    status_message_id: str | None = None
+#: A job in a channel given by id, from the fake user.
+DiscordJob = functools.partial(JobStub, platform="discord", user_id=str(USER))
 
 
 @pytest.fixture
@@ -103,12 +95,7 @@ async def adapter(fake: FakeDiscord, settings: Settings) -> AsyncIterator[Discor
 
 @pytest.fixture
 def result(tmp_path: Path) -> Path:
-    path = tmp_path / "smooth.mp4"
-    path.write_bytes(b"\0" * 4096)
-    return path
-
-
-VIDEO = Delivery(kind="video", caption="25 → 50 fps, 1.0 s, blend", width=96, height=64, duration_s=1.0)
+    return result_file(tmp_path, 4096)
 
 
 async def test_a_long_rate_limit_is_the_workers_to_wait(fake, adapter, result):
@@ -116,10 +103,10 @@ async def test_a_long_rate_limit_is_the_workers_to_wait(fake, adapter, result):
     fake.fail("POST", f"/channels/{dm}/messages", 429, message="You are being rate limited.",
               retry_after=MAX_RATELIMIT_WAIT_S * 4)
     with pytest.raises(RetryAfterError) as raised:
-        await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+        await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
     assert raised.value.retry_after_s == MAX_RATELIMIT_WAIT_S * 4
     assert [r.status for r in fake.requests_to("POST", f"/channels/{dm}/messages")] == [429]  # no retry here
-    sent_id = await adapter.deliver(JobStub(str(dm)), result, VIDEO)  # the worker's next try
+    sent_id = await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)  # the worker's next try
     (message,) = fake.messages[dm].values()
     assert message["id"] == sent_id and message["attachments"]
 
@@ -127,7 +114,7 @@ async def test_a_long_rate_limit_is_the_workers_to_wait(fake, adapter, result):
 async def test_a_short_rate_limit_is_sat_out_by_discord_py(fake, adapter, result):
     dm = fake.add_dm(USER)
     fake.fail("POST", f"/channels/{dm}/messages", 429, message="You are being rate limited.", retry_after=0.1)
-    await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+    await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
     assert [r.status for r in fake.requests_to("POST", f"/channels/{dm}/messages")] == [429, 200]
 
 
@@ -135,14 +122,14 @@ async def test_a_file_discord_refuses_as_too_large(fake, adapter, result):
     dm = fake.add_dm(USER)
     fake.fail("POST", f"/channels/{dm}/messages", 413, code=ENTITY_TOO_LARGE, message="Request entity too large")
     with pytest.raises(TooLargeError):
-        await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+        await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
 
 
 async def test_a_server_error_is_transient(fake, adapter, result):
     dm = fake.add_dm(USER)
     fake.fail("POST", f"/channels/{dm}/messages", 503, message="Service Unavailable")
     with pytest.raises(TransientError) as raised:
-        await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+        await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
     assert isinstance(raised.value.__cause__, discord.DiscordServerError)
 
 
@@ -153,32 +140,32 @@ async def test_a_channel_the_bot_may_no_longer_post_in_is_gone(fake, adapter, re
     dm = fake.add_dm(USER)
     fake.fail("POST", f"/channels/{dm}/messages", 403, code=code, message=message, times=3)
     with pytest.raises(RecipientGoneError):
-        await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+        await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
     with pytest.raises(RecipientGoneError):
-        await adapter.send_status(JobStub(str(dm)), "Smoothing… 50%")
+        await adapter.send_status(DiscordJob(str(dm)), "Smoothing… 50%")
     with caplog.at_level(logging.WARNING):
-        await adapter.send_error(JobStub(str(dm)), "Sorry, that failed.")  # nobody can be told: logged only
+        await adapter.send_error(DiscordJob(str(dm)), "Sorry, that failed.")  # nobody can be told: logged only
     assert "cannot be reported" in caplog.text
 
 
 async def test_a_deleted_channel_is_gone(fake, adapter, result):
     dm = fake.add_dm(USER)
-    status = await adapter.send_status(JobStub(str(dm)), "Queued — position 1")
+    status = await adapter.send_status(DiscordJob(str(dm)), "Queued — position 1")
     fake.remove_channel(dm)
     adapter.client._connection._private_channels.clear()  # as Discord's CHANNEL_DELETE event would
     with pytest.raises(RecipientGoneError):
-        await adapter.send_status(JobStub(str(dm), status_message_id=status), "Smoothing… 10%")
+        await adapter.send_status(DiscordJob(str(dm), status_message_id=status), "Smoothing… 10%")
     with pytest.raises(RecipientGoneError):
-        await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+        await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
 
 
 async def test_a_deleted_status_message_is_posted_again(fake, adapter):
     dm = fake.add_dm(USER)
-    status = await adapter.send_status(JobStub(str(dm)), "Queued — position 1")
-    assert await adapter.send_status(JobStub(str(dm), status_message_id=status), "Smoothing… 10%") is None
+    status = await adapter.send_status(DiscordJob(str(dm)), "Queued — position 1")
+    assert await adapter.send_status(DiscordJob(str(dm), status_message_id=status), "Smoothing… 10%") is None
     assert fake.messages[dm][int(status)]["content"] == "Smoothing… 10%"
     del fake.messages[dm][int(status)]  # the user deleted it
-    again = await adapter.send_status(JobStub(str(dm), status_message_id=status), "Smoothing… 20%")
+    again = await adapter.send_status(DiscordJob(str(dm), status_message_id=status), "Smoothing… 20%")
     assert again is not None and again != status
     assert fake.messages[dm][int(again)]["content"] == "Smoothing… 20%"
     patches = fake.requests_to("PATCH", f"/channels/{dm}/messages/{status}")
@@ -189,5 +176,5 @@ async def test_another_refusal_is_not_retried(fake, adapter, result):
     dm = fake.add_dm(USER)
     fake.fail("POST", f"/channels/{dm}/messages", 400, code=50035, message="Invalid Form Body")
     with pytest.raises(DeliveryError) as raised:
-        await adapter.deliver(JobStub(str(dm)), result, VIDEO)
+        await adapter.deliver(DiscordJob(str(dm)), result, VIDEO)
     assert not raised.value.transient and type(raised.value) is DeliveryError

@@ -7,10 +7,10 @@ which kind of failure it was: retry after N s, transient, too large, recipient g
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from bot.config import Settings
 from bot.platform import (DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError,
                           error_kind)
-from bot.replies import Delivery
 from bot.telegram_adapter import TelegramAdapter
+from tests.bot.replier_stubs import VIDEO, JobStub, result_file
 from tests.fakes import FakeTelegram
 
 CHAT = 42
@@ -28,16 +28,8 @@ CHAT = 42
 READ_TIMEOUT_S = 0.5
 
 
-@dataclass
-class JobStub:
-    """The fields of a stored job the adapter reads (storage's Job has them all)."""
-
-    id: int = 1
-    platform: str = "telegram"
-    chat_id: str = str(CHAT)
-    user_id: str = str(CHAT)
-    message_id: str = "1"
-    status_message_id: str | None = None
+#: The job whose result goes to the fake user's chat, replying to their message 1.
+TelegramJob = functools.partial(JobStub, chat_id=str(CHAT), platform="telegram", user_id=str(CHAT))
 
 
 @pytest.fixture
@@ -62,18 +54,13 @@ async def adapter(tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[TelegramAda
 
 @pytest.fixture
 def result(tmp_path: Path) -> Path:
-    path = tmp_path / "smooth.mp4"
-    path.write_bytes(b"\0" * 10_000)  # the fake takes any bytes; only sizes and answers matter here
-    return path
-
-
-VIDEO = Delivery(kind="video", caption="25 → 50 fps, 1.0 s, blend", width=96, height=64, duration_s=1.0)
+    return result_file(tmp_path, 10_000)
 
 
 async def deliver_fails(adapter: TelegramAdapter, path: Path) -> DeliveryError:
     started = time.monotonic()
     with pytest.raises(DeliveryError) as raised:
-        await adapter.deliver(JobStub(), path, VIDEO)
+        await adapter.deliver(TelegramJob(), path, VIDEO)
     assert time.monotonic() - started < 5 * READ_TIMEOUT_S  # no sleeping or retrying in the adapter
     return raised.value
 
@@ -84,17 +71,17 @@ async def test_a_flood_wait_on_the_upload_asks_the_worker_to_wait_that_long(tg, 
     assert isinstance(error, RetryAfterError) and error.retry_after_s == 17 and error_kind(error) == "retry_after"
     assert isinstance(error.__cause__, RetryAfter)
     assert [call.status for call in tg.calls_to("sendVideo")] == [429]  # tried once: the worker waits
-    assert await adapter.deliver(JobStub(), result, VIDEO)  # the worker's next try goes through
+    assert await adapter.deliver(TelegramJob(), result, VIDEO)  # the worker's next try goes through
 
 
 async def test_a_flood_wait_on_a_status_edit_is_reported_too(tg, adapter):
-    status = await adapter.send_status(JobStub(), "Queued — position 1")
+    status = await adapter.send_status(TelegramJob(), "Queued — position 1")
     tg.flood_wait("editMessageText", retry_after=5)
     with pytest.raises(RetryAfterError) as raised:
-        await adapter.send_status(JobStub(status_message_id=status), "Smoothing… 10%")
+        await adapter.send_status(TelegramJob(status_message_id=status), "Smoothing… 10%")
     assert raised.value.retry_after_s == 5
     assert not tg.calls_to("editMessageText")[-1].ok and len(tg.calls_to("sendMessage")) == 1  # no new message
-    assert await adapter.send_status(JobStub(status_message_id=status), "Smoothing… 10%") is None
+    assert await adapter.send_status(TelegramJob(status_message_id=status), "Smoothing… 10%") is None
     assert tg.messages[CHAT][int(status)]["text"] == "Smoothing… 10%"
 
 
@@ -104,14 +91,14 @@ async def test_a_user_who_blocked_the_bot_is_gone(tg, adapter, result, caplog):
     assert isinstance(error, RecipientGoneError) and error_kind(error) == "gone" and not error.transient
     assert isinstance(error.__cause__, Forbidden)
     with pytest.raises(RecipientGoneError):
-        await adapter.send_status(JobStub(), "Smoothing… 50%")
+        await adapter.send_status(TelegramJob(), "Smoothing… 50%")
     with caplog.at_level(logging.WARNING):
-        await adapter.send_error(JobStub(), "Sorry, that failed.")  # nobody can be told: logged, not raised
+        await adapter.send_error(TelegramJob(), "Sorry, that failed.")  # nobody can be told: logged, not raised
     assert "cannot be reported" in caplog.text
 
 
 async def test_a_chat_that_no_longer_exists_is_gone(tg, adapter, result):
-    job = JobStub(chat_id="-1009999")  # never seen by the fake: "Bad Request: chat not found"
+    job = TelegramJob(chat_id="-1009999")  # never seen by the fake: "Bad Request: chat not found"
     with pytest.raises(RecipientGoneError) as raised:
         await adapter.deliver(job, result, VIDEO)
     assert isinstance(raised.value.__cause__, BadRequest)
@@ -147,9 +134,9 @@ async def test_another_refusal_is_not_retried(tg, adapter, result):
 
 
 async def test_a_deleted_status_message_is_posted_again(tg, adapter):
-    status = await adapter.send_status(JobStub(), "Queued — position 1")
+    status = await adapter.send_status(TelegramJob(), "Queued — position 1")
     del tg.messages[CHAT][int(status)]  # the user deleted it
-    again = await adapter.send_status(JobStub(status_message_id=status), "Smoothing… 20%")
+    again = await adapter.send_status(TelegramJob(status_message_id=status), "Smoothing… 20%")
     assert again is not None and again != status
     assert tg.messages[CHAT][int(again)]["text"] == "Smoothing… 20%"
-    assert await adapter.send_status(JobStub(status_message_id=again), "Smoothing… 20%") is None  # not modified
+    assert await adapter.send_status(TelegramJob(status_message_id=again), "Smoothing… 20%") is None  # not modified
