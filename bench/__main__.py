@@ -39,6 +39,7 @@ REPO_DIR = BENCH_DIR.parent
 #: One line per module; they run, and appear in the report, after speed and in this order.
 CONTRIBUTED: dict[str, str] = {
     "queue_engines": "bench.queue_throughput",
+    "encoding": "bench.encoding",
 }
 
 
@@ -64,23 +65,27 @@ class Settings:
     #: The end-to-end clip (width, height, fps, seconds) and the frame rate asked for.
     endtoend_clip: tuple[int, int, int, float]
     endtoend_fps: float
+    #: Pairs of the end-to-end clip the model runs alone on, after the timed runs (the overhead's yardstick).
+    alone_pairs: int
     memory_cases: tuple[MemoryCase, ...]
     intake_senders: tuple[int, ...]
     queue_jobs_each: int
 
 
-#: Quick: a few minutes here. RIFE costs seconds per frame on 2 cores, so it sees a handful of
-#: frames per case, one at 720p and at 4K; the 10 s/60 s memory comparison streams the whole
-#: pipeline with the cheap blend model (the streaming, not the model, decides whether memory grows).
+#: Quick: a few minutes here. RIFE costs a tenth of a second per frame at 320×240 on 2 cores, so it
+#: scores 8 frames per case (2 at 720p; the report shows each case's per-frame spread) and one at
+#: 4K; the 10 s/60 s memory comparison streams the whole pipeline with the cheap blend model (the
+#: streaming, not the model, decides whether memory grows).
 QUICK = Settings(
-    interpolated=3,
-    hd_interpolated=1,
+    interpolated=8,
+    hd_interpolated=2,
     speed_pairs={(256, 256): 6, (640, 360): 4, (854, 480): 4, (1280, 720): 3},
     overhead_clip=(160, 120, 12, 1.0),
     lane_size=(854, 480),
     lane_pairs=12,
     endtoend_clip=(854, 480, 30, 10.0),
     endtoend_fps=60,
+    alone_pairs=24,
     memory_cases=(
         MemoryCase("10 s clip", "blend", 320, 240, 25, 10),
         MemoryCase("60 s clip", "blend", 320, 240, 25, 60),
@@ -93,14 +98,15 @@ QUICK = Settings(
 
 #: Full: several times the frames, and RIFE itself on a 10 s and a 60 s (tiny, low-rate) clip.
 FULL = Settings(
-    interpolated=8,
-    hd_interpolated=3,
+    interpolated=20,
+    hd_interpolated=5,
     speed_pairs={(256, 256): 12, (640, 360): 8, (854, 480): 6, (1280, 720): 5},
     overhead_clip=(320, 240, 25, 2.0),
     lane_size=QUICK.lane_size,
     lane_pairs=16,
     endtoend_clip=QUICK.endtoend_clip,
     endtoend_fps=QUICK.endtoend_fps,
+    alone_pairs=48,
     memory_cases=(
         *QUICK.memory_cases[:2],
         MemoryCase("10 s clip", "rife", 96, 64, 5, 10),
@@ -159,6 +165,9 @@ def run_pipeline(results: report.BenchResults, settings: Settings, args: argpars
     width, height, fps, seconds = settings.overhead_clip
     for model in ("blend", "rife"):
         results.overhead += pipeline.measure(model, ("mp4", "gif"), width, height, fps, seconds, log)
+    # The chat flow and the CLI on the end-to-end clip, split into their parts, against the model alone.
+    results.breakdown = pipeline.breakdown("rife", *settings.endtoend_clip, settings.endtoend_fps,
+                                           settings.alone_pairs, log)
 
 
 def run_memory(results: report.BenchResults, settings: Settings, args: argparse.Namespace) -> None:

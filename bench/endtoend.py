@@ -32,11 +32,26 @@ RUN_TIMEOUT_S = 1800.0
 class EndToEndRow:
     clip: str  # e.g. "10 s 854×480 @ 30 fps"
     target_fps: float
+    #: The model that ran, as the reply's caption names it (a missing-weights fallback shows here).
     model: str
     wall_s: float
     result_fps: float
     result_duration_s: float
     goal_s: float = GOAL_S
+    asked_model: str = ""
+
+
+def model_in_caption(transcript: str) -> str | None:
+    """The engine name of the model the reply's caption names ("25 → 60 fps, 3.2 s, RIFE" → "rife")."""
+    from bot.commands import MODEL_DISPLAY
+
+    names = {display.lower(): name for name, display in MODEL_DISPLAY.items()}
+    for line in transcript.splitlines():
+        if "→" in line and " fps" in line:
+            for part in line.split(", "):
+                if part.strip().lower() in names:
+                    return names[part.strip().lower()]
+    return None
 
 
 def measure(width: int, height: int, fps: int, seconds: float, target_fps: float, model: str = "rife",
@@ -55,8 +70,9 @@ def measure(width: int, height: int, fps: int, seconds: float, target_fps: float
         if done.returncode != 0 or not videos:
             raise RuntimeError(f"console run failed ({done.returncode}): {(done.stdout + done.stderr).strip()[-300:]}")
         info = probe(videos[0], Limits())
-    row = EndToEndRow(f"{seconds:g} s {width}×{height} @ {fps} fps", target_fps, model, wall,
-                      float(info.declared_fps or 0), info.declared_duration_s or 0.0)
-    log(f"  {row.clip} → {target_fps:g} fps with {model}: {wall:.1f} s message in → result out "
+    ran = model_in_caption(done.stdout) or "unknown"
+    row = EndToEndRow(f"{seconds:g} s {width}×{height} @ {fps} fps", target_fps, ran, wall,
+                      float(info.declared_fps or 0), info.declared_duration_s or 0.0, asked_model=model)
+    log(f"  {row.clip} → {target_fps:g} fps, {model} asked, {ran} ran: {wall:.1f} s message in → result out "
         f"(goal ≤ {GOAL_S:g} s)")
     return row

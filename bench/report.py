@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the bot benchmark imports the whole bot; only the runner ne
     from .bot_intake import IntakeResult
 
 REPORT_NAME = "REPORT.md"
+#: What "% of SGEMM" means: useful work is counted once, on the published network, never on our own.
+SGEMM_QUALIFIER = "FLOPs counted on the reference forward"
 RESULTS_NAME = "results.json"
 PSNR_PLOT = "psnr.png"
 CROPS_PLOT = "crops.png"
@@ -85,6 +87,7 @@ class BenchResults:
     minterpolate_speed: list[SpeedRow] = field(default_factory=list)
     overhead: list[OverheadRow] = field(default_factory=list)
     endtoend: list[EndToEndRow] = field(default_factory=list)
+    breakdown: list[OverheadRow] = field(default_factory=list)
     memory: MemoryResults | None = None
     intake: list["IntakeResult"] = field(default_factory=list)
     throughput: list[ThroughputRow] = field(default_factory=list)
@@ -130,6 +133,22 @@ def metric_table(results: BenchResults, kind: str, metric: str) -> str:
         rows.append(["*mean*"] + [bold_if_best(text, means[m], best) if m in means else "–" for m in methods])
     unit = "PSNR (dB, higher is better)" if metric == "psnr" else "SSIM (higher is better)"
     return markdown_table([f"case — {unit}", *methods], rows)
+
+
+def spread_table(results: BenchResults, kind: str) -> str:
+    """Per case and method: the lowest and highest per-frame PSNR and how many frames were scored."""
+    cases = [c for c in results.cases if c.kind == kind]
+    methods = [m for m in results.method_order if any(s.method == m for s in results.scores)]
+    lookup = score_lookup(results.scores)
+    rows = []
+    for case in cases:
+        cells = [case.name]
+        for method in methods:
+            score = lookup.get((case.name, method))
+            values = score.psnr_per_frame if score is not None else []
+            cells.append(f"{min(values):.2f}–{max(values):.2f} ({len(values)})" if values else "–")
+        rows.append(cells)
+    return markdown_table(["case — per-frame PSNR, lowest–highest dB (frames scored)", *methods], rows)
 
 
 def bold_if_best(text: Callable[[float], str], value: float, best: float | None) -> str:
@@ -226,17 +245,38 @@ def lanes_table(speed: SpeedResults) -> str:
 
 def overhead_table(rows: Sequence[OverheadRow]) -> str:
     body = [[f"{r.model} → {r.output}", r.clip, f"{r.frames_out} ({r.interpolated} interpolated)",
-             f"{r.cli_wall_s:.2f}", f"{r.startup_s:.2f}", f"{r.load_s:.2f}", f"{r.model_s:.2f}",
-             f"{r.engine_other_s:.2f}", f"{100 * r.model_share:.0f} %"] for r in rows]
-    return markdown_table(["run", "input", "frames out", "CLI wall s", "start-up s", "model build s", "model s",
+             f"{r.cli_wall_s:.2f}", f"{r.startup_s:.2f}", f"{r.load_s:.2f}", f"{r.load_exposed_s:.2f}", str(r.lanes),
+             f"{r.model_s:.2f}", f"{r.engine_other_s:.2f}", f"{100 * r.model_share:.0f} %"] for r in rows]
+    return markdown_table(["run", "input", "frames out", "CLI wall s", "start-up s", "model build s",
+                           "of it not hidden by probe + scan, s", "model lanes", "model busy s",
                            "engine outside model s", "model share of the run"], body)
 
 
+def breakdown_table(rows: Sequence[OverheadRow]) -> str:
+    """Where a whole run's time goes, against the model alone on the same frames."""
+    body = []
+    for r in rows:
+        alone = r.alone_s
+        body.append([
+            f"{r.flow} ({r.encoder})", r.model, f"{r.cli_wall_s:.1f}", f"{alone:.1f}" if alone else "–",
+            f"{100 * r.overhead:+.0f} %" if r.overhead is not None else "–",
+            f"{r.startup_s:.1f}", f"{r.probe_scan_s:.1f}", f"{r.load_s:.1f} ({r.load_exposed_s:.1f})",
+            f"{r.render_s:.1f}", f"{r.model_s:.1f}", f"{r.render_s - r.model_s:.1f}",
+            f"{r.model_cpu_s:.1f}", f"{r.process_cpu_s - r.model_cpu_s:.1f}", f"{r.children_cpu_s:.1f}"])
+    return markdown_table(["run (encoder)", "model that ran", "wall s", "model alone s", "on top of the model",
+                           "start-up + queue + reply s", "probe + scan s", "model build s (not hidden)",
+                           "render s", "model busy s", "render outside model s", "CPU s: model lanes",
+                           "CPU s: rest of the process", "CPU s: ffmpeg"], body)
+
+
 def endtoend_table(rows: Sequence[EndToEndRow]) -> str:
-    body = [[r.clip, f"{r.target_fps:g} fps", r.model, f"{r.result_fps:g} fps, {r.result_duration_s:.1f} s",
+    body = [[r.clip, f"{r.target_fps:g} fps",
+             r.model if r.model == r.asked_model or not r.asked_model else f"{r.model} (**{r.asked_model} asked**)",
+             f"{r.result_fps:g} fps, {r.result_duration_s:.1f} s",
              f"{r.wall_s:.1f}", f"≤ {r.goal_s:g}", "met" if r.wall_s <= r.goal_s else f"{r.wall_s / r.goal_s:.2f}× the goal"]
             for r in rows]
-    return markdown_table(["clip", "asked", "model", "result", "message in → result out, s", "goal s", "verdict"],
+    return markdown_table(["clip", "asked", "model that ran (from the reply)", "result", "message in → result out, s",
+                           "goal s", "verdict"],
                           body)
 
 
@@ -291,18 +331,24 @@ def summary_lines(results: BenchResults) -> list[str]:
     if results.speed is not None:
         for row in results.speed.rows:
             if row.label == "rife" and (row.width, row.height) == (640, 360):
-                parts = [f"{ms_text(row.ms_per_frame)} ms/frame at 640×360"]
+                parts = [f"{ms_text(row.ms_per_frame)} ms/frame at 640×360 (fastest of {row.timed_frames}; median "
+                         f"{ms_text(row.median_ms) if row.median_ms else '–'})"]
                 if row.speedup:
                     parts.append(f"{ratio_text(row.speedup)} the speed of the published forward")
                 if row.sgemm_fraction:
-                    parts.append(f"{100 * row.sgemm_fraction:.0f} % of this CPU's SGEMM rate")
+                    parts.append(f"{100 * row.sgemm_fraction:.0f} % of this CPU's SGEMM rate ({SGEMM_QUALIFIER})")
                 lines.append("- Speed: RIFE " + ", ".join(parts) + f" ({results.speed.threads} torch threads).")
         for lane in results.speed.lanes:
             if lane.label == "rife" and lane.laned_gflops:
                 lines.append(f"- Throughput as the engine runs a clip ({lane.lanes} pairs at once, one thread each): "
                              f"RIFE {ms_text(lane.laned_ms)} ms/frame at {lane.width}×{lane.height}, "
                              f"{100 * lane.laned_gflops / results.speed.sgemm_gflops:.0f} % of this CPU's SGEMM rate "
-                             f"({ratio_text(lane.speedup)} one pair at a time).")
+                             f"({SGEMM_QUALIFIER}; {ratio_text(lane.speedup)} one pair at a time).")
+    for row in results.breakdown:
+        if row.overhead is not None:
+            lines.append(f"- Overhead: the {row.flow.lower()} flow ({row.encoder}) took {row.cli_wall_s:.1f} s for a "
+                         f"{row.clip} fps clip, {100 * row.overhead:+.0f} % on top of the model alone "
+                         f"({row.alone_s:.1f} s for the same {row.interpolated} frames in its lanes; goal ≤ +10 %).")
     if results.memory is not None and results.memory.growth:
         worst = max(results.memory.growth.values())
         lines.append(f"- Memory: peak RSS of a 60 s clip is × {worst:.3f} that of a 10 s clip "
@@ -353,7 +399,7 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                             ("real", "Real clips (the dropped camera frame as reference)")):
             if any(c.kind == kind for c in results.cases):
                 out += [f"### {title}", "", metric_table(results, kind, "psnr"), "",
-                        metric_table(results, kind, "ssim"), "",
+                        metric_table(results, kind, "ssim"), "", spread_table(results, kind), "",
                         f"Best PSNR per case: {wins_summary(results, kind)}.", ""]
         for plot in plots:
             out += [f"![{plot}]({plot})", ""]
@@ -399,12 +445,25 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                 "engine → reply, a fresh process), timed from process start to the reply on disk, the result "
                 "probed.", "", endtoend_table(results.endtoend), ""]
 
+    if results.breakdown:
+        out += ["## Where a run's time goes", "",
+                "The chat flow (`python -m bot --console`: queue, worker, engine, reply) and the command line on "
+                "the same clip, each a fresh process timed inside itself (`bench/pipeline.py`). The model runs in "
+                "its lanes exactly as in production (two pairs at once on a CPU); *model busy* is the wall time "
+                "in which at least one lane ran. *Model alone* is the same model, after the run, on the clip's "
+                "first pairs in its lanes with nothing else running, times the run's interpolated frames: the "
+                "wall time over it is the pipeline's overhead (goal ≤ 10 %). The model build runs beside the "
+                "probe and scan; only the part they did not hide (in brackets) delays the run. CPU seconds: the "
+                "model's lane threads, the rest of the Python process (start-up, scan, decode, planning), and "
+                "the ffmpeg children (the encoder).", "", breakdown_table(results.breakdown), ""]
     if results.overhead:
         out += ["## Pipeline overhead", "",
                 "A small clip through the real command line (`python -m interpolation`, a fresh process), timed "
                 "inside that same run: *start-up* is interpreter start and imports, *model build* loads the "
-                "weights, *model* is the sum of the model's calls, *engine outside model* is probe, scan, decode, "
-                "planning, encoding and the GIF palette.", "", overhead_table(results.overhead), ""]
+                "weights (beside the probe and scan; the part they did not hide is not subtracted twice), "
+                "*model busy* is the wall time in which the model ran (in its lanes, as always), *engine outside "
+                "model* is probe, scan, decode, planning, encoding and the GIF palette.", "",
+                overhead_table(results.overhead), ""]
 
     if results.memory is not None:
         out += ["## Memory", "",
@@ -446,6 +505,8 @@ def console_tables(results: BenchResults) -> str:
         parts += [f"{section.title}:", *section.tables]
     if results.endtoend:
         parts += ["End to end:", endtoend_table(results.endtoend)]
+    if results.breakdown:
+        parts += ["Where a run's time goes:", breakdown_table(results.breakdown)]
     if results.overhead:
         parts += ["Pipeline overhead:", overhead_table(results.overhead)]
     if results.memory is not None:
@@ -552,6 +613,7 @@ def to_json(results: BenchResults) -> dict:
         "speed": asdict(results.speed) if results.speed else None,
         "minterpolate_speed": [asdict(r) for r in results.minterpolate_speed],
         "overhead": [asdict(r) for r in results.overhead],
+        "breakdown": [asdict(r) for r in results.breakdown],
         "endtoend": [asdict(r) for r in results.endtoend],
         "memory": asdict(results.memory) if results.memory else None,
         "intake": [asdict(r) for r in results.intake],

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from interpolation import api as engine
-from interpolation.encoding import resolve
+from interpolation.encoding import CHAT_CRF, CHAT_PRESET, resolve
 from interpolation.errors import BadInputError, CancelledError, EngineError, WeightsError
 from interpolation.fit import fit_video, make_gif
 from interpolation.models import FrameInterpolator, create_model
@@ -301,6 +301,7 @@ class Worker:
             fps=job_settings.fps,
             loop=job_settings.loop,
             output="gif" if kind == "gif" else "mp4",
+            preset=CHAT_PRESET, crf=None if kind == "gif" else CHAT_CRF,  # the platform re-encodes it anyway
             keep_audio=kind == "video",
             slowmo=job_settings.slowmo,
             compare=job_settings.compare,

@@ -21,6 +21,11 @@ Container = Literal["mp4", "mkv", "webm", "mov"]
 
 #: x264's speed names, fastest first; other encoders get the matching step of their own scale.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+#: The chat path's H.264 result (the bot): the platforms re-encode what they receive, so a faster preset
+#: at a lower CRF (same look, somewhat larger file) leaves the CPU to the model. bench/REPORT.md,
+#: "Result encoder", has the size/quality/CPU trade; the command line keeps medium CRF 18.
+CHAT_PRESET = "veryfast"
+CHAT_CRF = 16
 #: SVT-AV1 preset for each of PRESETS. SVT's own scale runs 0 (slowest) … 13, but 10 and above are
 #: "meant for automation tooling" and, at low crf, have written streams that dav1d refuses to decode.
 SVT_AV1_PRESETS = (10, 10, 9, 9, 8, 8, 6, 5, 4)
