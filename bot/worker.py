@@ -505,6 +505,9 @@ class Worker:
                     budget = int(min(path.stat().st_size, budget or path.stat().st_size) * REFIT_FACTOR)
                     smaller = path.with_name(f"{original.stem}-fit{refits}{original.suffix}")
                     notes = await self.refitted(claim, path, smaller, delivery, budget)
+                    if self.stopping.is_set():  # the result is kept: the next start sends (and fits) it
+                        await self.release(claim, replier, original)
+                        return
                     if notes is None:
                         await self.fail_and_tell(claim, replier, TOO_LARGE_TEXT, remove_files=True)
                         return
@@ -530,7 +533,7 @@ class Worker:
                     if not retry:
                         await self.fail_and_tell(claim, replier, SEND_FAILED_TEXT, remove_files=True)
                         return
-                    await self.sleep_unless_stopping(wait)
+                    await self.heartbeating(claim, self.sleep_unless_stopping(wait))  # waits can pass a lease
                     if self.stopping.is_set():  # sent nothing: the next start delivers it
                         await self.release(claim, replier, original)
                         return
@@ -546,16 +549,22 @@ class Worker:
 
     async def refitted(self, claim: Claim, path: Path, smaller: Path, delivery: Delivery,
                        budget: int) -> list[str] | None:
-        """``path`` encoded again into ``smaller`` within ``budget`` bytes; None when that is impossible."""
-        never = threading.Event()
+        """``path`` encoded again into ``smaller`` within ``budget`` bytes; None when that is impossible
+        or the worker is stopping (the re-fit is stopped then, like the engine)."""
+        stop = threading.Event()
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        stopping.add_done_callback(lambda _: stop.set())
         try:
-            work = asyncio.to_thread(refit, path, smaller, delivery.kind, budget, delivery.duration_s, never.is_set)
+            work = asyncio.to_thread(refit, path, smaller, delivery.kind, budget, delivery.duration_s, stop.is_set)
             notes = await self.heartbeating(claim, work)
         except EngineError as error:
-            log.warning("job %s: no smaller re-fit within %d bytes: %s (%s)", claim.job_id, budget, error,
-                        getattr(error, "detail", None))
+            if not self.stopping.is_set():
+                log.warning("job %s: no smaller re-fit within %d bytes: %s (%s)", claim.job_id, budget, error,
+                            getattr(error, "detail", None))
             smaller.unlink(missing_ok=True)
             return None
+        finally:
+            stopping.cancel()
         return notes or [f"shrunk to fit {budget / 1e6:.1f} MB"]
 
     async def sleep_unless_stopping(self, seconds: float) -> None:

@@ -419,3 +419,40 @@ async def test_a_shutdown_during_a_flood_wait_hands_the_result_back_and_a_restar
         done = await queue.get(job_id)
     assert done.state == JobState.DONE and done.delivered and len(replier.delivered) == 1
 
+
+
+async def test_the_lease_stays_alive_through_a_long_flood_wait(tmp_path, settings):
+    """A second worker must not take over a job whose result is waiting out a flood limit."""
+    settings = settings.model_copy(update={"lease_seconds": 0.6})
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    replier = ScriptedReplier(tmp_path / "out", [RetryAfterError("429", 1.5)])
+    async with SqliteJobQueue.open(settings.database, lease_seconds=0.6) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        sending = asyncio.create_task(Worker(queue, {"console": replier}, settings, worker_id="w1").process_next())
+        while not replier.attempts:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1.0)  # past the lease, inside the wait
+        assert await queue.claim("w2") is None
+        await sending
+        assert (await queue.get(job_id)).state == JobState.DONE
+    assert len(replier.delivered) == 1
+
+
+async def test_a_shutdown_during_a_refit_hands_the_result_back(tmp_path, settings):
+    clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
+    stop = asyncio.Event()
+
+    class RefusedThenStopping(RecordingReplier):
+        async def deliver(self, job, path, delivery):
+            self.attempts.append((time.monotonic(), path.stat().st_size))
+            stop.set()  # SIGTERM arrives as the platform refuses the file
+            raise TooLargeError("413")
+
+    replier = RefusedThenStopping(tmp_path / "out")
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, clip, 1)
+        await asyncio.wait_for(Worker(queue, {"console": replier}, settings).run(stop), 10)
+        held = await queue.get(job_id)
+    assert held.state == JobState.QUEUED and held.attempts == 0 and Path(held.result_path).is_file()
+    assert len(replier.attempts) == 1
+    assert [p.name for p in files_under(settings.data_dir / "results")] == ["job-1.mp4", "job-1.mp4.json"]
