@@ -85,7 +85,7 @@ QUICK = Settings(
     lane_pairs=12,
     endtoend_clip=(854, 480, 30, 10.0),
     endtoend_fps=60,
-    alone_pairs=24,
+    alone_pairs=48,
     memory_cases=(
         MemoryCase("10 s clip", "blend", 320, 240, 25, 10),
         MemoryCase("60 s clip", "blend", 320, 240, 25, 60),
@@ -106,7 +106,7 @@ FULL = Settings(
     lane_pairs=16,
     endtoend_clip=QUICK.endtoend_clip,
     endtoend_fps=QUICK.endtoend_fps,
-    alone_pairs=48,
+    alone_pairs=96,
     memory_cases=(
         *QUICK.memory_cases[:2],
         MemoryCase("10 s clip", "rife", 96, 64, 5, 10),
