@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from storage import SqliteJobQueue
+import storage
+from storage import JobQueue
 
 from . import logsafe
 from .config import Settings
@@ -52,10 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_queue(settings: Settings) -> SqliteJobQueue:
+def open_queue(settings: Settings) -> storage.OpeningQueue:
+    """The queue at SMOOTHBOT_QUEUE_URL (SQLite in the data directory by default, or PostgreSQL)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteJobQueue.open(settings.database, lease_seconds=settings.lease_seconds,
-                               max_attempts=settings.max_attempts, max_queued_per_user=settings.max_queued_per_user)
+    return storage.open_queue(settings.queue_location, lease_seconds=settings.lease_seconds,
+                              max_attempts=settings.max_attempts, max_queued_per_user=settings.max_queued_per_user)
 
 
 def configured_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
@@ -71,7 +73,7 @@ def configured_adapters(settings: Settings, service: ChatService) -> list[Platfo
     return adapters
 
 
-async def housekeeping(queue: SqliteJobQueue, settings: Settings, stop: asyncio.Event) -> None:
+async def housekeeping(queue: JobQueue, settings: Settings, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             removed = await queue.cleanup(timedelta(hours=settings.retention_hours))

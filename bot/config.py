@@ -15,6 +15,9 @@ MB = 1000 * 1000
 MIB = 1024 * 1024
 
 
+QUEUE_URL_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_prefix="SMOOTHBOT_", extra="ignore")
 
@@ -27,6 +30,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     #: Default: ``<data_dir>/smoothbot.sqlite3``.
     database_path: Path | None = None
+    #: The job queue and chat settings: ``sqlite:///relative/file.sqlite3``, ``sqlite:////absolute/file``
+    #: or ``postgresql://user:password@host:5432/db``. Default: the SQLite file above. Secret: the
+    #: URL may carry a password.
+    queue_url: SecretStr | None = None
 
     #: Bot API endpoints; point them at a self-hosted Bot API server (or a test double).
     telegram_base_url: str = "https://api.telegram.org/bot"
@@ -72,11 +79,19 @@ class Settings(BaseSettings):
     #: Input and result files of finished jobs older than this are deleted.
     retention_hours: float = 24.0
 
-    @field_validator("telegram_token", "discord_token", "rife_weights", "dain_weights", "device", mode="before")
+    @field_validator("telegram_token", "discord_token", "rife_weights", "dain_weights", "device", "queue_url",
+                     mode="before")
     @classmethod
     def blank_is_unset(cls, value: object) -> object:
         """``TELEGRAM_TOKEN=`` in .env means "not configured", not an empty token."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("queue_url")
+    @classmethod
+    def known_queue(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(QUEUE_URL_PREFIXES):
+            raise ValueError("use sqlite:///path/file.sqlite3 or postgresql://user:password@host:5432/db")
+        return value
 
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
@@ -91,6 +106,11 @@ class Settings(BaseSettings):
     @property
     def database(self) -> Path:
         return self.database_path or self.data_dir / "smoothbot.sqlite3"
+
+    @property
+    def queue_location(self) -> str:
+        """The queue URL to open: ``queue_url``, or the SQLite file ``database``."""
+        return self.queue_url.get_secret_value() if self.queue_url else f"sqlite:///{self.database}"
 
     def chat_allowed(self, chat_id: int | str) -> bool:
         return not self.allowed_chat_ids or int(chat_id) in self.allowed_chat_ids

@@ -30,7 +30,7 @@ from storage.jobs import (
     LeaseState,
     RecoveryReport,
 )
-from storage.queue import JobQueue, QueueConfig
+from storage.queue import JobQueue, OpeningQueue, QueueConfig
 from storage.rules import SqlJobQueue
 from storage.settings import ChatSettingsStore
 from storage.sqlite import SqliteChatSettings, SqliteJobQueue
@@ -56,6 +56,7 @@ __all__ = [
     "LeaseLostError",
     "LeaseState",
     "LocalFileStore",
+    "OpeningQueue",
     "Platform",
     "QueueClosedError",
     "QueueConfig",

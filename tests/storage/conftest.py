@@ -1,28 +1,21 @@
 """Shared fixtures: a controllable clock, and queues on a real SQLite file or a real PostgreSQL server.
 
 The ``backend`` fixture runs every test that uses ``queue``/``open_queue``/``queue_url`` twice, once
-per engine (one contract suite). PostgreSQL is a server these fixtures start once per session
-(tests/storage/servers.py), or the one ``SMOOTHBOT_TEST_POSTGRES_URL`` names; each test gets a
-fresh database on it.
+per engine (one contract suite). PostgreSQL (``postgres_url``: a fresh database per test) and
+SeaweedFS (``seaweed``) come from tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 import storage
 from storage import JobQueue
-from tests.storage.servers import POSTGRES_URL_VARIABLE, PostgresServer, SeaweedServer
 
 
 class FakeClock:
@@ -46,49 +39,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "smoothbot.sqlite3"
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer | None]:
-    """The session's own PostgreSQL (None when SMOOTHBOT_TEST_POSTGRES_URL names one)."""
-    if os.environ.get(POSTGRES_URL_VARIABLE):
-        yield None
-        return
-    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-    directory = Path(tempfile.mkdtemp(prefix="smoothbot-pg-"))
-    server = PostgresServer(directory).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_admin_url(postgres_server: PostgresServer | None) -> str:
-    return os.environ.get(POSTGRES_URL_VARIABLE) or postgres_server.url("postgres")
-
-
-def database_url(admin_url: str, database: str) -> str:
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{database}"
-
-
-@pytest.fixture
-async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test."""
-    name = f"test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(postgres_admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield database_url(postgres_admin_url, name)
-    admin = await asyncpg.connect(postgres_admin_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -146,14 +96,3 @@ def add_job() -> AddJob:
         return result.job
 
     return add
-
-
-@pytest.fixture(scope="session")
-def seaweed() -> Iterator[SeaweedServer]:
-    directory = Path(tempfile.mkdtemp(prefix="smoothbot-weed-"))
-    server = SeaweedServer(directory).start(buckets=("smoothbot",))
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
