@@ -211,8 +211,8 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
         elif name == "quality":
             result = replace(result, quality=parse_quality(value))
         else:
-            raise CommandError(f"I don't know {quoted('/' + name)} in a caption. Use /fps N, /slowmo K, /loop, /gif, /mp4, "
-                               "/compare, /cuts fade, /quality best or /model NAME.")
+            raise CommandError(f"I don't know {quoted('/' + name)} in a caption. Use /fps N, /slowmo K, /loop, "
+                               "/gif, /mp4, /compare, /cuts fade, /quality best or /model NAME.")
     return result
 
 

@@ -39,7 +39,8 @@ CAPTION_WORDS = ["/fps", "/slowmo", "/model", "/compare", "/cuts", "/quality", "
 #: Numbers as people (and attackers) type them.
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers().map(str),
                     st.integers(min_value=-(10 ** 400), max_value=10 ** 400).map(str),
-                    st.sampled_from(["60fps", "2,5", "2.5x", "4×", "٦٠", "６０", "1e309", "-0", "nan", "inf", "0x3c"]))
+                    st.sampled_from(["60fps", "2,5", "2.5x", "4×", "٦٠", "６０", "1e309", "-0", "nan", "inf",
+                                     "0x3c"]))
 words = st.one_of(st.text(max_size=30), numbers, st.sampled_from([*CAPTION_WORDS, *COMPARE_MODES, *CUT_MODES]),
                   st.sampled_from(["@everyone", "<b>", "&amp;", "*_`[", "\u202e", "\u0000", "\ufeff", "🎞️", "\n"]))
 captions = st.one_of(st.none(), st.text(), st.lists(words, max_size=12).map(" ".join))

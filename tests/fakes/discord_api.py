@@ -41,7 +41,8 @@ HEARTBEAT_INTERVAL_MS = 41_250
 # Gateway opcodes (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 7, 9, 10, 11
 # Discord's JSON error codes used by the tests.
-UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, MISSING_ACCESS, MISSING_PERMISSIONS, ENTITY_TOO_LARGE = 10003, 10008, 50001, 50013, 40005
+UNKNOWN_CHANNEL, UNKNOWN_MESSAGE = 10003, 10008
+MISSING_ACCESS, MISSING_PERMISSIONS, ENTITY_TOO_LARGE = 50001, 50013, 40005
 
 
 @dataclass
@@ -182,8 +183,8 @@ class FakeDiscord:
                         await socket.close(code=4004, message=b"Authentication failed.")
                         break
                     self.identifies += 1
-                    ready = {"v": API_VERSION, "user": self.bot_user, "guilds": [], "session_id": f"session-{self.identifies}",
-                             "resume_gateway_url": self.gateway_url, "shard": [0, 1],
+                    ready = {"v": API_VERSION, "user": self.bot_user, "guilds": [],
+                             "session_id": f"session-{self.identifies}", "resume_gateway_url": self.gateway_url, "shard": [0, 1],
                              "application": {"id": str(self.application_id), "flags": 0}}
                     await socket.send_json({"op": DISPATCH, "t": "READY", "s": next(sequence), "d": ready})
                 elif op == RESUME:
@@ -261,8 +262,9 @@ class FakeDiscord:
         if reference:
             message["message_reference"] = reference
         for index, attachment in enumerate(payload.get("attachments") or []):
-            message["attachments"].append({"id": str(next(self._ids)), "filename": attachment.get("filename", f"{index}"),
-                                           "size": 0, "url": "https://cdn.invalid/x", "proxy_url": "https://cdn.invalid/x"})
+            message["attachments"].append({"id": str(next(self._ids)), "size": 0,
+                                           "filename": attachment.get("filename", f"file{index}"),
+                                           "url": "https://cdn.invalid/x", "proxy_url": "https://cdn.invalid/x"})
         messages[message_id] = message
         return 200, message
 
