@@ -21,7 +21,6 @@ import concurrent.futures
 import json
 import logging
 import re
-import shutil
 import tempfile
 import threading
 import uuid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from pathlib import Path
 
@@ -89,12 +90,12 @@ async def test_bad_file_is_answered_and_the_worker_goes_on(tmp_path, settings):
     assert "Traceback" not in replier.transcript and len(replier.delivered) == 1
 
 
-async def test_unexpected_engine_crash_gets_an_apology_and_the_worker_survives(tmp_path, settings):
+async def test_unexpected_engine_crash_gets_an_apology_and_the_worker_survives(tmp_path, settings, caplog):
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     replier = RecordingReplier(tmp_path / "out")
 
     def exploding_engine(*args, **kwargs):
-        raise RuntimeError("a bug")
+        raise RuntimeError("a bug in /srv/smoothbot/interpolation/api.py")
 
     async with SqliteJobQueue.open(settings.database) as queue:
         first = await enqueue_file(queue, settings, clip, 1)
@@ -105,7 +106,10 @@ async def test_unexpected_engine_crash_gets_an_apology_and_the_worker_survives(t
         await worker.process_next()
         assert (await queue.get(first)).error == GENERIC_FAILURE
         assert (await queue.get(second)).state == JobState.DONE
-    assert GENERIC_FAILURE in replier.transcript and "a bug" not in replier.transcript
+    assert GENERIC_FAILURE in replier.transcript and "a bug" not in replier.transcript and "/srv" not in replier.transcript
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]  # the details are in the log
+    assert f"job {first}" in record.getMessage()
+    assert record.exc_info is not None or "RuntimeError" in (record.exc_text or "")  # (the secrets filter: text)
 
 
 async def test_crash_after_the_result_was_made_redelivers_exactly_once(tmp_path, settings):
