@@ -164,7 +164,7 @@ def refit(result: Path, output: Path, kind: DeliveryKind, max_bytes: int, durati
             _, notes = make_gif(result, output, width, height, fps, max_bytes, Path(workdir),
                                 frames=max(1, round(duration_s * float(fps))), cancelled=cancelled)
             return notes
-        return fit_video(result, output, resolve("mp4", None, None, Options().preset), max_bytes=max_bytes,
+        return fit_video(result, output, resolve("mp4", None, None, CHAT_PRESET), max_bytes=max_bytes,
                          duration_s=duration_s, width=width, height=height, fps=fps, has_audio=info.has_audio,
                          workdir=Path(workdir), cancelled=cancelled)
 
