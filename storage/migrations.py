@@ -76,18 +76,28 @@ CREATE TABLE chat_settings (
 ) WITHOUT ROWID
 """
 
+# The indexes of the jobs table, the same on both engines (storage/postgres.py uses them too).
+JOB_INDEXES: tuple[str, ...] = (
+    # The claim query: each user's oldest queued job (partial index stays small).
+    "CREATE INDEX jobs_queued_by_user ON jobs (platform, user_id, id) WHERE state = 'queued'",
+    "CREATE INDEX jobs_running_by_lease ON jobs (lease_expires_at) WHERE state = 'running'",
+    "CREATE INDEX jobs_by_chat_user ON jobs (platform, chat_id, user_id, id)",
+    "CREATE INDEX jobs_finished_with_files ON jobs (finished_at) "
+    "WHERE input_path IS NOT NULL OR result_path IS NOT NULL",
+)
+# Added in version 2: the change feed and the delivery lease.
+CHANGE_INDEXES: tuple[str, ...] = (
+    "CREATE INDEX jobs_by_change ON jobs (change_seq)",
+    "CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE NOT delivered",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "jobs, user turns for fair claiming, per-chat settings",
         (
             _JOBS,
-            # The claim query: each user's oldest queued job (partial index stays small).
-            "CREATE INDEX jobs_queued_by_user ON jobs (platform, user_id, id) WHERE state = 'queued'",
-            "CREATE INDEX jobs_running_by_lease ON jobs (lease_expires_at) WHERE state = 'running'",
-            "CREATE INDEX jobs_by_chat_user ON jobs (platform, chat_id, user_id, id)",
-            "CREATE INDEX jobs_finished_with_files ON jobs (finished_at) "
-            "WHERE input_path IS NOT NULL OR result_path IS NOT NULL",
+            *JOB_INDEXES,
             _USER_TURNS,
             _CHAT_SETTINGS,
         ),
@@ -99,12 +109,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             # Every job write that a front-end shows stamps change_seq (storage/rules.py).
             "ALTER TABLE jobs ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
             "UPDATE jobs SET change_seq = id",
-            "CREATE INDEX jobs_by_change ON jobs (change_seq)",
             "ALTER TABLE jobs ADD COLUMN enqueue_token TEXT",
             "ALTER TABLE jobs ADD COLUMN delivery_token TEXT",
             "ALTER TABLE jobs ADD COLUMN delivery_owner TEXT",
             "ALTER TABLE jobs ADD COLUMN delivery_expires_at REAL",
-            "CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE NOT delivered",
+            *CHANGE_INDEXES,
         ),
     ),
 )

@@ -39,7 +39,7 @@ import asyncpg
 from storage.errors import SchemaTooNewError, StorageUnavailableError
 from storage.files import FileStore
 from storage.inflight import InFlight
-from storage.migrations import Migration, check_sequence, latest_version
+from storage.migrations import CHANGE_INDEXES, JOB_INDEXES, Migration, check_sequence, latest_version
 from storage.queue import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -135,13 +135,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "jobs, user turns for fair claiming, per-chat settings, change feed, delivery lease, notifications",
         (
             _JOBS,
-            "CREATE INDEX jobs_queued_by_user ON jobs (platform, user_id, id) WHERE state = 'queued'",
-            "CREATE INDEX jobs_running_by_lease ON jobs (lease_expires_at) WHERE state = 'running'",
-            "CREATE INDEX jobs_by_chat_user ON jobs (platform, chat_id, user_id, id)",
-            "CREATE INDEX jobs_finished_with_files ON jobs (finished_at) "
-            "WHERE input_path IS NOT NULL OR result_path IS NOT NULL",
-            "CREATE INDEX jobs_by_change ON jobs (change_seq)",
-            "CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE NOT delivered",
+            *JOB_INDEXES,
+            *CHANGE_INDEXES,
             "CREATE TABLE user_turns (platform text NOT NULL, user_id text NOT NULL, "
             "last_served bigint NOT NULL, PRIMARY KEY (platform, user_id))",
             "CREATE SEQUENCE user_turn_serial",
