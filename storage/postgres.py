@@ -30,7 +30,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -189,9 +189,10 @@ class _PgConnection:
 class _CommitUnknown(Exception):
     """The connection was lost during COMMIT: whether it committed is asked of the server."""
 
-    def __init__(self, xid: int, result: Any) -> None:
+    def __init__(self, xid: int, pid: int, result: Any) -> None:
         super().__init__(f"connection lost during COMMIT of transaction {xid}")
         self.xid = xid
+        self.pid = pid  # the server process that ran it
         self.result = result
 
 
@@ -244,8 +245,20 @@ class PostgresDialect(Dialect):
         """COMMIT (a seam for the tests that lose the answer to it)."""
         await transaction.commit()
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection whose release cannot fail the operation: once a COMMIT has been
+        answered, an error while the pool resets the connection (the server just went away) must
+        not make the operation run again (a claim would be taken twice)."""
+        conn = await self.pool.acquire()
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(*RETRYABLE):
+                await self.pool.release(conn)
+
     async def _write_once(self, body: Body[T]) -> T:
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             try:
                 return await self._transaction(conn, body)
             except (*RETRYABLE, _CommitUnknown):
@@ -256,7 +269,7 @@ class PostgresDialect(Dialect):
         transaction = conn.transaction()
         await transaction.start()
         try:
-            xid = await conn.fetchval("SELECT txid_current()")
+            xid, pid = await conn.fetchrow("SELECT txid_current(), pg_backend_pid()")
             result = await body(_PgConnection(conn))
         except BaseException:
             with contextlib.suppress(*RETRYABLE):
@@ -265,11 +278,11 @@ class PostgresDialect(Dialect):
         try:
             await self._commit(transaction)
         except RETRYABLE as error:
-            raise _CommitUnknown(xid, result) from error
+            raise _CommitUnknown(xid, pid, result) from error
         return result
 
     async def _read_once(self, body: Body[T]) -> T:
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             try:
                 return await body(_PgConnection(conn))
             except RETRYABLE:
@@ -283,7 +296,7 @@ class PostgresDialect(Dialect):
             try:
                 return await once(body)
             except _CommitUnknown as unknown:
-                if await self._committed(unknown.xid, deadline):
+                if await self._committed(unknown, deadline):
                     log.warning("%s; it had committed", unknown)
                     return unknown.result
                 log.warning("%s; it had not committed, running it again", unknown)
@@ -294,13 +307,18 @@ class PostgresDialect(Dialect):
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
 
-    async def _committed(self, xid: int, deadline: float) -> bool:
+    async def _committed(self, unknown: _CommitUnknown, deadline: float) -> bool:
+        """Whether the transaction committed, asked of the server on another connection."""
         pause = 0.05
         while True:
             try:
-                async with self.pool.acquire() as conn:
-                    status = await conn.fetchval("SELECT txid_status($1)", xid)
-                if status != "in progress":  # the server has not yet noticed the lost connection
+                async with self._connection() as conn:
+                    status = await conn.fetchval("SELECT txid_status($1)", unknown.xid)
+                    if status == "in progress":
+                        # Its server process has not noticed that we are gone (the COMMIT never
+                        # reached it): end that process, so the transaction aborts and is settled.
+                        await conn.fetchval("SELECT pg_terminate_backend($1)", unknown.pid)
+                if status != "in progress":
                     return status == "committed"
             except RETRYABLE as error:
                 if time.monotonic() >= deadline:

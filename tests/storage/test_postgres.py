@@ -186,3 +186,24 @@ async def test_a_lost_commit_answer_neither_loses_nor_repeats(pg_queues, postgre
 async def test_an_unreachable_server_is_a_clear_error_after_the_reconnect_timeout(unused_tcp_port):
     with pytest.raises(StorageUnavailableError, match=r"postgresql://bot:\*\*\*@127.0.0.1.*unreachable"):
         await PostgresJobQueue.open(f"postgresql://bot:pw@127.0.0.1:{unused_tcp_port}/q", reconnect_timeout=0.5)
+
+
+async def test_an_error_releasing_the_connection_after_commit_does_not_repeat_the_operation(pg_queues, monkeypatch):
+    queue = await pg_queues()
+    first = (await queue.enqueue("telegram", 1, 1, 1, "/in/1", {})).job
+    second = (await queue.enqueue("telegram", 2, 2, 1, "/in/2", {})).job
+    pool = queue.dialect.pool
+    real_release = type(pool).release
+    failures = []
+
+    async def release_then_fail(self, conn, *args, **kwargs):
+        await real_release(self, conn, *args, **kwargs)
+        if self is pool and not failures:  # the server went away just after answering the COMMIT
+            failures.append(conn)
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(type(pool), "release", release_then_fail)
+    claim = await queue.claim("worker")
+    assert failures and claim.job_id == first.id
+    assert await queue.positions() == {second.id: 1}  # not claimed as well
+    assert (await queue.heartbeat(claim)).lease_ok
