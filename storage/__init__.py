@@ -28,7 +28,9 @@ from storage.jobs import (
     Job,
     JobState,
     LeaseState,
+    QueueStats,
     RecoveryReport,
+    RunningJob,
 )
 from storage.queue import JobQueue, OpeningQueue, QueueConfig
 from storage.rules import SqlJobQueue
@@ -61,7 +63,9 @@ __all__ = [
     "QueueClosedError",
     "QueueConfig",
     "QueueFullError",
+    "QueueStats",
     "RecoveryReport",
+    "RunningJob",
     "S3FileStore",
     "SchemaTooNewError",
     "SqlJobQueue",

@@ -191,3 +191,44 @@ class RecoveryReport:
     @property
     def total(self) -> int:
         return len(self.requeued) + len(self.failed) + len(self.cancelled)
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A running job as an operator sees it: who runs it, how far it is, when its worker last beat."""
+
+    job_id: int
+    platform: str
+    worker_id: str
+    progress: float  # 0..1
+    attempts: int
+    started_at: datetime | None
+    #: The worker's latest claim or heartbeat: the lease's end less ``lease_seconds``.
+    last_heartbeat_at: datetime | None
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What ``JobQueue.stats()`` read in one go: for metrics and ``python -m bot status``."""
+
+    #: Jobs per state; every state is present (0 when none).
+    counts: dict[JobState, int]
+    #: When the job waiting longest was enqueued; None when nothing waits.
+    oldest_queued_at: datetime | None
+    #: Running jobs, by worker then job id.
+    running: tuple[RunningJob, ...]
+    #: The clock's time of the read (the reference for ages).
+    read_at: datetime
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting to be claimed."""
+        return self.counts[JobState.QUEUED]
+
+    @property
+    def oldest_queued_age_s(self) -> float | None:
+        if self.oldest_queued_at is None:
+            return None
+        return max(0.0, (self.read_at - self.oldest_queued_at).total_seconds())

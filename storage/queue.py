@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from storage.jobs import CancelOutcome, Changes, Claim, Delivery, EnqueueResult, Job, LeaseState, RecoveryReport
+from storage.jobs import (
+    CancelOutcome,
+    Changes,
+    Claim,
+    Delivery,
+    EnqueueResult,
+    Job,
+    LeaseState,
+    QueueStats,
+    RecoveryReport,
+)
 from storage.settings import ChatSettingsStore
 from storage.values import PlatformId
 
@@ -120,6 +130,11 @@ class JobQueue(ABC):
         self, platform: str, chat_id: PlatformId, user_id: PlatformId, *, include_finished: bool = False, limit: int = 10
     ) -> list[Job]:
         """The user's jobs in this chat, oldest first: the active ones, or the latest ``limit`` of all."""
+
+    @abstractmethod
+    async def stats(self) -> QueueStats:
+        """Jobs per state, the oldest waiting job's enqueue time and the running jobs with their
+        workers' last heartbeats, read in one go (read-only: for metrics and ``python -m bot status``)."""
 
     # --- the worker ---
     @abstractmethod

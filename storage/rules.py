@@ -36,7 +36,9 @@ from storage.jobs import (
     Job,
     JobState,
     LeaseState,
+    QueueStats,
     RecoveryReport,
+    RunningJob,
 )
 from storage.queue import GAVE_UP_MESSAGE, JobQueue, QueueConfig
 from storage.settings import ChatSettingsStore
@@ -205,6 +207,12 @@ SELECT :platform, :chat_id, :user_id, :message_id, :input_path, CAST(:options AS
 WHERE CAST(:cap AS INTEGER) IS NULL OR ({_QUEUED_FOR_USER}) < CAST(:cap AS INTEGER)
 ON CONFLICT (platform, chat_id, message_id) DO NOTHING
 RETURNING *
+"""
+
+# The running jobs for operators (stats): who runs each, how far, the lease.
+_RUNNING = """
+SELECT id, platform, lease_owner, progress, attempts, started_at, lease_expires_at, cancel_requested
+FROM jobs WHERE state = 'running' ORDER BY lease_owner, id
 """
 
 # Ends a claim; the caller adds the new state's columns. Checked against the token.
@@ -426,6 +434,38 @@ class SqlJobQueue(JobQueue):
                   ORDER BY id"""
         rows = await self._dialect.read(lambda conn: conn.fetch(sql, params))
         return [Job.from_row(row) for row in rows]
+
+    async def stats(self) -> QueueStats:
+        async def body(conn: Connection) -> tuple[list[Row], list[Row]]:
+            counts = await conn.fetch("SELECT state, COUNT(*) AS jobs, MIN(created_at) AS oldest FROM jobs GROUP BY state")
+            running = await conn.fetch(_RUNNING, {})
+            return counts, running
+
+        now = self._now()
+        count_rows, running_rows = await self._dialect.read(body)
+        counts = dict.fromkeys(JobState, 0)
+        oldest_queued = None
+        for row in count_rows:
+            counts[JobState(row["state"])] = int(row["jobs"])
+            if row["state"] == JobState.QUEUED:
+                oldest_queued = row["oldest"]
+        lease = self.config.lease_seconds
+        running = tuple(
+            RunningJob(
+                job_id=row["id"],
+                platform=row["platform"],
+                worker_id=row["lease_owner"] or "?",
+                progress=float(row["progress"]),
+                attempts=row["attempts"],
+                started_at=to_datetime(row["started_at"]),
+                last_heartbeat_at=to_datetime(None if row["lease_expires_at"] is None else row["lease_expires_at"] - lease),
+                lease_expires_at=to_datetime(row["lease_expires_at"]),
+                cancel_requested=bool(row["cancel_requested"]),
+            )
+            for row in running_rows
+        )
+        return QueueStats(counts=counts, oldest_queued_at=to_datetime(oldest_queued), running=running,
+                          read_at=to_datetime(now))
 
     # --- the worker -------------------------------------------------------------------------------
 
