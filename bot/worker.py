@@ -56,6 +56,8 @@ DELIVERY_ATTEMPTS = 4
 DELIVERY_RETRY_PAUSE_S = 2.0
 #: The longest flood wait (RetryAfter / 429) sat out for one send; a longer one counts as a failed try.
 MAX_RETRY_AFTER_S = 120.0
+#: Pause before a failure message that could not be sent is tried again (the loop runs every second).
+REPORT_RETRY_PAUSE_S = 30.0
 #: Re-fits of a result the platform refused as too large, each to this share of the last budget.
 MAX_REFITS = 2
 REFIT_FACTOR = 0.7
@@ -596,7 +598,9 @@ class Worker:
             return
         except DeliveryError as error:
             if error.transient:
-                log.warning("job %s: could not send the failure message (%s); will retry", job.id, error)
+                log.warning("job %s: could not send the failure message (%s); retrying in %g s", job.id, error,
+                            REPORT_RETRY_PAUSE_S)
+                self._report_not_before[job.id] = loop.time() + REPORT_RETRY_PAUSE_S
                 return
             log.warning("job %s: the failure message cannot be sent (%s: %s); giving up on it", job.id,
                         error_kind(error), error)

@@ -249,7 +249,8 @@ def test_a_message_with_a_server_path_is_never_shown():
     assert worker_module.user_message(EncoderError("in.mp4: the video is 25/1 fps"), Path("/x/in.mp4")) == \
         "The video is 25/1 fps"
     linked = EncoderError("see https://github.com/baowenbo/DAIN for the weights")
-    assert worker_module.user_message(linked, Path("/x/in.mp4")) == "See https://github.com/baowenbo/DAIN for the weights"
+    shown = worker_module.user_message(linked, Path("/x/in.mp4"))
+    assert shown == "See https://github.com/baowenbo/DAIN for the weights"
 
 
 # --- defect 8: a full disk while writing the result -------------------------------------------------
@@ -467,3 +468,28 @@ async def test_a_shutdown_during_a_refit_hands_the_result_back(tmp_path, setting
     assert held.state == JobState.QUEUED and held.attempts == 0 and Path(held.result_path).is_file()
     assert len(replier.attempts) == 1
     assert [p.name for p in files_under(settings.data_dir / "results")] == ["job-1.mp4", "job-1.mp4.json"]
+
+
+async def test_a_failure_nobody_could_be_told_of_is_told_once_after_a_restart(tmp_path, settings):
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+
+    class PlatformDown(RecordingReplier):
+        async def send_error(self, job, text):
+            self.errors.append(text)
+            raise TransientError("502 Bad Gateway")
+
+    async with SqliteJobQueue.open(settings.database) as queue:
+        job_id = await enqueue_file(queue, settings, broken, 1)
+        down = PlatformDown(tmp_path / "out")
+        first = Worker(queue, {"console": down}, settings, worker_id="w1")
+        assert await first.process_next()
+        assert [job.id for job in await queue.unreported_failures()] == [job_id]  # kept for later
+        await first.report_failures()  # its next loop: not hammered again at once
+        replier = RecordingReplier(tmp_path / "out")
+        restarted = Worker(queue, {"console": replier}, settings, worker_id="w2")
+        await restarted.report_failures()
+        await restarted.report_failures()
+        assert (await queue.get(job_id)).delivered
+    assert len(down.errors) == 1 and len(replier.errors) == 1
+    assert replier.errors[0].startswith("Not a video file")
