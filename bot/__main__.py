@@ -20,7 +20,7 @@ from pydantic import ValidationError
 import storage
 from storage import JobQueue
 
-from . import logsafe
+from . import logsafe, metrics
 from .config import Settings
 from .console_adapter import caption_from, run_console
 from .platform import PlatformAdapter
@@ -92,9 +92,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    async with open_queue(settings) as queue:
+    async with open_queue(settings) as queue, metrics.serving(settings, queue) as observer:
         repliers = {}
         worker = Worker(queue, repliers, settings)
+        worker.metrics = observer
         service = ChatService(queue, settings, on_enqueued=worker.notify)
         adapters = configured_adapters(settings, service)
         started: list[PlatformAdapter] = []
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return asyncio.run(serve(settings))
-    except PlatformStartError as error:
+    except (PlatformStartError, metrics.MetricsPortError) as error:
         print(f"error: {redactor.redact(str(error))}", file=sys.stderr)
         return 1
 

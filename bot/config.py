@@ -79,8 +79,15 @@ class Settings(BaseSettings):
     #: Input and result files of finished jobs older than this are deleted.
     retention_hours: float = 24.0
 
+    #: When set, Prometheus metrics are served at http://<metrics_address>:<metrics_port>/metrics.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Loopback by default: open it (0.0.0.0) only where the scraper is trusted.
+    metrics_address: str = "127.0.0.1"
+    #: Seconds between reads of the queue's figures (jobs per state, oldest waiting job, workers).
+    metrics_interval_s: float = Field(default=15.0, gt=0)
+
     @field_validator("telegram_token", "discord_token", "rife_weights", "dain_weights", "device", "queue_url",
-                     mode="before")
+                     "metrics_port", mode="before")
     @classmethod
     def blank_is_unset(cls, value: object) -> object:
         """``TELEGRAM_TOKEN=`` in .env means "not configured", not an empty token."""

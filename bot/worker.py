@@ -42,6 +42,7 @@ from storage import Claim, Job, JobQueue, LeaseLostError
 
 from .commands import JobSettings
 from .config import Settings
+from .metrics import NO_METRICS, JobObserver
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, error_kind
 from .replies import (OUT_OF_SPACE_TEXT, ChatReplier, Delivery, DeliveryKind, progress_text, queued_text,
                       result_caption)
@@ -192,6 +193,8 @@ class Worker:
         self._status_ids: dict[int, str] = {}
         #: Failure messages the platform asked us to hold back (flood wait): job id -> loop time.
         self._report_not_before: dict[int, float] = {}
+        #: Where job timings and delivery failures are reported (bot/metrics.py; off by default).
+        self.metrics: JobObserver = NO_METRICS
 
     def notify(self) -> None:
         """Adapters call this after an enqueue so the worker does not wait for its next poll."""
@@ -405,6 +408,7 @@ class Worker:
         if lease.cancel_requested:
             await self.cancelled(claim, replier, output)
             return None
+        self.metrics.observe_job(claim.job, result[0], latest.value)
         return result
 
     async def stop_engine(self, claim: Claim, task: asyncio.Future[T], stop_engine: threading.Event,
@@ -531,6 +535,7 @@ class Worker:
                     retry = error.transient and tries < DELIVERY_ATTEMPTS and wait <= MAX_RETRY_AFTER_S
                     log.warning("job %s: delivery try %d failed (%s): %s%s", job.id, tries, error_kind(error),
                                 error, f"; retrying in {wait:g} s" if retry else "")
+                    self.metrics.delivery_failed(replier.platform, error_kind(error))
                     if not retry:
                         await self.fail_and_tell(claim, replier, SEND_FAILED_TEXT, remove_files=True)
                         return
