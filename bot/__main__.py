@@ -1,7 +1,8 @@
 """``python -m bot``: start every platform whose token is set, plus the one worker.
 
 ``python -m bot --console VIDEO [--fps N] [--loop] [--gif] [--model NAME]`` runs the same flow
-on the terminal without any network.
+on the terminal without any network. ``python -m bot status`` shows the queue and the workers
+running jobs (bot/status.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 import storage
 from storage import JobQueue
 
-from . import logsafe, metrics
+from . import logsafe, metrics, status
 from .config import Settings
 from .console_adapter import caption_from, run_console
 from .platform import PlatformAdapter
@@ -42,7 +43,8 @@ class PlatformStartError(RuntimeError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="smoothbot chat service")
+    parser = argparse.ArgumentParser(prog="python -m bot", description="smoothbot chat service",
+                                     epilog="python -m bot status: the queue and the workers running jobs")
     parser.add_argument("--console", type=Path, metavar="VIDEO", help="run one video through the chat flow locally")
     parser.add_argument("--fps", type=float, help="(console) target frame rate")
     parser.add_argument("--loop", action="store_true", help="(console) seamless loop")
@@ -139,6 +141,9 @@ async def first_lost(adapters: list[PlatformAdapter], stop: asyncio.Event) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["status"]:
+        return status.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
