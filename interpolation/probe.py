@@ -99,10 +99,12 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
                 f"{path.name}: {width}×{height} is too large (limit {limits.max_pixels / 1e6:.1f} megapixels)"
             )
         declared_fps = plausible_fps(stream.average_rate, limits) or plausible_fps(stream.guessed_rate, limits)
-        time_base_rate = 1 / stream.time_base if stream.time_base else None
+        # AVI's time base is its frame period; elsewhere it is a clock (1/1000, 1/90000; GIF's 1/100).
+        frame_period_rate = 1 / stream.time_base if stream.time_base and container.format.name == "avi" else None
         declared_rates = plausible_rates(
             [stream.base_rate, stream.average_rate, stream.guessed_rate,
-             time_base_rate if time_base_rate is not None and time_base_rate <= COMMON_RATES[-1] else None], limits)
+             frame_period_rate if frame_period_rate is not None and frame_period_rate <= COMMON_RATES[-1] else None],
+            limits)
         declared_duration_s = None
         if stream.duration is not None and stream.time_base is not None:
             declared_duration_s = float(stream.duration * stream.time_base)

@@ -213,3 +213,14 @@ def test_truncation_needs_both_missing_frames_and_an_early_end():
     assert not looks_truncated(12, 3.67, 56, 3.73, Fraction(15), 0.9)  # sparse, full length
     assert not looks_truncated(50, 1.96, 50, 2.0, Fraction(25), 0.9)
     assert looks_truncated(30, 1.2, 50, None, Fraction(25), 0.9)
+
+
+def test_a_variable_rate_gif_is_not_read_at_its_clocks_100_fps(tmp_path):
+    # GIF delays count in hundredths of a second: the 1/100 time base is a clock, not a frame rate.
+    clip = tmp_path / "vfr.gif"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=2", "-vf", "settb=1/100,setpts='(N*10+mod(N\\,3)*3)'",
+           "-fps_mode", "passthrough", str(clip))
+    info = probe(clip, LIMITS)
+    assert Fraction(100) not in info.declared_rates
+    source = scan(info, LIMITS, SceneSettings())
+    assert not source.constant_rate and source.fps < 50
