@@ -40,6 +40,7 @@ REPO_DIR = BENCH_DIR.parent
 CONTRIBUTED: dict[str, str] = {
     "queue_engines": "bench.queue_throughput",
     "encoding": "bench.encoding",
+    "cuts": "bench.cuts",
 }
 
 

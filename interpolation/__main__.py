@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cut-mode", choices=CUT_MODES, default="cut",
                         help="at scene cuts: a hard cut (default) or a short cross-fade; never a morph")
     parser.add_argument("--cut-threshold", type=threshold, default=SceneSettings.cut_threshold,
-                        help="colour change between frames (0-1) that counts as a scene cut "
+                        help="shot-boundary network's confidence (0-1) that keeps a proposed scene cut "
                              f"(default: {SceneSettings.cut_threshold:g}; lower finds more cuts)")
     parser.add_argument("--codec", choices=tuple(CODECS),
                         help="video codec (default: h264, or vp9 for .webm); needs the encoder in ffmpeg")

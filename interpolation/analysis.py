@@ -1,4 +1,5 @@
-"""The scan: one cheap decoding pass that learns each frame's time, repeats and scene cuts.
+"""The scan: one cheap decoding pass that learns each frame's time, repeats and scene cuts
+(found by :mod:`interpolation.shots`).
 
 It decodes every frame at thumbnail size, so it also proves the file is decodable end to end
 before the expensive model pass begins (and before any output exists).
@@ -6,6 +7,7 @@ before the expensive model pass begins (and before any output exists).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,14 +20,13 @@ from .errors import BadInputError, CancelledError, LimitExceededError
 from .frame_rate import looks_truncated, read_timing
 from .options import Limits, SceneSettings
 from .probe import VideoInfo
+from .shots import SEAM_FRAMES, CutFinder, seam_is_cut
 from .video_io import decode
 
 #: Width of the analysis thumbnails (height follows the aspect ratio).
 THUMBNAIL_WIDTH = 256
 #: Repeats are judged block by block, so a small moving object is not lost in a frame-wide mean.
 DUPLICATE_BLOCK = 8
-#: Hue/saturation/value bins of the colour histogram used for cut detection.
-HISTOGRAM_BINS = (16, 8, 8)
 #: Fewer decodable frames than this share of what the container declares means the file was cut short
 #: (a truncated upload decodes "successfully" up to where its data ends).
 TRUNCATED_SHARE = 0.9
@@ -46,27 +47,18 @@ class SourceTimeline:
     duplicate: tuple[bool, ...]
     #: cut_before[k]: frames k-1 and k belong to different shots.
     cut_before: tuple[bool, ...]
-    #: The last and the first frame belong to different shots (matters for loops).
+    #: The last and the first frame belong to different shots (checked only for loops, else False).
     loop_is_cut: bool
     width: int
     height: int
     #: Seconds from the start of the file to the first frame (to align the audio).
     first_frame_offset_s: float
+    #: Set when the cuts were found without TransNetV2 (weights missing): says so for the result's notes.
+    cut_note: str | None = None
 
     @property
     def frame_count(self) -> int:
         return len(self.times)
-
-
-def histogram(thumbnail: np.ndarray) -> np.ndarray:
-    hsv = cv2.cvtColor(thumbnail, cv2.COLOR_RGB2HSV)
-    hist = cv2.calcHist([hsv], [0, 1, 2], None, list(HISTOGRAM_BINS), [0, 180, 0, 256, 0, 256])
-    return cv2.normalize(hist, hist).flatten()
-
-
-def shot_distance(hist_a: np.ndarray, hist_b: np.ndarray) -> float:
-    """0 for identical colour distributions, 1 for disjoint ones."""
-    return float(cv2.compareHist(hist_a, hist_b, cv2.HISTCMP_BHATTACHARYYA))
 
 
 def max_block_difference(gray_a: np.ndarray, gray_b: np.ndarray) -> float:
@@ -80,12 +72,14 @@ def max_block_difference(gray_a: np.ndarray, gray_b: np.ndarray) -> float:
 
 
 def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
-         cancelled: Callable[[], bool] | None = None) -> SourceTimeline:
-    """Decode ``info.path`` once at thumbnail size and describe every frame."""
+         cancelled: Callable[[], bool] | None = None, *, loop: bool = False) -> SourceTimeline:
+    """Decode ``info.path`` once at thumbnail size and describe every frame. ``loop``: also check
+    whether the last frame cuts to the first (the seam a looping result crosses)."""
     raw_times: list[Fraction | None] = []
     duplicate: list[bool] = []
-    cut_before: list[bool] = []
-    first_hist = prev_hist = None
+    cuts = CutFinder(scene.cut_threshold)
+    head: list[np.ndarray] = []
+    tail: deque[np.ndarray] = deque(maxlen=SEAM_FRAMES)
     prev_gray = None
     width = height = 0
     for frame in decode(info.path, width=THUMBNAIL_WIDTH):
@@ -97,16 +91,14 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
             portrait = frame.rotation in (90, 270)
             width, height = (info.coded_height, info.coded_width) if portrait else (info.coded_width, info.coded_height)
         gray = cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
-        hist = histogram(frame.image)
-        if prev_gray is None:
-            first_hist = hist
-            duplicate.append(False)
-            cut_before.append(False)
-        else:
-            duplicate.append(max_block_difference(prev_gray, gray) < scene.duplicate_threshold)
-            cut_before.append(shot_distance(prev_hist, hist) > scene.cut_threshold)
+        cuts.push(frame.image)
+        if loop:
+            tail.append(frame.image)
+            if len(head) < SEAM_FRAMES:
+                head.append(frame.image)
+        duplicate.append(prev_gray is not None and max_block_difference(prev_gray, gray) < scene.duplicate_threshold)
         raw_times.append(frame.time_s)
-        prev_gray, prev_hist = gray, hist
+        prev_gray = gray
     if not raw_times:
         raise BadInputError(f"{info.path.name}: the video stream has no decodable frames")
     if len(raw_times) == 1:
@@ -119,6 +111,8 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         raise BadInputError(
             f"{info.path.name}: the file is truncated (only {len(raw_times)} of {info.declared_frames} frames are there)"
         )
+    found = set(cuts.finish())
+    cut_before = [k in found for k in range(len(raw_times))]
     # A timestamp that does not advance is a repeat for planning purposes.
     for k in range(1, len(times)):
         if times[k] <= times[k - 1]:
@@ -138,8 +132,9 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         constant_rate=constant,
         duplicate=tuple(duplicate),
         cut_before=tuple(cut_before),
-        loop_is_cut=shot_distance(prev_hist, first_hist) > scene.cut_threshold,
+        loop_is_cut=loop and seam_is_cut(list(tail), head, scene.cut_threshold, use_network=cuts.use_network),
         width=width,
         height=height,
         first_frame_offset_s=float(first_time) - info.file_start_s,
+        cut_note=cuts.note,
     )

@@ -77,10 +77,10 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load") as loader:
         loading = loader.submit(get_model) if get_model is not None else None
         info = probe(source_path, options.limits)  # a bad input is reported first, whatever the model does
-        source = scan(info, options.limits, options.scene, cancelled)
+        source = scan(info, options.limits, options.scene, cancelled, loop=options.loop)
         interpolator = loading.result() if loading is not None else model
     fps_out = options.target_fps(source.fps)
-    notes: list[str] = []
+    notes: list[str] = [source.cut_note] if source.cut_note else []
     if kind == "gif" and fps_out > GIF_MAX_FPS:
         notes.append(f"GIF capped at {GIF_MAX_FPS} fps (GIF viewers play faster rates slowly)")
         fps_out = GIF_MAX_FPS

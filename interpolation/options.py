@@ -55,9 +55,10 @@ class Limits:
 class SceneSettings:
     """How scene cuts and duplicate frames are recognised."""
 
-    #: Bhattacharyya distance between colour histograms of neighbouring frames above which
-    #: they belong to different shots. A pan keeps the colours; a cut changes them.
-    cut_threshold: float = 0.45
+    #: TransNetV2's confidence (0-1) above which a proposed cut between neighbouring frames is kept
+    #: (see :mod:`interpolation.shots`); lower finds more. Without the network's weights it scales the
+    #: adaptive detector's threshold instead.
+    cut_threshold: float = 0.5
     #: Mean absolute difference (0-255 scale, on a small thumbnail) under which a frame
     #: counts as a repeat of the previous one.
     duplicate_threshold: float = 0.6

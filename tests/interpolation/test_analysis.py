@@ -13,8 +13,8 @@ from interpolation.probe import probe
 from tests.media import make_testsrc, moving_square_frames, write_frames
 
 
-def scanned(path):
-    return scan(probe(path, Limits()), Limits(), SceneSettings())
+def scanned(path, loop=False):
+    return scan(probe(path, Limits()), Limits(), SceneSettings(), loop=loop)
 
 
 def test_ntsc_rate_in_matroska_is_snapped_to_the_exact_grid(tmp_path):
@@ -37,22 +37,36 @@ def test_variable_rate_keeps_real_timestamps(tmp_path):
 
 
 def pan_and_cut_frames(step_fraction: float) -> tuple[list[np.ndarray], int]:
-    """A camera pan over one photograph, then a cut to another; returns frames and the cut index."""
+    """A camera pan over one photograph, then a cut to another (held for 10 frames); returns frames
+    and the cut index."""
     photo = data.astronaut()
     width = 192
     window = photo[100:100 + 144, :]
     step = int(width * step_fraction)
     pan = [cv2.resize(window[:, x:x + width], (width, 144)) for x in range(0, photo.shape[1] - width, step)][:8]
     other = cv2.resize(data.coffee(), (width, 144))
-    return pan + [other, other], len(pan)
+    return pan + [other] * 10, len(pan)
 
 
 @pytest.mark.parametrize("step_fraction", [0.05, 0.15, 0.3])
 def test_a_fast_pan_is_not_a_cut_but_a_change_of_shot_is(tmp_path, step_fraction):
     frames, cut_index = pan_and_cut_frames(step_fraction)
-    source = scanned(write_frames(tmp_path / "pan.mkv", frames, 25))
+    clip = write_frames(tmp_path / "pan.mkv", frames, 25)
+    source = scanned(clip)
     assert [k for k, cut in enumerate(source.cut_before) if cut] == [cut_index]
-    assert source.loop_is_cut
+    assert not source.loop_is_cut  # the last→first seam is looked at only for loops
+    looped = scanned(clip, loop=True)
+    assert looped.cut_before == source.cut_before
+    if step_fraction == 0.05:  # the coffee cup cuts back to the pan (see test_scene_cuts for real shots)
+        assert looped.loop_is_cut
+
+
+def test_a_loop_whose_end_meets_its_start_has_no_cut_at_the_seam(tmp_path):
+    """A pan out and back: the last frame continues into the first, so the seam is interpolated."""
+    frames, cut_index = pan_and_cut_frames(0.05)
+    there_and_back = frames[:cut_index] + frames[cut_index - 2:0:-1]
+    source = scanned(write_frames(tmp_path / "back.mkv", there_and_back, 25), loop=True)
+    assert not source.loop_is_cut and not any(source.cut_before)
 
 
 def test_exact_repeats_are_found_but_small_motion_is_not_a_repeat(tmp_path):
