@@ -1,7 +1,8 @@
 """``python -m bot status``: the queue and the workers running jobs, read from the queue URL.
 
 It reads only (``JobQueue.stats()``), from ``SMOOTHBOT_QUEUE_URL`` or the default SQLite file, so
-it works from any machine that can reach the queue, beside a running bot. Exit 0 with a table;
+it works from any machine that can reach the queue, beside a running bot (opening applies pending
+schema migrations, as every process's open does; no job is written). Exit 0 with a table;
 exit 2 with one line when the settings are bad or the queue cannot be opened.
 
 Workers appear through the jobs they hold (the queue keeps no list of idle workers): each running
