@@ -503,6 +503,7 @@ class Worker:
                 except TooLargeError as error:
                     log.warning("job %s: %s refused the result as too large (%d bytes): %s", job.id,
                                 replier.platform, path.stat().st_size, error)
+                    self.metrics.delivery_failed(replier.platform, error_kind(error))
                     if refits == MAX_REFITS:
                         await self.fail_and_tell(claim, replier, TOO_LARGE_TEXT, remove_files=True)
                         return
@@ -523,6 +524,7 @@ class Worker:
                 except RecipientGoneError as error:
                     log.warning("job %s: cannot be delivered, %s says the chat is gone: %s", job.id,
                                 replier.platform, error)
+                    self.metrics.delivery_failed(replier.platform, error_kind(error))
                     failed = await self.queue.fail(claim, GONE_TEXT)
                     await self.queue.mark_reported(failed.id, None)  # nobody there to tell
                     await self.queue.purge_files(job.id)

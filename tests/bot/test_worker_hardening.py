@@ -311,11 +311,24 @@ def quick_retries(monkeypatch):
     monkeypatch.setattr(worker_module, "DELIVERY_RETRY_PAUSE_S", 0.05)
 
 
-async def deliver_one(tmp_path, settings, replier, caption: str = ""):
+class CountedFailures(list):
+    """The worker's metrics hook for failed sends: (platform, kind) of each."""
+
+    def observe_job(self, job, result, progress) -> None:
+        pass
+
+    def delivery_failed(self, platform: str, kind: str) -> None:
+        self.append((platform, kind))
+
+
+async def deliver_one(tmp_path, settings, replier, caption: str = "", failures: CountedFailures | None = None):
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1, caption)
-        assert await Worker(queue, {"console": replier}, settings).process_next()
+        worker = Worker(queue, {"console": replier}, settings)
+        if failures is not None:
+            worker.metrics = failures
+        assert await worker.process_next()
         return await queue.get(job_id)
 
 
@@ -344,7 +357,9 @@ async def test_a_platform_that_keeps_failing_gets_a_clear_message(tmp_path, sett
 
 async def test_a_chat_that_is_gone_is_given_up_at_once(tmp_path, settings, quick_retries):
     replier = ScriptedReplier(tmp_path / "out", [RecipientGoneError("403 Forbidden: bot was blocked by the user")])
-    job = await deliver_one(tmp_path, settings, replier)
+    failures = CountedFailures()
+    job = await deliver_one(tmp_path, settings, replier, failures=failures)
+    assert failures == [("console", "gone")]
     assert job.state == JobState.FAILED and job.error == GONE_TEXT
     assert job.delivered  # recorded as reported: nobody is there to tell, and nothing retries it
     assert len(replier.attempts) == 1 and replier.errors == []
@@ -374,7 +389,9 @@ async def test_too_large_after_fitting_is_refitted_smaller_and_sent(tmp_path, se
 
 async def test_too_large_even_after_refits_gets_a_clear_message(tmp_path, settings):
     replier = ScriptedReplier(tmp_path / "out", [TooLargeError("413")] * 5)
-    job = await deliver_one(tmp_path, settings, replier, caption="/gif")
+    failures = CountedFailures()
+    job = await deliver_one(tmp_path, settings, replier, caption="/gif", failures=failures)
+    assert failures == [("console", "too_large")] * (1 + worker_module.MAX_REFITS)
     assert job.state == JobState.FAILED and replier.errors == [TOO_LARGE_TEXT]
     assert len(replier.attempts) == 1 + worker_module.MAX_REFITS
     sizes = [size for _, size in replier.attempts]
