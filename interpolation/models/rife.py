@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import WeightsError
 from . import fused_warp
+from .confidence import Confidence, toward_blend
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
@@ -303,12 +304,14 @@ class IFNet(nn.Module):
         return torch.cat((channels_last(image), self.encode(image)), 1)
 
     def forward(self, side0: torch.Tensor, side1: torch.Tensor, t: torch.Tensor, scale: float = 1.0,
-                picture: tuple[int, int] | None = None) -> torch.Tensor:
+                picture: tuple[int, int] | None = None, flows: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The frames at ``t`` (``(B, 1, 1, 1)``) between two :meth:`prepare` d frames: ``(B, 3, H, W)``.
 
         ``picture``: the height and width of the frames' picture inside their padding (top left). The
         blocks then work only on their :func:`block_region` of it, and the result is that region of the
         frame (at least the picture); without it, the whole ``H`` × ``W``, exactly the published forward.
+        ``flows``: where given, the full-size flow before the last block (``(B, 4, H, W)``, t→0 then t→1)
+        is appended to it (the :mod:`.confidence` check reads it).
         """
         batch = t.shape[0]
         size = (side0.shape[2], side0.shape[3])
@@ -338,6 +341,8 @@ class IFNet(nn.Module):
                 x = self.block_input(sides, flow, t, out[:, 4:], previous_factor, factor, region)
             raw = block.unshuffled(x, LAST_BLOCK_OUTPUTS if last else BLOCK_OUTPUTS)
             out = None if kernels is not None else shuffled(raw)  # the kernels read raw; ops shuffle once
+            if last and flows is not None and flow is not None:
+                flows.append(flow)
             if kernels is not None and last and factor in (1.0, 0.5):
                 return kernels.final_frame(side0, side1, flow, raw, enlarged=factor == 0.5)
             if kernels is not None and factor >= 1.0:
@@ -528,7 +533,7 @@ class RifeInterpolator(FrameInterpolator):
     display_name = "RIFE"
 
     def __init__(self, weights: Path | None = None, device: str | None = None, scale: float | None = None,
-                 quality: str = "fast") -> None:
+                 quality: str = "fast", confidence: Confidence | None = Confidence()) -> None:
         if scale is not None and scale not in SUPPORTED_SCALES:
             raise ValueError(f"RIFE scale must be one of {SUPPORTED_SCALES}, got {scale}")
         if quality not in QUALITY_VIEWS:
@@ -543,6 +548,9 @@ class RifeInterpolator(FrameInterpolator):
         self.scale = scale
         self.quality = quality
         self.views = QUALITY_VIEWS[quality]
+        #: One-pass (``fast``) frames lean toward the cross-fade where the warps explain little
+        #: (:mod:`.confidence`); None: the network's frames as they are.
+        self.confidence = confidence if len(self.views) == 1 else None
         #: Torch threads when one pair runs at a time (the caller's setting when the model was built).
         self.threads = torch.get_num_threads()
         # Two frames per pair in flight, plain and (if a view mirrors) mirrored.
@@ -576,19 +584,36 @@ class RifeInterpolator(FrameInterpolator):
         per_batch = max(1, int(BATCH_PIXEL_BUDGET / (height * width * scale * scale)))
         results: list[Frame] = []
         for start in range(0, len(times), per_batch):
-            chunk = torch.tensor(times[start:start + per_batch], device=self.device).view(-1, 1, 1, 1)
-            total = self.view_forward(frame0, frame1, chunk, scale, self.views[0])
+            moments = list(times[start:start + per_batch])
+            chunk = torch.tensor(moments, device=self.device).view(-1, 1, 1, 1)
+            flows: list[torch.Tensor] | None = [] if self.confidence is not None else None
+            total = self.view_forward(frame0, frame1, chunk, scale, self.views[0], flows)
             for view in self.views[1:]:
                 total += self.view_forward(frame0, frame1, chunk, scale, view)
             kernels = fused_warp.kernels() if fused_warp.usable(total) else None
             if kernels is not None:
-                results.extend(kernels.to_pixels(total, len(self.views), height, width))
+                frames = kernels.to_pixels(total, len(self.views), height, width)
             else:
-                results.extend(to_frame(total[:, :, :height, :width] / len(self.views)))
+                frames = to_frame(total[:, :, :height, :width] / len(self.views))
+            if self.confidence is not None and flows:
+                warps = self.warped_pictures(frame0, frame1, flows[0], scale)
+                frames = toward_blend(frame0, frame1, frames, moments, warps, self.confidence)
+            results.extend(frames)
         return results
 
-    def view_forward(self, frame0: Frame, frame1: Frame, t: torch.Tensor, scale: float, view: View) -> torch.Tensor:
-        """The padded frames at ``t`` seen through one view, mapped back to the plain view."""
+    def warped_pictures(self, frame0: Frame, frame1: Frame, flow: torch.Tensor,
+                        scale: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per moment, both frames warped along ``flow`` (``(B, 4, H, W)``): float32 ``(h, w, 3)`` in 8-bit levels."""
+        height, width = frame0.shape[:2]
+        sides = side_by_side(self.encoded(frame0, scale), self.encoded(frame1, scale), flow.shape[0])[:, :3]
+        warped = self.network.warp(sides, flow.to(sides.dtype))[:, :, :height, :width] * 255.0
+        pictures = warped.permute(0, 2, 3, 1).float().cpu().numpy()
+        return [(pictures[2 * item], pictures[2 * item + 1]) for item in range(flow.shape[0])]
+
+    def view_forward(self, frame0: Frame, frame1: Frame, t: torch.Tensor, scale: float, view: View,
+                     flows: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The padded frames at ``t`` seen through one view, mapped back to the plain view (``flows``: see
+        :meth:`IFNet.forward`; only for the plain view)."""
         swapped, flipped = view
         first, second = self.encoded(frame0, scale, flipped), self.encoded(frame1, scale, flipped)
         if swapped:
@@ -597,7 +622,7 @@ class RifeInterpolator(FrameInterpolator):
             # The blocks see the whole padded frame, as published: on real clips the zero padding seen
             # as picture scores as the published forward, the blocks' own zero padding past the picture
             # (``picture=``) up to 0.3 dB less.
-            middle = self.network(first, second, t.to(first.dtype), scale).float()
+            middle = self.network(first, second, t.to(first.dtype), scale, None, flows).float()
         if flipped:
             # Mirror back, then move the padding (now on the left) back to the right.
             middle = torch.flip(middle, dims=(3,))
