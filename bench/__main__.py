@@ -41,6 +41,7 @@ CONTRIBUTED: dict[str, str] = {
     "queue_engines": "bench.queue_throughput",
     "encoding": "bench.encoding",
     "cuts": "bench.cuts",
+    "versus": "bench.versus",
 }
 
 

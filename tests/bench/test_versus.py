@@ -94,3 +94,17 @@ def test_without_the_archive_nothing_is_fetched_when_fetching_is_off(tmp_path: P
     assert footage.cached_clip("world.mp4") is None
     with pytest.raises(footage.FootageError, match="not in"):
         footage.clip_path("world.mp4", fetch=False)
+
+
+def test_the_report_section_reports_each_group_against_the_published_forward(monkeypatch: pytest.MonkeyPatch):
+    from bench import versus
+
+    frames = tuple(moving_square_frames(3, width=64, height=48, square=16, step=4))
+    models = {name: FACTORIES[name]() for name in ("published", "fast", "blend")}
+    rows = compare([("tuning", Case("a", "a", "real", frames)), ("held-out", Case("b", "b", "real", frames))],
+                   models, log=lambda line: None)
+    monkeypatch.setattr(versus, "run_clips", lambda *args, **kwargs: (rows, ["versus: c not available"]))
+    section = versus.section(False, lambda line: None)
+    assert section.key == "versus" and section.tables == [table(rows)]
+    assert [line.split(",")[1].strip().split(" ")[0] for line in section.summary] == ["tuning", "held-out"]
+    assert section.notes == ["versus: c not available"] and len(section.data) == 2
