@@ -22,7 +22,7 @@ import storage
 from storage import JobQueue
 
 from . import logsafe, metrics, status
-from .config import Settings
+from .config import Settings, setting_error
 from .console_adapter import caption_from, run_console
 from .platform import PlatformAdapter
 from .service import ChatService
@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        first = error.errors()[0]
-        print(f"error: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        print(f"error: {setting_error(error)}", file=sys.stderr)
         return 2
     redactor = logsafe.install(
         token.get_secret_value() for token in (settings.telegram_token, settings.discord_token) if token)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1000 * 1000
@@ -121,3 +121,9 @@ class Settings(BaseSettings):
 
     def chat_allowed(self, chat_id: int | str) -> bool:
         return not self.allowed_chat_ids or int(chat_id) in self.allowed_chat_ids
+
+
+def setting_error(error: ValidationError) -> str:
+    """The first bad setting in ``error``, as one line for the terminal."""
+    first = error.errors()[0]
+    return f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}"

@@ -28,7 +28,7 @@ from storage import QueueStats, RunningJob, StorageError
 from storage.postgres import redacted
 from storage.urls import SQLITE_PREFIX, sqlite_path
 
-from .config import Settings
+from .config import Settings, setting_error
 
 #: Seconds a status read waits for an unreachable PostgreSQL before it says so.
 CONNECT_TIMEOUT_S = 3.0
@@ -124,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        first = error.errors()[0]
-        print(f"error: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        print(f"error: {setting_error(error)}", file=sys.stderr)
         return 2
     try:
         stats = asyncio.run(read_stats(settings))

@@ -18,6 +18,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.platform import TransientError
 from storage import JobState, SqliteJobQueue
+from tests.bot.test_telegram import JOB_TIMEOUT, add_clip, bot_settings, running_bot, tg  # noqa: F401 (fixture)
 from tests.bot.test_worker import RecordingReplier, enqueue_file
 from tests.media import make_testsrc, read_video
 
@@ -115,6 +116,23 @@ async def test_real_jobs_show_in_the_scraped_metrics(tmp_path, settings, monkeyp
     assert 0 < value("smoothbot_model_seconds_per_frame_sum", model="blend") < elapsed / 50
     assert value("smoothbot_delivery_failures_total", platform="console", kind="transient") == 1
     assert len(replier.delivered) == 2  # the failed send was retried
+
+
+async def test_python_m_bot_serves_metrics_of_a_telegram_job(tg, tmp_path):
+    """The wiring in serve(): the port setting starts the server and the worker reports into it."""
+    settings = bot_settings(tg, tmp_path, metrics_port=free_port(), metrics_interval_s=0.05)
+    clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=1)
+    async with running_bot(tg, settings):
+        tg.send_user_message(42, 42, video=add_clip(tg, clip), caption="/fps 50")
+        await tg.wait_for("sendVideo", lambda call: call.ok, timeout=JOB_TIMEOUT)
+        samples = await scrape_until(settings.metrics_port,
+                                     lambda s: s.get(("smoothbot_jobs", (("state", "done"),))) == 1)
+    assert samples[("smoothbot_jobs", (("state", "done"),))] == 1
+    assert samples[("smoothbot_queue_depth", ())] == 0
+    assert samples[("smoothbot_job_duration_seconds_count", (("model", "blend"),))] == 1
+    assert samples[("smoothbot_output_frames_total", (("model", "blend"),))] == 50
+    with pytest.raises(httpx.ConnectError):  # stopped with the service
+        await scrape(settings.metrics_port)
 
 
 async def test_the_server_stops_with_the_service(settings, tmp_path):
