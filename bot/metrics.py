@@ -21,12 +21,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from interpolation.options import Progress, Result
 from storage import Job, JobQueue, JobState, QueueStats
@@ -62,6 +64,50 @@ class NoMetrics:
 NO_METRICS = NoMetrics()
 
 
+class QueueFigures(Collector):
+    """The queue's figures from the latest ``stats()`` read, turned into samples at each scrape.
+
+    One snapshot is swapped in whole, so a scrape never mixes two reads, and a worker that no
+    longer runs a job disappears from the per-worker series. Nothing is reported before the first read.
+    """
+
+    def __init__(self) -> None:
+        self.stats: QueueStats | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats
+        if stats is None:
+            return
+        jobs = GaugeMetricFamily("smoothbot_jobs", "Jobs in the queue by state (done, failed and cancelled are "
+                                 "kept for history until retention)", labels=["state"])
+        for state in JobState:
+            jobs.add_metric([state.value], stats.counts.get(state, 0))
+        yield jobs
+        yield GaugeMetricFamily("smoothbot_queue_depth", "Jobs waiting to be claimed", value=stats.depth)
+        yield GaugeMetricFamily("smoothbot_oldest_waiting_job_age_seconds",
+                                "How long the job waiting longest had waited at the read (0 when none waits)",
+                                value=stats.oldest_queued_age_s or 0.0)
+        beats: dict[str, float] = {}
+        running: dict[str, int] = {}
+        for job in stats.running:
+            running[job.worker_id] = running.get(job.worker_id, 0) + 1
+            if job.last_heartbeat_at is not None:
+                beats[job.worker_id] = max(beats.get(job.worker_id, 0.0), job.last_heartbeat_at.timestamp())
+        heartbeat = GaugeMetricFamily("smoothbot_worker_last_heartbeat_timestamp_seconds",
+                                      "Unix time of the last claim or heartbeat of each worker running a job",
+                                      labels=["worker"])
+        for worker, beat in sorted(beats.items()):
+            heartbeat.add_metric([worker], beat)
+        yield heartbeat
+        per_worker = GaugeMetricFamily("smoothbot_worker_running_jobs", "Jobs each worker runs now",
+                                       labels=["worker"])
+        for worker, count in sorted(running.items()):
+            per_worker.add_metric([worker], count)
+        yield per_worker
+        yield GaugeMetricFamily("smoothbot_queue_last_read_timestamp_seconds",
+                                "Unix time the queue figures above were read", value=stats.read_at.timestamp())
+
+
 @dataclass
 class BotMetrics:
     """The process's metrics in their own registry."""
@@ -71,19 +117,8 @@ class BotMetrics:
 
     def __post_init__(self) -> None:
         registry = self.registry
-        self.jobs = Gauge("smoothbot_jobs", "Jobs in the queue by state (done, failed and cancelled are kept "
-                          "for history until retention)", ["state"], registry=registry)
-        self.queue_depth = Gauge("smoothbot_queue_depth", "Jobs waiting to be claimed", registry=registry)
-        self.oldest_waiting = Gauge("smoothbot_oldest_waiting_job_age_seconds",
-                                    "How long the job waiting longest has waited (0 when none waits)",
-                                    registry=registry)
-        self.heartbeat = Gauge("smoothbot_worker_last_heartbeat_timestamp_seconds",
-                               "Unix time of the last claim or heartbeat of each worker running a job",
-                               ["worker"], registry=registry)
-        self.running = Gauge("smoothbot_worker_running_jobs", "Jobs each worker runs now", ["worker"],
-                             registry=registry)
-        self.queue_read = Gauge("smoothbot_queue_last_read_timestamp_seconds",
-                                "Unix time the queue figures above were last read", registry=registry)
+        self.queue = QueueFigures()
+        registry.register(self.queue)
         self.queue_read_errors = Counter("smoothbot_queue_read_errors",
                                          "Failed reads of the queue figures", registry=registry)
         self.job_seconds = Histogram("smoothbot_job_duration_seconds",
@@ -99,27 +134,9 @@ class BotMetrics:
                                          "Failed sends of a result to the chat, by platform and kind "
                                          "(transient, retry_after, refused, ...)", ["platform", "kind"],
                                          registry=registry)
-        self._lock = threading.Lock()  # record_stats replaces label sets; a scrape may run meanwhile
 
     def record_stats(self, stats: QueueStats) -> None:
-        with self._lock:
-            for state in JobState:
-                self.jobs.labels(state=state.value).set(stats.counts.get(state, 0))
-            self.queue_depth.set(stats.depth)
-            self.oldest_waiting.set(stats.oldest_queued_age_s or 0.0)
-            beats: dict[str, float] = {}
-            running: dict[str, int] = {}
-            for job in stats.running:
-                running[job.worker_id] = running.get(job.worker_id, 0) + 1
-                if job.last_heartbeat_at is not None:
-                    beats[job.worker_id] = max(beats.get(job.worker_id, 0.0), job.last_heartbeat_at.timestamp())
-            self.heartbeat.clear()  # a worker that no longer runs anything is no longer listed
-            self.running.clear()
-            for worker, beat in beats.items():
-                self.heartbeat.labels(worker=worker).set(beat)
-            for worker, count in running.items():
-                self.running.labels(worker=worker).set(count)
-            self.queue_read.set(stats.read_at.timestamp())
+        self.queue.stats = stats
 
     def observe_job(self, job: Job, result: Result, progress: Progress | None) -> None:
         """A worker made ``job``'s result; ``progress`` is the engine's last report (its timing)."""

@@ -174,6 +174,23 @@ async def test_an_unreadable_queue_is_counted_and_the_watch_goes_on(tmp_path):
     assert recorded.registry.get_sample_value("smoothbot_queue_read_errors_total") >= 2
 
 
+async def test_a_worker_leaves_the_per_worker_series_when_its_job_ends(tmp_path):
+    recorded = metrics.BotMetrics()
+    heartbeat = "smoothbot_worker_last_heartbeat_timestamp_seconds"
+    assert recorded.registry.get_sample_value("smoothbot_queue_depth") is None  # nothing before the first read
+    async with SqliteJobQueue.open(tmp_path / "q.sqlite3") as queue:
+        await queue.enqueue("telegram", 1, 1, 1, tmp_path / "in.mp4", {})
+        claim = await queue.claim("gpu-a")
+        recorded.record_stats(await queue.stats())
+        assert recorded.registry.get_sample_value(heartbeat, {"worker": "gpu-a"}) == pytest.approx(time.time(), abs=5)
+        await queue.set_result(claim, tmp_path / "out.mp4")
+        await queue.complete(claim, 2)
+        recorded.record_stats(await queue.stats())
+    assert recorded.registry.get_sample_value(heartbeat, {"worker": "gpu-a"}) is None
+    assert recorded.registry.get_sample_value("smoothbot_worker_running_jobs", {"worker": "gpu-a"}) is None
+    assert recorded.registry.get_sample_value("smoothbot_jobs", {"state": "done"}) == 1
+
+
 def test_each_metrics_object_has_its_own_registry():
     one, other = metrics.BotMetrics(), metrics.BotMetrics()
     one.delivery_failed("telegram", "refused")
