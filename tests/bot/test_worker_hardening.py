@@ -173,7 +173,7 @@ async def test_a_job_past_the_time_limit_is_stopped_and_the_worker_goes_on(tmp_p
         assert (await queue.get(quick)).state == JobState.DONE
     assert stopped.state == JobState.FAILED and stopped.error == time_limit_text(1.0)
     assert "took longer than the 1-second limit" in replier.errors[0]
-    assert max(frames_seen) < 50  # stopped, not run to the end
+    assert len(frames_seen) < 50  # stopped before the end (the scan before the first frame may take the second)
     assert len(replier.delivered) == 1
 
 
