@@ -32,8 +32,8 @@ HISTOGRAM_BINS = (16, 8, 8)
 HISTOGRAM_THRESHOLD = 0.45
 
 
-def histogram_cuts(thumbnails: list[np.ndarray]) -> tuple[int, ...]:
-    """The old detector: colour histograms of neighbouring frames too far apart."""
+def histogram_cuts(thumbnails: list[np.ndarray], threshold: float = HISTOGRAM_THRESHOLD) -> tuple[int, ...]:
+    """The old detector: colour histograms of neighbouring frames further apart than ``threshold``."""
     def hist(image: np.ndarray) -> np.ndarray:
         hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
         h = cv2.calcHist([hsv], [0, 1, 2], None, list(HISTOGRAM_BINS), [0, 180, 0, 256, 0, 256])
@@ -41,7 +41,7 @@ def histogram_cuts(thumbnails: list[np.ndarray]) -> tuple[int, ...]:
 
     hists = [hist(t) for t in thumbnails]
     return tuple(k for k in range(1, len(hists))
-                 if cv2.compareHist(hists[k - 1], hists[k], cv2.HISTCMP_BHATTACHARYYA) > HISTOGRAM_THRESHOLD)
+                 if cv2.compareHist(hists[k - 1], hists[k], cv2.HISTCMP_BHATTACHARYYA) > threshold)
 
 
 DETECTORS: dict[str, Callable[[list[np.ndarray]], tuple[int, ...]]] = {

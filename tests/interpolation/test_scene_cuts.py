@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from skimage import data
 
+from bench.cuts import histogram_cuts
 from interpolation.analysis import THUMBNAIL_WIDTH, scan
 from interpolation.api import run
 from interpolation.models.blend import BlendInterpolator
@@ -94,17 +95,6 @@ def pan_clip(tmp_path_factory) -> tuple[Path, int]:
     return path, cut_index
 
 
-def histogram_cuts_at(thumbnails: list[np.ndarray], threshold: float) -> list[int]:
-    """The engine's old detector: HSV colour histograms of neighbouring frames further apart than ``threshold``."""
-    hists = []
-    for image in thumbnails:
-        hist = cv2.calcHist([cv2.cvtColor(image, cv2.COLOR_RGB2HSV)], [0, 1, 2], None, [16, 8, 8],
-                            [0, 180, 0, 256, 0, 256])
-        hists.append(cv2.normalize(hist, hist).flatten())
-    return [k for k in range(1, len(hists))
-            if cv2.compareHist(hists[k - 1], hists[k], cv2.HISTCMP_BHATTACHARYYA) > threshold]
-
-
 def cuts_found(path: Path, threshold: float) -> list[int]:
     source = scan(probe(path, Limits()), Limits(), SceneSettings(cut_threshold=threshold))
     return [k for k, cut in enumerate(source.cut_before) if cut]
@@ -118,7 +108,7 @@ def test_default_threshold_finds_the_cut_and_not_the_fast_pan(pan_clip):
     assert cuts_found(path, 0.7) == [cut_index]
     # The pan is a real test: colour alone at a low threshold takes it for a string of cuts.
     thumbnails = [f.image for f in decode(path, width=THUMBNAIL_WIDTH)]
-    assert len(histogram_cuts_at(thumbnails, 0.15)) > 3
+    assert len(histogram_cuts(thumbnails, 0.15)) > 3
 
 
 def test_cut_threshold_from_the_command_line(pan_clip, tmp_path):
