@@ -9,7 +9,6 @@ Bench only: tests use a clip only where it is already cached (:func:`cached_clip
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
@@ -22,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from interpolation.models.weights import sha256_of
 
 #: Download limit per archive (the Debian package is ~96 MB).
 FETCH_TIMEOUT_S = 600
@@ -64,14 +65,6 @@ CLIPS: dict[str, tuple[Archive, str]] = {
 
 def cache_dir() -> Path:
     return Path(os.environ.get("SMOOTHBOT_FOOTAGE_DIR") or Path.home() / ".cache" / "smoothbot" / "footage")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cached_clip(name: str) -> Path | None:

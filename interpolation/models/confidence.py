@@ -73,11 +73,14 @@ def blend_weight(frame0: np.ndarray, frame1: np.ndarray, warped0: np.ndarray, wa
 
 
 def toward_blend(frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float],
-                 warps: list[tuple[np.ndarray, np.ndarray]], settings: Confidence = Confidence()) -> list[Frame]:
+                 warps: list[tuple[np.ndarray, np.ndarray]], settings: Confidence = Confidence(),
+                 sigma: float | None = None) -> list[Frame]:
     """Each of ``middles`` (the model's frames at ``times``) pulled toward the cross-fade at its time;
-    ``warps``: per time, frame 0 and frame 1 warped there by the model (float32 ``(H, W, 3)``, 8-bit levels)."""
+    ``warps``: per time, frame 0 and frame 1 warped there by the model (float32 ``(H, W, 3)``, 8-bit levels).
+    ``sigma``: the frames' mean :func:`noise_sigma`, where the caller keeps it per frame."""
     first, second = frame0.astype(np.float32), frame1.astype(np.float32)
-    sigma = 0.5 * (noise_sigma(frame0) + noise_sigma(frame1))
+    if sigma is None:
+        sigma = 0.5 * (noise_sigma(frame0) + noise_sigma(frame1))
     results = []
     for middle, t, (warped0, warped1) in zip(middles, times, warps):
         weight = blend_weight(first, second, warped0, warped1, t, sigma, settings)

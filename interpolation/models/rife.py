@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import WeightsError
 from . import fused_warp
-from .confidence import Confidence, toward_blend
+from .confidence import Confidence, noise_sigma, toward_blend
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
@@ -507,6 +507,8 @@ class EncodedFrame:
     side: torch.Tensor | None = None
     #: Set once ``side`` is computed (or its computation failed): another lane may be waiting for it.
     ready: threading.Event = field(default_factory=threading.Event)
+    #: The frame's noise σ for the :mod:`.confidence` check, once computed.
+    noise: float | None = None
 
 
 #: Pairs a CPU model works on at once, one engine thread each, the CPU threads split between them.
@@ -596,19 +598,32 @@ class RifeInterpolator(FrameInterpolator):
             else:
                 frames = to_frame(total[:, :, :height, :width] / len(self.views))
             if self.confidence is not None and flows:
-                warps = self.warped_pictures(frame0, frame1, flows[0], scale)
-                frames = toward_blend(frame0, frame1, frames, moments, warps, self.confidence)
+                sigma = 0.5 * (self.noise(frame0, scale) + self.noise(frame1, scale))
+                frames = toward_blend(frame0, frame1, frames, moments, self.warped_pictures(frame0, frame1, flows[0]),
+                                      self.confidence, sigma)
             results.extend(frames)
         return results
 
-    def warped_pictures(self, frame0: Frame, frame1: Frame, flow: torch.Tensor,
-                        scale: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per moment, both frames warped along ``flow`` (``(B, 4, H, W)``): float32 ``(h, w, 3)`` in 8-bit levels."""
+    def warped_pictures(self, frame0: Frame, frame1: Frame, flow: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per moment, both frames warped along ``flow`` (``(B, 4, H, W)``, padded): float32 ``(h, w, 3)`` in
+        8-bit levels. The pictures alone, clamped at their own edge (a check, not the output)."""
         height, width = frame0.shape[:2]
-        sides = side_by_side(self.encoded(frame0, scale), self.encoded(frame1, scale), flow.shape[0])[:, :3]
-        warped = self.network.warp(sides, flow.to(sides.dtype))[:, :, :height, :width] * 255.0
-        pictures = warped.permute(0, 2, 3, 1).float().cpu().numpy()
-        return [(pictures[2 * item], pictures[2 * item + 1]) for item in range(flow.shape[0])]
+        pictures = torch.from_numpy(np.stack((frame0, frame1))).to(flow.device).permute(0, 3, 1, 2).float()
+        warped = self.network.warp(side_by_side(pictures[:1], pictures[1:], flow.shape[0]),
+                                   flow[:, :, :height, :width].float())
+        planes = warped.permute(0, 2, 3, 1).cpu().numpy()
+        return [(planes[2 * item], planes[2 * item + 1]) for item in range(flow.shape[0])]
+
+    def noise(self, frame: Frame, scale: float) -> float:
+        """The frame's :func:`~.confidence.noise_sigma`, kept with its encoding (each frame is in two pairs)."""
+        with self._encoded_lock:
+            entry = next((e for e in self._encoded if e.scale == scale and not e.flipped
+                          and e.source.shape == frame.shape and np.array_equal(e.source, frame)), None)
+        if entry is None:
+            return noise_sigma(frame)
+        if entry.noise is None:
+            entry.noise = noise_sigma(frame)
+        return entry.noise
 
     def view_forward(self, frame0: Frame, frame1: Frame, t: torch.Tensor, scale: float, view: View,
                      flows: list[torch.Tensor] | None = None) -> torch.Tensor:
