@@ -7,7 +7,9 @@ One small async handler per command, as in PTB's own examples. All decisions liv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import mimetypes
 import warnings
 from collections.abc import Awaitable, Callable
@@ -17,9 +19,10 @@ from typing import TypeVar
 
 from telegram import (BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters,
                       Update)
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (Application, ApplicationHandlerStop, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, ContextTypes, Defaults, MessageHandler, TypeHandler, filters)
+from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from .commands import help_text, start_text
@@ -63,6 +66,56 @@ GONE_WORDS = ("chat not found", "bot was kicked", "bot was blocked", "user is de
               "have no rights", "chat_write_forbidden", "group chat was upgraded", "need administrator rights")
 #: The status message's edit found no message (deleted by the user): post a new one instead.
 EDIT_TARGET_GONE_WORDS = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+
+#: getUpdates answering 409 Conflict (another process polls with this token) this long, without one
+#: successful poll in between, means another instance holds the token for good. A restart's overlap with
+#: the old process lasts one long poll (about 10 s); PTB retries conflicts, more and more slowly, up to 30 s.
+CONFLICT_LOST_AFTER_S = 120.0
+
+
+class PollingWatch(HTTPXRequest):
+    """getUpdates' own connection (one, as PTB builds it), watching what Telegram answers the polls.
+
+    PTB's polling loop ends on 401 (InvalidToken: the token was revoked) with only a log line, and retries
+    403 and 409 for ever; the process would stay up but deaf. This sets :attr:`lost` with the reason when
+    polling has ended for good; timeouts, 429, 5xx and network errors are PTB's to retry and change nothing.
+    """
+
+    def __init__(self, conflict_lost_after_s: float) -> None:
+        super().__init__(connection_pool_size=1)
+        self.conflict_lost_after_s = conflict_lost_after_s
+        self.lost = asyncio.Event()
+        self.reason = ""
+        self._conflict_since: float | None = None
+
+    async def do_request(self, url: str, method: str, request_data=None, read_timeout=HTTPXRequest.DEFAULT_NONE,
+                         write_timeout=HTTPXRequest.DEFAULT_NONE, connect_timeout=HTTPXRequest.DEFAULT_NONE,
+                         pool_timeout=HTTPXRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
+                                                 connect_timeout, pool_timeout)
+        self.observe(code)
+        return code, payload
+
+    def observe(self, code: int) -> None:
+        """One getUpdates answer's HTTP status (never the URL: it holds the token)."""
+        if code == 200:
+            self._conflict_since = None
+        elif code in (401, 404):  # PTB raises InvalidToken for both, and its polling loop stops
+            self.end(f"Telegram refused the bot token (HTTP {code}): was it revoked or replaced in @BotFather?")
+        elif code == 403:
+            self.end("Telegram forbids this bot to fetch updates (HTTP 403)")
+        elif code == 409:
+            now = time.monotonic()
+            self._conflict_since = self._conflict_since or now
+            if now - self._conflict_since >= self.conflict_lost_after_s:
+                self.end(f"another process has been fetching this bot's updates for "
+                         f"{now - self._conflict_since:.0f} s (HTTP 409 Conflict): is a second instance running?")
+
+    def end(self, reason: str) -> None:
+        if not self.lost.is_set():
+            self.reason = reason
+            self.lost.set()
 
 
 #: Updates handled at once (downloads overlap); each chat's own updates still run one after another.
@@ -138,6 +191,7 @@ class TelegramAdapter:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self.settings = settings
         self.service = service
+        self.polling = PollingWatch(CONFLICT_LOST_AFTER_S)
         self.app = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())
@@ -149,6 +203,7 @@ class TelegramAdapter:
             .defaults(Defaults(allow_sending_without_reply=True))
             .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
             .connection_pool_size(MAX_CONCURRENT_UPDATES)
+            .get_updates_request(self.polling)
             .build()
         )
         # Group -1 runs before every handler: a chat outside the allowlist never reaches one.
@@ -186,14 +241,18 @@ class TelegramAdapter:
 
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
+            # A polling loop that ended on a refused token re-raises it here; wait_lost() has reported it.
+            with contextlib.suppress(InvalidToken):
+                await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
 
     async def wait_lost(self) -> None:
-        """Never returns: PTB's updater retries network errors on its own for as long as it runs."""
-        await asyncio.Event().wait()
+        """Returns once polling has ended for good (token refused, or another instance polling); PTB's
+        updater retries timeouts, 5xx and network errors on its own for as long as it runs."""
+        await self.polling.lost.wait()
+        log.error("Telegram polling ended for good: %s", self.polling.reason)
 
     # --- handlers: one per command -----------------------------------------------------------------
 

@@ -456,6 +456,11 @@ class FakeTelegram:
         queue = self._injected.setdefault(method.lower(), deque())
         queue.extend(BotApiError(error_code, description, parameters) for _ in range(times))
 
+    def revoke_token(self) -> None:
+        """The owner revokes the token in @BotFather: from now on every call with it answers 401."""
+        self.token = f"{self.bot_user['id']}:revoked"
+        self._updates_changed.fire()
+
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sends to this chat answer 403."""
         self._blocked.add(chat_id)
@@ -831,17 +836,21 @@ class FakeTelegram:
         # A newer getUpdates ends this one with 409, as when two bot instances poll.
         self._poll_generation += 1
         generation = self._poll_generation
+        token = self.token  # a poll waiting when the token is revoked ends with 401
         self._waiting_polls += 1
         self._updates_changed.fire()
         try:
             async with asyncio.timeout(timeout):
                 await self._updates_changed.wait_until(
                     lambda: bool(self._updates) or self._closing or generation != self._poll_generation
+                    or token != self.token
                 )
         except TimeoutError:
             pass
         finally:
             self._waiting_polls -= 1
+        if token != self.token:
+            raise BotApiError(401, "Unauthorized")
         if generation != self._poll_generation and not self._closing:
             raise BotApiError(409, GET_UPDATES_CONFLICT)
         return copy.deepcopy(self._updates[:limit])
