@@ -414,8 +414,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                    f"of runs before and after the models): "
                    f"**{speed.sgemm_gflops:.1f} GFLOP/s** — the practical FP32 peak that RIFE is measured against.")
         out += ["", speed_table(speed, results.minterpolate_speed), "",
-                "RIFE runs its network at 2× the frame size for frames whose short side is ≤ 300 px (so 256×256 "
-                "costs about as much as 512×512). FLOPs are counted once per size, on the reference forward, with "
+                "RIFE (`fast`) runs its network at 1× (½ above 1440p); `--quality best` runs frames whose short side "
+                "is ≤ 300 px at 2× (so rife-best at 256×256 costs about as much as 512×512). FLOPs are counted once per size, on the reference forward, with "
                 "`torch.utils.flop_counter.FlopCounterMode` (convolutions; resampling and warping are not "
                 "counted); every RIFE mode is credited with that same useful work, so effective GFLOP/s = "
                 "counted FLOPs / time, and its fraction of the same run's SGEMM is how much of the CPU's "

@@ -85,8 +85,9 @@ RIFE_MODES: tuple[ModelEntry, ...] = (
                "Practical-RIFE's published forward, eager fp32 (the reference implementation)", count_flops=True),
     ModelEntry("rife", rife_factory, "the engine's forward: same arithmetic reordered, frames prepared once, "
                "fused oneDNN convolutions (channels-last, packed weights), deconvolutions as 2×2 phase convolutions, "
-               "compiled warp kernels, eager fp32; on a padded frame the blocks see only the picture's cells, so "
-               "near its right and bottom edges the output differs from the reference's on purpose",
+               "compiled warp kernels, eager fp32, zero padding and blocks on the whole padded frame as published; "
+               "then the default's lean toward the cross-fade (interpolation/models/confidence.py), so its "
+               "output differs from the reference's where the lean acts",
                reference="rife-reference"),
     ModelEntry("rife-best", rife_best_factory, "quality mode --quality best: plain, reversed and mirrored views "
                "averaged (4 passes; its output differs from the reference's on purpose)", reference="rife-reference"),
