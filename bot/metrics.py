@@ -4,8 +4,8 @@ Two sources feed one dedicated ``CollectorRegistry`` (never the library's global
 ``BotMetrics`` in one process, as in tests, do not mix):
 
 - the queue, read every ``SMOOTHBOT_METRICS_INTERVAL_S`` by ``watch_queue`` through the read-only
-  ``JobQueue.stats()``: jobs per state, queue depth, the oldest waiting job's age and each running
-  job's worker's last heartbeat. Every process that serves metrics reports the whole queue, so
+  ``JobQueue.stats()``: jobs per state, queue depth, the oldest waiting job's age, the registered
+  workers by status and each one's last heartbeat (bot/presence.py), idle ones included. Every process that serves metrics reports the whole queue, so
   with several processes on one PostgreSQL queue scrape one of them for these (or ``max`` them).
 - the worker of this process, through ``observe_job`` (a job's result is made) and
   ``delivery_failed`` (a send to the chat failed): job duration, rendering time per output frame
@@ -31,7 +31,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from interpolation.options import Progress, Result
-from storage import Job, JobQueue, JobState, QueueStats
+from storage import Job, JobQueue, JobState, QueueStats, WorkerStatus
 
 from .config import Settings
 
@@ -89,13 +89,24 @@ class QueueFigures(Collector):
                                 value=stats.oldest_queued_age_s or 0.0)
         beats: dict[str, float] = {}
         running: dict[str, int] = {}
-        for job in stats.running:
+        for job in stats.running:  # a worker that never registered (an older process) shows by its leases
             running[job.worker_id] = running.get(job.worker_id, 0) + 1
             if job.last_heartbeat_at is not None:
                 beats[job.worker_id] = max(beats.get(job.worker_id, 0.0), job.last_heartbeat_at.timestamp())
+        statuses = dict.fromkeys(WorkerStatus, 0)
+        for worker in stats.workers:
+            statuses[worker.status] += 1
+            if worker.status is not WorkerStatus.STOPPED:
+                beats[worker.worker_id] = max(beats.get(worker.worker_id, 0.0), worker.last_beat_at.timestamp())
+        workers = GaugeMetricFamily("smoothbot_workers", "Registered worker processes by status (gone: no "
+                                    "heartbeat for the lease; stopped: shut down cleanly, kept a day)",
+                                    labels=["status"])
+        for status, count in statuses.items():
+            workers.add_metric([status.value], count)
+        yield workers
         heartbeat = GaugeMetricFamily("smoothbot_worker_last_heartbeat_timestamp_seconds",
-                                      "Unix time of the last claim or heartbeat of each worker running a job",
-                                      labels=["worker"])
+                                      "Unix time of each worker's last heartbeat (busy, idle or gone; stopped "
+                                      "workers are left out)", labels=["worker"])
         for worker, beat in sorted(beats.items()):
             heartbeat.add_metric([worker], beat)
         yield heartbeat

@@ -43,6 +43,7 @@ from storage import Claim, Job, JobQueue, LeaseLostError
 from .commands import JobSettings
 from .config import Settings
 from .metrics import NO_METRICS, JobObserver
+from .presence import Presence
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, error_kind
 from .replies import (OUT_OF_SPACE_TEXT, ChatReplier, Delivery, DeliveryKind, progress_text, queued_text,
                       result_caption)
@@ -207,6 +208,7 @@ class Worker:
         handed back to the queue (this attempt not counted); a result being sent is sent first.
         """
         watcher = asyncio.ensure_future(self._follow(stop))
+        presence = await Presence.start(self.queue, self.worker_id)  # for operators: status, metrics
         try:
             report = await self.queue.recover(self.worker_id)
             if report.total:
@@ -226,6 +228,7 @@ class Worker:
                     waiter.cancel()
         finally:
             watcher.cancel()
+            await presence.stop()
 
     async def _follow(self, stop: asyncio.Event) -> None:
         await stop.wait()

@@ -31,6 +31,8 @@ from storage.jobs import (
     QueueStats,
     RecoveryReport,
     RunningJob,
+    WorkerInfo,
+    WorkerStatus,
 )
 from storage.queue import JobQueue, OpeningQueue, QueueConfig
 from storage.rules import SqlJobQueue
@@ -73,6 +75,8 @@ __all__ = [
     "SqliteJobQueue",
     "StorageError",
     "StorageUnavailableError",
+    "WorkerInfo",
+    "WorkerStatus",
     "open_files",
     "open_queue",
 ]

@@ -209,6 +209,30 @@ class RunningJob:
     cancel_requested: bool
 
 
+class WorkerStatus(StrEnum):
+    """What an operator sees of a worker process (``JobQueue.workers()``)."""
+
+    BUSY = "busy"  # heartbeating and holding a job
+    IDLE = "idle"  # heartbeating, waiting for work
+    GONE = "gone"  # no heartbeat for longer than the lease: killed, hung, or cut off from the queue
+    STOPPED = "stopped"  # said goodbye at a clean shutdown
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker process as its heartbeats left it in the queue's ``workers`` table."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_beat_at: datetime
+    stopped_at: datetime | None
+    #: Running jobs leased to this worker id now (read from the jobs, so never out of step with them).
+    jobs: tuple[int, ...]
+    status: WorkerStatus
+
+
 @dataclass(frozen=True)
 class QueueStats:
     """What ``JobQueue.stats()`` read in one go: for metrics and ``python -m bot status``."""
@@ -221,6 +245,8 @@ class QueueStats:
     running: tuple[RunningJob, ...]
     #: The clock's time of the read (the reference for ages).
     read_at: datetime
+    #: Worker processes that registered (busy, idle, gone or stopped), by id.
+    workers: tuple[WorkerInfo, ...] = ()
 
     @property
     def depth(self) -> int:

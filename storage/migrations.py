@@ -91,6 +91,27 @@ CHANGE_INDEXES: tuple[str, ...] = (
     "CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE NOT delivered",
 )
 
+# Added in version 3: worker processes that heartbeat (for operators) and the per-chat status-edit throttle.
+_WORKERS = """
+CREATE TABLE workers (
+    worker_id    TEXT    NOT NULL PRIMARY KEY,
+    host         TEXT    NOT NULL,
+    pid          INTEGER NOT NULL,
+    started_at   REAL    NOT NULL,
+    last_beat_at REAL    NOT NULL,
+    stopped_at   REAL
+) WITHOUT ROWID
+"""
+
+_EDIT_SLOTS = """
+CREATE TABLE edit_slots (
+    platform TEXT NOT NULL,
+    chat_id  TEXT NOT NULL,
+    next_at  REAL NOT NULL,
+    PRIMARY KEY (platform, chat_id)
+) WITHOUT ROWID
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -115,6 +136,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE jobs ADD COLUMN delivery_expires_at REAL",
             *CHANGE_INDEXES,
         ),
+    ),
+    Migration(
+        3,
+        "workers that heartbeat, per-chat status-edit slots",
+        (_WORKERS, _EDIT_SLOTS),
     ),
 )
 

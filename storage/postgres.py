@@ -149,6 +149,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "WHEN (NEW.change_seq IS DISTINCT FROM OLD.change_seq) EXECUTE FUNCTION smoothbot_notify()",
         ),
     ),
+    Migration(
+        2,
+        "workers that heartbeat, per-chat status-edit slots",
+        (
+            "CREATE TABLE workers (worker_id text NOT NULL PRIMARY KEY, host text NOT NULL, pid integer NOT NULL, "
+            "started_at double precision NOT NULL, last_beat_at double precision NOT NULL, "
+            "stopped_at double precision)",
+            "CREATE TABLE edit_slots (platform text NOT NULL, chat_id text NOT NULL, "
+            "next_at double precision NOT NULL, PRIMARY KEY (platform, chat_id))",
+        ),
+    ),
 )
 
 

@@ -32,6 +32,7 @@ from storage.jobs import (
     LeaseState,
     QueueStats,
     RecoveryReport,
+    WorkerInfo,
 )
 from storage.settings import ChatSettingsStore
 from storage.values import PlatformId
@@ -136,6 +137,23 @@ class JobQueue(ABC):
         """Jobs per state, the oldest waiting job's enqueue time and the running jobs with their
         workers' last heartbeats, read in one go (read-only: for metrics and ``python -m bot status``)."""
 
+    # --- workers, for operators ---
+    @abstractmethod
+    async def register_worker(self, worker_id: str, *, host: str, pid: int) -> None:
+        """A worker process starts: record its id, host and pid, started and beating now."""
+
+    @abstractmethod
+    async def worker_heartbeat(self, worker_id: str) -> bool:
+        """The worker is alive (every ``config.heartbeat_interval``); False when it has no row: register again."""
+
+    @abstractmethod
+    async def unregister_worker(self, worker_id: str) -> None:
+        """A clean shutdown: the worker shows as stopped, not gone (rows silent for a day are forgotten)."""
+
+    @abstractmethod
+    async def workers(self) -> list[WorkerInfo]:
+        """Registered workers: busy, idle, gone (no heartbeat for ``lease_seconds``) or stopped, with their jobs."""
+
     # --- the worker ---
     @abstractmethod
     async def recover(self, worker_id: str | None = None) -> RecoveryReport:
@@ -219,6 +237,11 @@ class JobQueue(ABC):
     @abstractmethod
     async def wait_for_changes(self, timeout: float) -> bool:
         """Wait until some job may have changed or ``timeout`` passes; True when woken (a hint)."""
+
+    @abstractmethod
+    async def take_edit_slot(self, platform: str, chat_id: PlatformId, min_interval: float) -> bool:
+        """True when this chat's status message may be edited now: at most once per ``min_interval``
+        seconds per chat, across every front-end on this queue."""
 
     @abstractmethod
     async def undelivered(self, limit: int = 20) -> list[Job]:

@@ -39,6 +39,8 @@ from storage.jobs import (
     QueueStats,
     RecoveryReport,
     RunningJob,
+    WorkerInfo,
+    WorkerStatus,
 )
 from storage.queue import GAVE_UP_MESSAGE, JobQueue, QueueConfig
 from storage.settings import ChatSettingsStore
@@ -215,6 +217,20 @@ SELECT id, platform, lease_owner, progress, attempts, started_at, lease_expires_
 FROM jobs WHERE state = 'running' ORDER BY lease_owner, id
 """
 
+_WORKERS = "SELECT worker_id, host, pid, started_at, last_beat_at, stopped_at FROM workers ORDER BY worker_id"
+
+#: A worker row that has not beaten for this long is forgotten when any worker registers.
+WORKER_FORGET_AFTER_S = 24 * 3600.0
+
+# Takes the chat's next status-edit slot if it is free: one statement, so of several front-ends
+# asking at once exactly one gets it (SQLite: the only writer; PostgreSQL: the row lock of the upsert).
+_TAKE_EDIT_SLOT = f"""
+INSERT INTO edit_slots (platform, chat_id, next_at) VALUES (:platform, :chat_id, CAST(:next AS {{real}}))
+ON CONFLICT (platform, chat_id) DO UPDATE SET next_at = excluded.next_at
+WHERE edit_slots.next_at <= :now
+RETURNING next_at
+"""
+
 # Ends a claim; the caller adds the new state's columns. Checked against the token.
 _FINISH_LEASE = "lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL"
 
@@ -234,6 +250,7 @@ class _Sql:
     mark_served: str
     reclaim_orphans: str
     insert_under_cap: str
+    take_edit_slot: str
     stamp: str
     lock_row: str
 
@@ -252,6 +269,7 @@ class _Sql:
             mark_served=_MARK_SERVED.format(**fragments),
             reclaim_orphans=_RECLAIM_ORPHANS.format(**fragments),
             insert_under_cap=_INSERT_UNDER_CAP.format(**fragments),
+            take_edit_slot=_TAKE_EDIT_SLOT.format(**fragments),
             stamp=dialect.change_stamp,
             lock_row=dialect.lock_row,
         )
@@ -436,13 +454,14 @@ class SqlJobQueue(JobQueue):
         return [Job.from_row(row) for row in rows]
 
     async def stats(self) -> QueueStats:
-        async def body(conn: Connection) -> tuple[list[Row], list[Row]]:
+        async def body(conn: Connection) -> tuple[list[Row], list[Row], list[Row]]:
             counts = await conn.fetch("SELECT state, COUNT(*) AS jobs, MIN(created_at) AS oldest FROM jobs GROUP BY state")
             running = await conn.fetch(_RUNNING, {})
-            return counts, running
+            workers = await conn.fetch(_WORKERS, {})
+            return counts, running, workers
 
         now = self._now()
-        count_rows, running_rows = await self._dialect.read(body)
+        count_rows, running_rows, worker_rows = await self._dialect.read(body)
         counts = dict.fromkeys(JobState, 0)
         oldest_queued = None
         for row in count_rows:
@@ -465,7 +484,99 @@ class SqlJobQueue(JobQueue):
             for row in running_rows
         )
         return QueueStats(counts=counts, oldest_queued_at=to_datetime(oldest_queued), running=running,
-                          read_at=to_datetime(now))
+                          read_at=to_datetime(now), workers=self._worker_infos(worker_rows, running_rows, now))
+
+    # --- workers: who is there, for operators ----------------------------------------------------
+
+    async def register_worker(self, worker_id: str, *, host: str, pid: int) -> None:
+        """A worker process starts (or its row was lost): record it, started and beating now.
+
+        Rows of workers silent for ``WORKER_FORGET_AFTER_S`` are deleted on the way."""
+        if not worker_id:
+            raise ValueError("worker_id must be a non-empty string")
+        now = self._now()
+        params = {"id": worker_id, "host": host, "pid": int(pid), "now": now,
+                  "forget": now - WORKER_FORGET_AFTER_S}
+        dialect = self._dialect
+
+        async def body(conn: Connection) -> None:
+            await conn.fetch("DELETE FROM workers WHERE last_beat_at < :forget", params)
+            await conn.fetch(
+                "INSERT INTO workers (worker_id, host, pid, started_at, last_beat_at, stopped_at) "
+                f"VALUES (:id, :host, CAST(:pid AS INTEGER), CAST(:now AS {dialect.real}), "
+                f"CAST(:now AS {dialect.real}), NULL) "
+                "ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+                "started_at = excluded.started_at, last_beat_at = excluded.last_beat_at, stopped_at = NULL",
+                params,
+            )
+
+        await dialect.write(body)
+
+    async def worker_heartbeat(self, worker_id: str) -> bool:
+        """The worker is alive; False when it has no row (never registered, or forgotten): register again."""
+        row = await self._dialect.write(
+            lambda conn: fetch_one(
+                conn,
+                "UPDATE workers SET last_beat_at = :now, stopped_at = NULL WHERE worker_id = :id RETURNING worker_id",
+                {"id": worker_id, "now": self._now()},
+            )
+        )
+        return row is not None
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """A clean shutdown: the worker shows as stopped (not gone) until it is forgotten."""
+        await self._dialect.write(
+            lambda conn: conn.fetch(
+                "UPDATE workers SET stopped_at = :now WHERE worker_id = :id", {"id": worker_id, "now": self._now()}
+            )
+        )
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Every registered worker with its status and the running jobs leased to it."""
+
+        async def body(conn: Connection) -> tuple[list[Row], list[Row]]:
+            return await conn.fetch(_WORKERS, {}), await conn.fetch(_RUNNING, {})
+
+        worker_rows, running_rows = await self._dialect.read(body)
+        return list(self._worker_infos(worker_rows, running_rows, self._now()))
+
+    def _worker_infos(self, worker_rows: Sequence[Row], running_rows: Sequence[Row], now: float) -> tuple[WorkerInfo, ...]:
+        jobs: dict[str, list[int]] = {}
+        for row in running_rows:
+            if row["lease_owner"] is not None:
+                jobs.setdefault(row["lease_owner"], []).append(row["id"])
+        gone_after = self.config.lease_seconds
+        infos = []
+        for row in worker_rows:
+            held = tuple(jobs.get(row["worker_id"], ()))
+            if row["stopped_at"] is not None:
+                status = WorkerStatus.STOPPED
+            elif now - row["last_beat_at"] > gone_after:
+                status = WorkerStatus.GONE
+            else:
+                status = WorkerStatus.BUSY if held else WorkerStatus.IDLE
+            infos.append(WorkerInfo(
+                worker_id=row["worker_id"], host=row["host"], pid=int(row["pid"]),
+                started_at=to_datetime(row["started_at"]), last_beat_at=to_datetime(row["last_beat_at"]),
+                stopped_at=to_datetime(row["stopped_at"]), jobs=held, status=status,
+            ))
+        return tuple(infos)
+
+    # --- front-ends: the per-chat status-edit throttle -------------------------------------------
+
+    async def take_edit_slot(self, platform: str, chat_id: PlatformId, min_interval: float) -> bool:
+        """May a status message in this chat be edited now? True at most once per ``min_interval``
+        seconds per chat, across every process on this queue (the state is a row, not memory).
+
+        The caller that gets True edits; one that gets False skips this edit (the next progress
+        change tries again)."""
+        if min_interval < 0:
+            raise ValueError(f"min_interval must not be negative, got {min_interval}")
+        now = self._now()
+        params = {"platform": platform_name(platform), "chat_id": id_text(chat_id, "chat_id"), "now": now,
+                  "next": now + min_interval}
+        row = await self._dialect.write(lambda conn: fetch_one(conn, self._sql.take_edit_slot, params))
+        return row is not None
 
     # --- the worker -------------------------------------------------------------------------------
 
@@ -739,6 +850,9 @@ class SqlJobQueue(JobQueue):
         )
         for row in rows:
             await self.purge_files(row["id"])
+        await self._dialect.write(
+            lambda conn: conn.fetch("DELETE FROM edit_slots WHERE next_at <= :cutoff", {"cutoff": cutoff})
+        )
         if rows:
             log.info("deleted the files of %d jobs finished before %s", len(rows), to_datetime(cutoff))
         return len(rows)

@@ -17,7 +17,7 @@ import bot.worker
 from bot import metrics
 from bot.config import Settings
 from bot.platform import TransientError
-from storage import JobState, SqliteJobQueue
+from storage import JobState, SqliteJobQueue, WorkerStatus
 from tests.bot.test_telegram import JOB_TIMEOUT, add_clip, bot_settings, running_bot, tg  # noqa: F401 (fixture)
 from tests.bot.test_worker import RecordingReplier, enqueue_file
 from tests.media import make_testsrc, read_video
@@ -210,3 +210,28 @@ def test_a_bad_port_setting_is_refused(text, monkeypatch):
 def test_a_blank_port_setting_means_off(monkeypatch):
     monkeypatch.setenv("SMOOTHBOT_METRICS_PORT", " ")
     assert Settings(_env_file=None).metrics_port is None
+
+
+async def test_registered_workers_show_by_status_with_their_heartbeats(tmp_path):
+    """Idle workers are visible too (the workers table); a silent one counts as gone, a stopped one
+    drops out of the heartbeat series."""
+    recorded = metrics.BotMetrics()
+    heartbeat = "smoothbot_worker_last_heartbeat_timestamp_seconds"
+    now = [1_000_000.0]
+    async with SqliteJobQueue.open(tmp_path / "q.sqlite3", lease_seconds=30, clock=lambda: now[0]) as queue:
+        for worker in ("gpu-busy", "gpu-idle", "gpu-silent", "gpu-stopped"):
+            await queue.register_worker(worker, host="box", pid=1)
+        await queue.enqueue("telegram", 1, 1, 1, tmp_path / "in.mp4", {})
+        await queue.claim("gpu-busy")
+        await queue.unregister_worker("gpu-stopped")
+        now[0] += 31
+        await queue.worker_heartbeat("gpu-busy")
+        await queue.worker_heartbeat("gpu-idle")
+        recorded.record_stats(await queue.stats())
+    assert {status.value: recorded.registry.get_sample_value("smoothbot_workers", {"status": status.value})
+            for status in WorkerStatus} == {"busy": 1, "idle": 1, "gone": 1, "stopped": 1}
+    assert recorded.registry.get_sample_value(heartbeat, {"worker": "gpu-idle"}) == now[0]
+    assert recorded.registry.get_sample_value(heartbeat, {"worker": "gpu-busy"}) == now[0]
+    assert recorded.registry.get_sample_value(heartbeat, {"worker": "gpu-silent"}) == now[0] - 31
+    assert recorded.registry.get_sample_value(heartbeat, {"worker": "gpu-stopped"}) is None
+    assert recorded.registry.get_sample_value("smoothbot_worker_running_jobs", {"worker": "gpu-busy"}) == 1

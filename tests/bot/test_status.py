@@ -50,8 +50,8 @@ def worker_line(output: str, worker: str) -> str:
 def assert_table(output: str, running_job: int) -> None:
     assert "  queued 1   running 1   done 1   failed 0   cancelled 1" in output
     assert re.search(r"oldest waiting: \d+s\n", output), output  # seconds (under a minute) ago
-    assert "Workers running a job (1):" in output
-    line = worker_line(output, "gpu-a")
+    assert "Running jobs (1):" in output
+    line = worker_line(output.split("Running jobs")[1], "gpu-a")
     assert line.split()[1:6] == [str(running_job), "telegram", "running", "40%", "1"], line
     assert re.search(r"  \d+s ago +ends in \d+s$", line), line  # seconds, not minutes: the claim just happened
 
@@ -83,12 +83,38 @@ async def test_a_worker_that_stopped_heartbeating_is_flagged(tmp_path):
         await queue.claim("gpu-dead")
     done = run_status(tmp_path, SMOOTHBOT_QUEUE_URL=f"sqlite:///{database}", SMOOTHBOT_LEASE_SECONDS="60")
     assert done.returncode == 0, done.stderr
-    line = worker_line(done.stdout, "gpu-dead")
+    line = worker_line(done.stdout.split("Running jobs")[1], "gpu-dead")
     found = re.search(r"  (\d+)m (\d\d)s ago +EXPIRED (\d+)m (\d\d)s ago \(worker gone\?", line)
     assert found, line
     beat_age, expired_for = (int(found[1]) * 60 + int(found[2])), (int(found[3]) * 60 + int(found[4]))
     assert 300 <= beat_age < 360, line  # (the subprocess's start-up on a loaded machine adds seconds)
     assert beat_age - expired_for == 60, line  # the lease: heartbeat + 60 s
+
+
+async def test_workers_that_heartbeat_are_listed_busy_idle_and_gone(tmp_path, postgres_url):
+    now = [time.time() - 200]  # the workers started 200 s ago
+    async with storage.open_queue(postgres_url, lease_seconds=60, clock=lambda: now[0]) as queue:
+        for worker, host, pid in (("gpu-a", "box-1", 11), ("gpu-b", "box-2", 22), ("gpu-c", "box-2", 33),
+                                  ("gpu-old", "box-3", 44)):
+            await queue.register_worker(worker, host=host, pid=pid)
+        await queue.unregister_worker("gpu-old")
+        jobs = await fill(queue)  # gpu-a runs a job (40 %)
+        now[0] += 190  # gpu-c falls silent; the others beat 10 s before the read
+        for worker in ("gpu-a", "gpu-b"):
+            assert await queue.worker_heartbeat(worker)
+        done = run_status(tmp_path, SMOOTHBOT_QUEUE_URL=postgres_url, SMOOTHBOT_LEASE_SECONDS="60")
+    assert done.returncode == 0, done.stderr
+    workers = done.stdout.split("Running jobs")[0]
+    assert "Workers: 1 busy, 1 idle, 1 gone, 1 stopped (not listed):" in workers
+    assert "gpu-old" not in workers
+    busy = worker_line(workers, "gpu-a").split()
+    assert busy[1:5] == ["busy", "box-1", "11", "3m"], busy  # up 3m 20s, give or take the start-up
+    assert re.search(r"\d+s ago +job %d \(40%%\)$" % jobs["running"], worker_line(workers, "gpu-a"))
+    idle = worker_line(workers, "gpu-b")
+    assert idle.split()[1:4] == ["idle", "box-2", "22"] and idle.endswith(" -"), idle
+    gone = worker_line(workers, "gpu-c")
+    assert gone.split()[1:4] == ["GONE", "box-2", "33"], gone
+    assert re.search(r"no heartbeat for 3m \d\ds \(killed or cut off\?\)$", gone), gone
 
 
 def test_an_empty_queue(tmp_path):
@@ -104,7 +130,8 @@ def test_an_empty_queue(tmp_path):
     done = run_status(tmp_path, SMOOTHBOT_DATA_DIR=str(tmp_path / "data"))  # the default queue file
     assert done.returncode == 0, done.stderr
     assert "oldest waiting: none waiting" in done.stdout
-    assert "Workers running a job: none" in done.stdout
+    assert "Workers: 0 busy, 0 idle, 0 gone, 0 stopped (not listed): no worker is heartbeating" in done.stdout
+    assert "Running jobs: none" in done.stdout
 
 
 def test_a_missing_sqlite_queue_is_one_line_and_exit_2(tmp_path):
