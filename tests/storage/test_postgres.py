@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from storage import JobState, SchemaTooNewError, StorageUnavailableError
-from storage.migrations import Migration
+from storage.migrations import Migration, latest_version
 from storage.postgres import MIGRATIONS, PostgresJobQueue, positional, redacted
 
 
@@ -33,10 +33,11 @@ def test_named_parameters_become_positional():
 async def test_concurrent_openers_apply_each_migration_once(postgres_url, clock):
     queues = await asyncio.gather(*(PostgresJobQueue.open(postgres_url, clock=clock) for _ in range(5)))
     try:
-        assert [row["version"] for row in await fetch(postgres_url, "SELECT version FROM schema_version")] == [1]
+        assert [row["version"] for row in await fetch(postgres_url, "SELECT version FROM schema_version")] == [
+            migration.version for migration in MIGRATIONS]
         tables = {row["tablename"] for row in await fetch(postgres_url, "SELECT tablename FROM pg_tables "
                                                                          "WHERE schemaname = 'public'")}
-        assert {"jobs", "user_turns", "chat_settings", "schema_version"} <= tables
+        assert {"jobs", "user_turns", "chat_settings", "workers", "edit_slots", "schema_version"} <= tables
         assert (await queues[0].enqueue("console", "t", "me", 1, "/in", {})).created
     finally:
         for queue in queues:
@@ -44,18 +45,19 @@ async def test_concurrent_openers_apply_each_migration_once(postgres_url, clock)
 
 
 async def test_new_failing_and_too_new_migrations(postgres_url, clock):
-    extra = Migration(2, "test: notes", ("CREATE TABLE notes (text text)", "INSERT INTO notes VALUES ('applied')"))
+    known = latest_version(MIGRATIONS)
+    extra = Migration(known + 1, "test: notes", ("CREATE TABLE notes (text text)", "INSERT INTO notes VALUES ('applied')"))
     for _ in range(2):
         async with PostgresJobQueue.open(postgres_url, clock=clock, migrations=(*MIGRATIONS, extra)):
             pass
     assert [tuple(row) for row in await fetch(postgres_url, "SELECT text FROM notes")] == [("applied",)]
 
-    broken = Migration(3, "test: broken", ("CREATE TABLE ok (x int)", "NOT SQL AT ALL"))
+    broken = Migration(known + 2, "test: broken", ("CREATE TABLE ok (x int)", "NOT SQL AT ALL"))
     with pytest.raises(asyncpg.PostgresSyntaxError):
         await PostgresJobQueue.open(postgres_url, clock=clock, migrations=(*MIGRATIONS, extra, broken))
     assert await fetch(postgres_url, "SELECT 1 FROM pg_tables WHERE tablename = 'ok'") == []
 
-    with pytest.raises(SchemaTooNewError, match="version 2, but this smoothbot knows only up to version 1"):
+    with pytest.raises(SchemaTooNewError, match=f"version {known + 1}, but this smoothbot knows only up to version {known}"):
         await PostgresJobQueue.open(postgres_url, clock=clock)
 
 
