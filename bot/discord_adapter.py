@@ -1,11 +1,25 @@
 """Discord, through discord.py: thin handlers that parse, store the attachment, enqueue, reply.
 
-Videos arrive as message attachments; text beside the attachment (``smooth /fps 60 /loop``)
-applies to that video only, like a Telegram caption. Chat defaults are set with slash commands.
-In servers the bot answers messages that mention it, in direct messages every message: that is
-also what Discord delivers to a bot without the privileged message-content intent, so none is
-needed. All decisions live in :class:`~bot.service.ChatService`; all sending for the worker lives
-in the ChatReplier methods.
+Three ways in, each answered the same way:
+
+* ``/smooth`` with the video as an attachment option and the job's options as typed choices;
+* the "Smooth this video" message context menu (Apps → on any message with a video or GIF:
+  Discord sends the target message's attachments with the interaction, so no message-content
+  intent is needed, and it is the natural way to smooth someone else's clip);
+* a message with video attachments: in servers the bot answers messages that mention it, in direct
+  messages every message (text beside the attachments, ``smooth /fps 60 /loop``, applies to those
+  videos only, like a Telegram caption). Several videos in one message become one job each.
+
+Interactions are deferred at once (Discord wants an answer within 3 s); the job's status (queue
+place, progress, with Cancel and Position buttons) is the ephemeral original response, edited while
+the interaction token is valid (15 minutes, less a margin, on the adapter's clock). The result is a
+public follow-up. After that, or after a restart (tokens are kept in memory only), progress and the
+result go to the channel as normal messages mentioning the user, or to a DM where the bot cannot
+post there (a user-installed app in a server without the bot). Refusals and errors are ephemeral.
+
+The content of every video is probed before it is queued (Discord checks only file names). Chat
+defaults are set with slash commands or the /settings menu (bot/discord_views.py). All decisions
+live in :class:`~bot.service.ChatService`; all sending for the worker lives in the ChatReplier methods.
 """
 
 from __future__ import annotations
@@ -14,22 +28,30 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
 from discord import app_commands
 
-from interpolation.options import MAX_SLOWMO, MIN_SLOWMO
+from interpolation.errors import EngineError
+from interpolation.options import Limits
+from interpolation.probe import probe
 
-from .commands import (COMPARE_DISPLAY, CUT_MODE_DISPLAY, MODEL_DISPLAY, QUALITY_DISPLAY, available_models, help_text,
-                       start_text)
+from . import discord_commands
+from .discord_commands import HOW_TO_TEXT
+from .commands import available_models
 from .config import Settings
+from .discord_refs import Source, StatusRef
+from .discord_views import DYNAMIC_ITEMS, SmoothClient, menu_text, settings_menu, status_view
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
-from .replies import Delivery, JobView
-from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
+from .replies import Delivery, JobView, queued_text
+from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService, Refused
+from .worker import user_message
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +71,21 @@ FILE_TOO_LARGE = 40005
 DEFAULT_RETRY_AFTER_S = 60.0
 #: Discord's limit on a message's text.
 MAX_CONTENT_CHARS = 2000
-#: What counts as a video when Discord gives no content type (it sniffs by extension itself).
+#: An interaction token lasts 15 minutes from the interaction; the adapter stops using it a minute
+#: early, so that no edit or upload still in flight runs into the end.
+INTERACTION_TOKEN_S = 15 * 60.0
+INTERACTION_MARGIN_S = 60.0
+#: Discord's "Invalid Webhook Token" (an interaction token that expired).
+INVALID_WEBHOOK_TOKEN = 50027
+#: What counts as a video in a message when Discord gives no content type (it sniffs by extension itself);
+#: the content is probed before anything is queued.
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif"})
 
-HOW_TO_TEXT = ("On Discord: send the video to me in a direct message, or mention me in a server with the "
-               "video attached. Options go in the same message after a word, e.g. “smooth /fps 60 /loop” "
-               "(a message that starts with / opens Discord's command menu instead).")
 NOT_A_VIDEO_TEXT = ("That attachment is not a video or GIF. Send a video file "
                     f"({', '.join(sorted(suffix[1:].upper() for suffix in VIDEO_SUFFIXES))}).")
-ONE_VIDEO_TEXT = "I smooth one video per message: I took the first; send the others in separate messages."
+NO_VIDEO_IN_MESSAGE_TEXT = "That message has no video or GIF attached."
+NOT_YOURS_TEXT = "Only the person who asked for this video can use these buttons."
+JOB_GONE_TEXT = "That video is no longer in the queue."
 SORRY_TEXT = "Sorry, something went wrong. Please try again."
 
 #: Channels that messages can be sent to and edited in (what a job's chat id resolves to).
@@ -87,7 +115,8 @@ class AllowlistTree(app_commands.CommandTree):
     """The command tree with the allowlist checked once, before any command runs (nothing is stored)."""
 
     def __init__(self, client: discord.Client, settings: Settings) -> None:
-        super().__init__(client)
+        super().__init__(client, allowed_installs=discord_commands.INSTALLS,
+                         allowed_contexts=discord_commands.CONTEXTS)
         self.settings = settings
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
@@ -97,17 +126,57 @@ class AllowlistTree(app_commands.CommandTree):
         return False
 
 
-def reply_reference(job: JobView) -> discord.MessageReference:
-    """Reply to the user's message; still send if it was deleted meanwhile."""
-    return discord.MessageReference(message_id=int(job.message_id), channel_id=int(job.chat_id),
-                                    fail_if_not_exists=False)
+def reply_reference(job: JobView) -> discord.MessageReference | None:
+    """Reply to the user's message (the one with the video); still send if it was deleted meanwhile.
+    A /smooth job has no such message: None (its messages mention the user instead)."""
+    source = Source.decode(job.message_id)
+    if source.message_id is None:
+        return None
+    return discord.MessageReference(message_id=source.message_id, channel_id=int(job.chat_id), fail_if_not_exists=False)
 
+
+def addressing(job: JobView, text: str) -> str:
+    """``text``, led by the user's mention for a job started through an interaction: its messages reply
+    to nothing (/smooth) or to someone else's message (the context menu)."""
+    return f"<@{int(job.user_id)}> {text}" if Source.decode(job.message_id).from_interaction else text
+
+
+def pinging(job: JobView) -> dict[str, Any]:
+    """What makes a result or failure ping the user who asked (and nobody else): the author of the
+    replied-to message, or for an interaction's job the mention in the text."""
+    if Source.decode(job.message_id).from_interaction:
+        return {"allowed_mentions": discord.AllowedMentions(users=[discord.Object(int(job.user_id))]),
+                "mention_author": False}
+    return {"mention_author": True}
+
+
+@dataclass
+class InteractionLink:
+    """A job's interaction, while its token may be used: its status is the original response (or,
+    for a second video from one context menu, the ephemeral follow-up ``followup_id``)."""
+
+    interaction: discord.Interaction
+    expires_at: float  # on the adapter's clock
+    followup_id: int | None = None
+
+    async def edit(self, text: str, view: discord.ui.View | None) -> None:
+        if self.followup_id is None:
+            await self.interaction.edit_original_response(content=fit_text(text), view=view)
+        else:
+            await self.interaction.followup.edit_message(self.followup_id, content=fit_text(text), view=view)
+
+
+def token_ended(error: BaseException | None) -> bool:
+    """The interaction's webhook no longer takes calls (expired token, deleted response, no access)."""
+    cause = error.__cause__ if isinstance(error, DeliveryError) else error
+    return isinstance(cause, discord.HTTPException) and (
+        cause.status in (401, 403, 404) or cause.code == INVALID_WEBHOOK_TOKEN)
 
 class DiscordAdapter:
     platform = PLATFORM
     animations_as_mp4 = False  # Discord plays a real .gif attachment inline
 
-    def __init__(self, settings: Settings, service: ChatService) -> None:
+    def __init__(self, settings: Settings, service: ChatService, clock: Callable[[], float] = time.monotonic) -> None:
         if settings.discord_token is None:
             raise ValueError("DISCORD_TOKEN is not set")
         self.settings = settings
@@ -116,13 +185,20 @@ class DiscordAdapter:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # the bot never joins voice
         # No message may ping anyone unless a send asks for it (only results ping the user who asked),
         # so user text quoted back ("@everyone" is not a frame rate) stays inert.
-        self.client = discord.Client(intents=INTENTS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
-                                     allowed_mentions=discord.AllowedMentions.none())
+        self.client = SmoothClient(intents=INTENTS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
+                                   allowed_mentions=discord.AllowedMentions.none())
+        self.client.job_controls = self  # the status buttons (bot/discord_views.py) call back here
         self.tree = AllowlistTree(self.client, settings)
         self.client.setup_hook = self.setup_hook  # type: ignore[method-assign]
         self.client.event(self.on_message)
         self.tree.error(self.on_command_error)
-        self.register_commands()
+        #: The clock interaction tokens expire on (seconds; tests move it on).
+        self.clock: Callable[[], float] = clock
+        self.translator = discord_commands.CommandTranslator()
+        #: Jobs started by an interaction whose token is still in use, by job id (memory only).
+        self.links: dict[int, InteractionLink] = {}
+        self.limits = Limits(max_pixels=settings.max_input_pixels, max_duration_s=settings.max_input_duration_s)
+        discord_commands.register(self)
         self._connection: asyncio.Task[None] | None = None
         self._stopping = False
         self._lost = asyncio.Event()
@@ -169,91 +245,13 @@ class DiscordAdapter:
             await asyncio.gather(self._connection, return_exceptions=True)
 
     async def setup_hook(self) -> None:
-        """At login: publish the slash commands (a bulk overwrite, so repeating it changes nothing)."""
+        """At login: listen for the status buttons of messages sent before (persistent), and publish the
+        commands with their translations (a bulk overwrite, so repeating it changes nothing)."""
+        self.client.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self.tree.set_translator(self.translator)
         await self.tree.sync()
 
-    # --- slash commands: one per command -----------------------------------------------------------
-
-    def register_commands(self) -> None:
-        command = self.tree.command
-
-        @command(name="start", description="What this bot does")
-        async def start(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, start_text() + "\n" + HOW_TO_TEXT, ephemeral=True)
-
-        @command(name="help", description="How to use it, limits and examples")
-        async def help_(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, help_text(self.settings) + "\n\n" + HOW_TO_TEXT, ephemeral=True)
-
-        @command(name="fps", description="Set this channel's target frame rate")
-        @app_commands.describe(rate="Frames per second, e.g. 60; leave empty for twice the input rate")
-        async def fps(interaction: discord.Interaction, rate: float | None = None) -> None:
-            chat = interaction.channel_id
-            await self.answer(interaction, lambda: self.service.clear_fps(PLATFORM, chat) if rate is None
-                              else self.service.set_fps(PLATFORM, chat, str(rate)))
-
-        @command(name="loop", description="Toggle seamless looping")
-        async def loop(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, lambda: self.service.toggle_loop(PLATFORM, interaction.channel_id))
-
-        @command(name="gif", description="Reply with GIF animations")
-        async def gif(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, lambda: self.service.set_output(PLATFORM, interaction.channel_id, "gif"))
-
-        @command(name="mp4", description="Reply with MP4 videos")
-        async def mp4(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, lambda: self.service.set_output(PLATFORM, interaction.channel_id, "mp4"))
-
-        @command(name="slowmo", description="Slow motion: every new frame interpolated, sound slowed")
-        @app_commands.describe(factor=f"How many times slower ({MIN_SLOWMO:g} to {MAX_SLOWMO:g}), e.g. 4; "
-                                      "leave empty to switch slow motion off")
-        async def slowmo(interaction: discord.Interaction, factor: float | None = None) -> None:
-            argument = "off" if factor is None else str(factor)
-            await self.answer(interaction, lambda: self.service.set_slowmo(PLATFORM, interaction.channel_id, argument))
-
-        @command(name="compare", description="Before/after video: original and smoothed together")
-        @app_commands.describe(layout="How to show both (default: a moving split line), or off")
-        @app_commands.choices(layout=[app_commands.Choice(name=shown, value=mode)
-                                      for mode, shown in COMPARE_DISPLAY.items()]
-                              + [app_commands.Choice(name="off", value="off")])
-        async def compare(interaction: discord.Interaction, layout: str | None = None) -> None:
-            await self.answer(interaction, lambda: self.service.set_compare(PLATFORM, interaction.channel_id, layout))
-
-        @command(name="cuts", description="What happens at scene cuts")
-        @app_commands.describe(mode="A hard cut (default) or a short cross-fade")
-        @app_commands.choices(mode=[app_commands.Choice(name=shown, value=mode)
-                                    for mode, shown in CUT_MODE_DISPLAY.items()])
-        async def cuts(interaction: discord.Interaction, mode: str) -> None:
-            await self.answer(interaction, lambda: self.service.set_cut_mode(PLATFORM, interaction.channel_id, mode))
-
-        @command(name="quality", description="Fast (one pass) or best (RIFE: sharper, about 4× slower)")
-        @app_commands.describe(level="fast (default) or best")
-        @app_commands.choices(level=[app_commands.Choice(name=shown, value=level)
-                                     for level, shown in QUALITY_DISPLAY.items()])
-        async def quality(interaction: discord.Interaction, level: str) -> None:
-            await self.answer(interaction, lambda: self.service.set_quality(PLATFORM, interaction.channel_id, level))
-
-        @command(name="model", description="Choose the interpolation model")
-        @app_commands.describe(name="The model; RIFE looks best, blend is fastest")
-        @app_commands.choices(name=[app_commands.Choice(name=MODEL_DISPLAY.get(model, model), value=model)
-                                    for model in available_models(self.settings)])
-        async def model(interaction: discord.Interaction, name: str) -> None:
-            await self.answer(interaction, lambda: self.service.set_model(PLATFORM, interaction.channel_id, name))
-
-        @command(name="settings", description="Show this channel's settings")
-        async def settings(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, lambda: self.service.settings_text(PLATFORM, interaction.channel_id),
-                              ephemeral=True)
-
-        @command(name="status", description="Your videos and their places in the queue")
-        async def status(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, lambda: self.service.status_text(
-                PLATFORM, interaction.channel_id, interaction.user.id), ephemeral=True)
-
-        @command(name="cancel", description="Cancel your waiting or running video")
-        async def cancel(interaction: discord.Interaction) -> None:
-            await self.answer(interaction, lambda: self.service.cancel(
-                PLATFORM, interaction.channel_id, interaction.user.id), ephemeral=True)
+    # --- slash commands (bot/discord_commands.py) ---------------------------------------------------
 
     async def answer(self, interaction: discord.Interaction, work: Callable[[], Awaitable[str]] | str, *,
                      ephemeral: bool = False) -> None:
@@ -311,25 +309,113 @@ class DiscordAdapter:
                 pass
 
     async def receive(self, message: discord.Message) -> None:
+        """One job per video of the message, each answered with its own status message (with buttons)."""
         videos = [attachment for attachment in message.attachments if is_video(attachment)]
         if not videos:
             await message.reply(NOT_A_VIDEO_TEXT if message.attachments else HOW_TO_TEXT)
             return
-        video = videos[0]
+        for index, video in enumerate(videos):
+            outcome = await self.accept(message.channel.id, message.author.id, Source(message.id, index), video,
+                                        message.content, self.upload_limit_in(message.guild))
+            if not isinstance(outcome, Accepted):
+                await message.reply(fit_text(outcome.text))
+            elif outcome.new:  # a re-delivered event (not new) was answered the first time
+                status = await message.reply(outcome.text, view=status_view(outcome.job_id, outcome.position))
+                await self.service.set_status_message(outcome.job_id, status.id)
 
+    async def accept(self, chat_id: int, user_id: int, source: Source, video: discord.Attachment, caption: str,
+                     upload_limit: int) -> Accepted | Refused:
         async def download(target: Path) -> None:
             await video.save(target)  # held in memory on the way: hence discord_download_limit
 
-        outcome = await self.service.accept_video(
-            platform=PLATFORM, chat_id=message.channel.id, user_id=message.author.id, message_id=message.id,
-            caption=message.content, file_size=video.size, download_limit=self.settings.discord_download_limit,
-            upload_limit=self.upload_limit_in(message.guild), suffix=suffix_for(video), download=download)
-        if not isinstance(outcome, Accepted):
-            await message.reply(fit_text(outcome.text))
-        elif outcome.new:  # a re-delivered event (not new) was answered the first time
-            text = outcome.text + ("\n" + ONE_VIDEO_TEXT if len(videos) > 1 else "")
-            status = await message.reply(text)
-            await self.service.set_status_message(outcome.job_id, status.id)
+        return await self.service.accept_video(
+            platform=PLATFORM, chat_id=chat_id, user_id=user_id, message_id=source.encode(), caption=caption,
+            file_size=video.size, download_limit=self.settings.discord_download_limit, upload_limit=upload_limit,
+            suffix=suffix_for(video), download=download, check=self.check_video)
+
+    async def check_video(self, path: Path) -> str | None:
+        """The file's content decides (Discord checks only its name): a probe, as the engine's first step."""
+        try:
+            await asyncio.to_thread(probe, path, self.limits)
+        except EngineError as error:
+            return user_message(error, path)
+        return None
+
+    # --- interactions: /smooth and "Smooth this video" -----------------------------------------------
+
+    async def smooth_interaction(self, interaction: discord.Interaction, attachments: Sequence[discord.Attachment],
+                                 caption: str, *, target: discord.Message | None) -> None:
+        """Defer at once, then queue each video; the first one's status is the original response."""
+        expires_at = self.clock() + INTERACTION_TOKEN_S - INTERACTION_MARGIN_S
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        videos = list(attachments) if target is None else [a for a in attachments if is_video(a)]
+        if not videos:
+            await interaction.edit_original_response(content=NO_VIDEO_IN_MESSAGE_TEXT)
+            return
+        assert interaction.channel_id is not None  # the tree's allowlist check let only channels through
+        upload_limit = min(interaction.filesize_limit, self.upload_limit_in(interaction.guild))
+        answered = False
+        for index, video in enumerate(videos):
+            source = Source(target.id if target is not None else None, index, interaction.id)
+            outcome = await self.accept(interaction.channel_id, interaction.user.id, source, video, caption,
+                                        upload_limit)
+            view = status_view(outcome.job_id, outcome.position) if isinstance(outcome, Accepted) else None
+            if not answered:
+                message = await interaction.edit_original_response(content=fit_text(outcome.text), view=view)
+                link = InteractionLink(interaction, expires_at)
+                answered = True
+            else:
+                message = await interaction.followup.send(fit_text(outcome.text), ephemeral=True, wait=True,
+                                                          **({"view": view} if view is not None else {}))
+                link = InteractionLink(interaction, expires_at, followup_id=message.id)
+            if isinstance(outcome, Accepted):
+                self.links[outcome.job_id] = link
+                await self.service.set_status_message(outcome.job_id, message.id)
+
+    async def show_settings(self, interaction: discord.Interaction) -> None:
+        """/settings: the chat's settings as a menu, for the user who asked only."""
+        assert interaction.channel_id is not None
+        chat = interaction.channel_id
+        menu = await settings_menu(self.service, PLATFORM, chat, available_models(self.settings))
+        await interaction.response.send_message(await menu_text(self.service, PLATFORM, chat), view=menu,
+                                                ephemeral=True)
+
+    # --- the status buttons (JobControls) ------------------------------------------------------------
+
+    async def owned_job(self, interaction: discord.Interaction, job_id: int) -> JobView | None:
+        """The job if the presser owns it; otherwise answers them (ephemerally) and returns None."""
+        job = await self.service.queue.get(job_id)
+        if job is None or job.platform != PLATFORM:
+            await interaction.response.send_message(JOB_GONE_TEXT, ephemeral=True)
+            return None
+        if job.user_id != str(interaction.user.id):
+            await interaction.response.send_message(NOT_YOURS_TEXT, ephemeral=True)
+            return None
+        return job
+
+    async def cancel_pressed(self, interaction: discord.Interaction, job_id: int) -> None:
+        job = await self.owned_job(interaction, job_id)
+        if job is None:
+            return
+        answer = await self.service.cancel(PLATFORM, job.chat_id, job.user_id, job_id=job_id)
+        # The status message says so, without buttons; a running job's ends with the worker's "Cancelled."
+        await interaction.response.edit_message(content=fit_text(answer), view=None)
+
+    async def position_pressed(self, interaction: discord.Interaction, job_id: int) -> None:
+        job = await self.owned_job(interaction, job_id)
+        if job is None:
+            return
+        position = await self.service.queue.position(job_id)
+        text = queued_text(position) if position is not None else await self.service.status_text(
+            PLATFORM, job.chat_id, job.user_id)
+        await interaction.response.send_message(fit_text(text), ephemeral=True)
+
+    async def controls_for(self, job: JobView) -> discord.ui.View | None:
+        """The buttons a status message shows now: Cancel (and the place while waiting), none once finished."""
+        current = await self.service.queue.get(job.id)
+        if current is None or not current.state.is_active or current.cancel_requested:
+            return None
+        return status_view(job.id, await self.service.queue.position(job.id))
 
     # --- ChatReplier: what the worker calls ---------------------------------------------------------
 
@@ -349,39 +435,115 @@ class DiscordAdapter:
             raise RecipientGoneError(f"channel {channel_id} does not take messages")
         return channel
 
+    async def dm_of(self, job: JobView) -> discord.DMChannel:
+        """The user's direct messages: where a job started through an interaction goes when the bot
+        cannot post in the channel (a user-installed app in a server without the bot, or no permission)."""
+        user_id = int(job.user_id)
+        user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
+        return user.dm_channel or await user.create_dm()
+
+    def usable_link(self, job: JobView) -> InteractionLink | None:
+        """The job's interaction while its token may still be used; forgotten once it may not."""
+        link = self.links.get(job.id)
+        if link is not None and self.clock() >= link.expires_at:
+            log.info("job %s: the interaction token expired; the channel (or a DM) takes over", job.id)
+            del self.links[job.id]
+            return None
+        return link
+
+    async def through_link(self, job: JobView, call: Callable[[InteractionLink], Awaitable[T]]) -> tuple[bool, T | None]:
+        """``call`` on the job's interaction while it is usable: (True, its value); else (False, None)."""
+        link = self.usable_link(job)
+        if link is None:
+            return False, None
+        try:
+            return True, await self.call_platform(lambda: call(link))
+        except DeliveryError as error:
+            if not token_ended(error):
+                raise
+            log.info("job %s: the interaction no longer answers (%s); the channel takes over", job.id, error)
+            self.links.pop(job.id, None)
+            return False, None
+
+    async def post(self, job: JobView, send: Callable[[discord.abc.Messageable], Awaitable[discord.Message]]
+                   ) -> tuple[discord.Message, bool]:
+        """``send`` in the job's channel; for an interaction's job in the user's DMs where the bot cannot
+        post there. Returns the message and whether it went to a DM."""
+        try:
+            return await self.call_platform(lambda: self.send_in_channel(job, send)), False
+        except RecipientGoneError:
+            if not Source.decode(job.message_id).from_interaction:
+                raise
+            log.info("job %s: the channel does not take the bot's messages; the user's DMs do", job.id)
+            return await self.call_platform(lambda: self.send_in_dm(job, send)), True
+
+    async def send_in_channel(self, job: JobView,
+                              send: Callable[[discord.abc.Messageable], Awaitable[discord.Message]]) -> discord.Message:
+        return await send(await self.channel_of(job))
+
+    async def send_in_dm(self, job: JobView,
+                         send: Callable[[discord.abc.Messageable], Awaitable[discord.Message]]) -> discord.Message:
+        return await send(await self.dm_of(job))
+
     async def send_status(self, job: JobView, text: str) -> str | None:
-        channel = await self.call_platform(lambda: self.channel_of(job))
+        view = await self.controls_for(job)
+        used, _ = await self.through_link(job, lambda link: link.edit(text, view))
+        if used:
+            return None
         if job.status_message_id is not None:
-            status = channel.get_partial_message(int(job.status_message_id))
+            ref = StatusRef.decode(job.status_message_id)
             try:
-                await self.call_platform(lambda: status.edit(content=fit_text(text)))
+                await self.call_platform(lambda: self.edit_status(job, ref, text, view))
                 return None
             except RecipientGoneError as error:
                 cause = error.__cause__
-                if not (isinstance(cause, discord.NotFound) and cause.code == UNKNOWN_MESSAGE):
+                deleted = isinstance(cause, discord.NotFound) and cause.code == UNKNOWN_MESSAGE
+                if not (deleted or Source.decode(job.message_id).from_interaction):
                     raise
-                # the status message was deleted: post a new one
-        sent = await self.call_platform(lambda: channel.send(fit_text(text), reference=reply_reference(job)))
-        return str(sent.id)
+                # deleted, or an interaction's response the bot cannot edit by itself: post a new one
+
+        async def send(channel: discord.abc.Messageable) -> discord.Message:
+            return await channel.send(fit_text(addressing(job, text)), reference=reply_reference(job),
+                                      **({"view": view} if view is not None else {}))
+
+        sent, in_dm = await self.post(job, send)
+        return StatusRef(sent.id, sent.channel.id if in_dm else None).encode()
+
+    async def edit_status(self, job: JobView, ref: StatusRef, text: str, view: discord.ui.View | None) -> None:
+        channel = await self.channel_of(job) if ref.channel_id is None else self.client.get_partial_messageable(
+            ref.channel_id, type=discord.ChannelType.private)
+        await channel.get_partial_message(ref.message_id).edit(content=fit_text(addressing(job, text)), view=view)
 
     async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
-        async def send() -> discord.Message:
-            channel = await self.channel_of(job)
-            # A discord.File is single-use: each attempt opens the result afresh.
-            upload = discord.File(path, filename=f"smooth-{job.id}{path.suffix}")
-            return await channel.send(fit_text(delivery.caption), file=upload, reference=reply_reference(job),
-                                      mention_author=True)  # the one ping: the result the user waited for
+        # A discord.File is single-use: each attempt opens the result afresh.
+        def upload() -> discord.File:
+            return discord.File(path, filename=f"smooth-{job.id}{path.suffix}")
 
-        sent = await self.call_platform(send)
+        caption = fit_text(addressing(job, delivery.caption))
+        used, followup = await self.through_link(job, lambda link: link.interaction.followup.send(
+            caption, file=upload(), ephemeral=False, wait=True, **pinging(job)))  # the result is public
+        if used and followup is not None:
+            return str(followup.id)
+
+        async def send(channel: discord.abc.Messageable) -> discord.Message:
+            # The one ping: the result the user waited for.
+            return await channel.send(caption, file=upload(), reference=reply_reference(job), **pinging(job))
+
+        sent, _ = await self.post(job, send)
         return str(sent.id)
 
     async def send_error(self, job: JobView, text: str) -> None:
-        async def send() -> discord.Message:
-            channel = await self.channel_of(job)
-            return await channel.send(fit_text(text), reference=reply_reference(job), mention_author=True)
+        # While the interaction lasts, its ephemeral status becomes the error: only the user sees it.
+        used, _ = await self.through_link(job, lambda link: link.edit(text, None))
+        if used:
+            self.links.pop(job.id, None)  # the job is over
+            return
+
+        async def send(channel: discord.abc.Messageable) -> discord.Message:
+            return await channel.send(fit_text(addressing(job, text)), reference=reply_reference(job), **pinging(job))
 
         try:
-            await self.call_platform(send)
+            await self.post(job, send)
         except RecipientGoneError as error:
             # The bot may no longer write there (kicked, channel gone): nobody can be told, ever.
             log.warning("job %s: the failure cannot be reported in Discord: %s", job.id, error)

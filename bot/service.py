@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Writes the user's file to the given path (the platform's download).
 Download = Callable[[Path], Awaitable[None]]
+#: Looks at a downloaded file's content: None when it may be queued, else the refusal for the user.
+Check = Callable[[Path], Awaitable[str | None]]
 #: The answer in a chat that the allowlist (``allowed_chat_ids``) leaves out.
 PRIVATE_CHAT_TEXT = "Sorry, this bot is private and not enabled for this chat."
 #: OS errors that mean "no room to write" (disk full, quota, file size limit).
@@ -80,8 +82,11 @@ class ChatService:
 
     async def accept_video(self, *, platform: str, chat_id: str | int, user_id: str | int, message_id: str | int,
                            caption: str | None, file_size: int | None, download_limit: int | None,
-                           upload_limit: int | None, suffix: str, download: Download) -> Accepted | Refused:
-        """Check, download, enqueue. Refusals are texts for the user; nothing is raised for bad input."""
+                           upload_limit: int | None, suffix: str, download: Download,
+                           check: Check | None = None) -> Accepted | Refused:
+        """Check, download, enqueue. Refusals are texts for the user; nothing is raised for bad input.
+
+        ``check`` (optional) looks at the downloaded file before it is queued (a probe of its content)."""
         if not self.settings.chat_allowed(chat_id):
             return Refused(PRIVATE_CHAT_TEXT)
         if file_size is not None and download_limit is not None and file_size > download_limit:
@@ -106,6 +111,10 @@ class ChatService:
                 return Refused(OUT_OF_SPACE_TEXT)
             log.warning("download failed for %s message %s: %s", platform, message_id, error)
             return Refused(DOWNLOAD_FAILED_TEXT)
+        refusal = await check(target) if check is not None else None
+        if refusal is not None:
+            target.unlink(missing_ok=True)
+            return Refused(refusal)
         options = job_settings.to_dict() | {"upload_limit": upload_limit}
         try:
             result = await self.queue.enqueue(platform, chat_id, user_id, message_id, target, options)
@@ -213,8 +222,9 @@ class ChatService:
             lines.append(f"#{job.id}: {state}")
         return "Your videos:\n" + "\n".join(lines)
 
-    async def cancel(self, platform: str, chat_id: str | int, user_id: str | int) -> str:
-        outcome = await self.queue.cancel(platform, chat_id, user_id)
+    async def cancel(self, platform: str, chat_id: str | int, user_id: str | int, job_id: int | None = None) -> str:
+        """Cancel the user's job ``job_id`` in this chat, or else their newest active one."""
+        outcome = await self.queue.cancel(platform, chat_id, user_id, job_id)
         if outcome.status == CancelStatus.CANCELLED and outcome.job is not None:
             await self.queue.purge_files(outcome.job.id)
         return outcome.message

@@ -31,7 +31,7 @@ from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from bot.__main__ import main, serve
 from bot.config import Settings
-from bot.discord_adapter import HOW_TO_TEXT, NOT_A_VIDEO_TEXT, ONE_VIDEO_TEXT, DiscordAdapter
+from bot.discord_adapter import HOW_TO_TEXT, NOT_A_VIDEO_TEXT, DiscordAdapter
 from bot.replies import FAILED_STATUS_TEXT
 from bot.service import PRIVATE_CHAT_TEXT
 from bot.worker import Worker
@@ -324,9 +324,9 @@ async def test_wrong_files_and_unaddressed_messages(settings, monkeypatch, tmp_p
         bad = await discord_.post(discord_.mention("smooth"), junk)
         error = await discord_.wait_for_reply(bad.id, lambda sent: "Queued" not in sent.content, timeout=JOB_TIMEOUT)
         assert error.content == "Not a video file that can be read (unknown, damaged or disallowed format)"
-        good = await discord_.post(discord_.mention("/fps 50"), clip, clip)  # the bot goes on
+        good = await discord_.post(discord_.mention("/fps 50"), clip)  # the bot goes on
         queued = await discord_.wait_for_reply(good.id)
-        assert queued.content == "Queued — position 1\n" + ONE_VIDEO_TEXT
+        assert queued.content == "Queued — position 1"
         await discord_.wait_for_reply(good.id, lambda sent: bool(sent.files), timeout=JOB_TIMEOUT)
         assert sum(bool(sent.files) for sent in discord_.replies_to(good.id)) == 1
     assert not discord_.replies_to(ignored.id)
@@ -392,10 +392,13 @@ async def test_slash_commands_answer_through_discords_interaction_layer(settings
         cancel = await discord_.slash("cancel", member=1)
         assert cancel.ephemeral and cancel.content == "You have no video in the queue, so there is nothing to cancel."
         discord_.adapter.defer_after_s = 0  # a slow answer: deferred, then edited in
-        slow = await discord_.slash("settings")
+        slow = await discord_.slash("status")
         assert slow.deferred and slow.ephemeral
-        assert slow.content == ("Settings for this chat: 2× the frame rate, loop on, MP4, optical flow, "
-                                "2.5× slow motion, cross-fades at cuts, best quality (for RIFE only)")
+        assert slow.content == "You have no videos here yet. Send one!"
+        menu = await discord_.slash("settings")  # the menu: at once, for the asker only
+        assert menu.ephemeral and menu.content == ("Settings for this chat: 2× the frame rate, loop on, MP4, "
+                                                   "optical flow, 2.5× slow motion, cross-fades at cuts, "
+                                                   "best quality (for RIFE only)")
         assert [payload.get("type") for payload in slow.payloads] == [5, None]
 
 
@@ -514,7 +517,19 @@ async def test_slash_commands_are_published_at_login(settings, monkeypatch):
     await adapter.setup_hook()
     commands = {command["name"]: command for command in published}
     assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "slowmo", "compare", "cuts", "quality",
-                             "model", "settings", "status", "cancel"}
+                             "model", "settings", "status", "cancel", "smooth", "Smooth this video"}
+    # Usable where the app is installed for a server or by a user, in servers, DMs and group DMs.
+    assert all(command["integration_types"] == [0, 1] and command["contexts"] == [0, 1, 2]
+               for command in published)
+    menu = commands["Smooth this video"]
+    assert menu["type"] == 3 and not menu.get("options")  # a message context menu
+    smooth = {option["name"]: option for option in commands["smooth"]["options"]}
+    assert list(smooth) == ["video", "fps", "loop", "gif", "slowmo", "compare", "quality"]
+    assert smooth["video"]["type"] == 11 and smooth["video"]["required"]  # an attachment
+    assert [smooth[name]["type"] for name in ("fps", "loop", "gif", "slowmo")] == [10, 5, 5, 10]
+    assert 60 in [choice["value"] for choice in smooth["fps"]["choices"]]
+    assert [choice["value"] for choice in smooth["quality"]["choices"]] == ["fast", "best"]
+    assert [choice["value"] for choice in smooth["compare"]["choices"]] == ["split", "side", "stack"]
     (rate,) = commands["fps"]["options"]
     assert rate["name"] == "rate" and rate["type"] == 10 and not rate["required"]  # a number, may be left empty
     assert [choice["value"] for choice in commands["model"]["options"][0]["choices"]] == ["rife", "flow", "blend"]
@@ -532,3 +547,24 @@ def test_a_rejected_token_stops_python_m_bot_with_one_line(monkeypatch, tmp_path
     monkeypatch.setattr(discord.http.HTTPClient, "static_login", reject)
     assert main([]) == 1
     assert capsys.readouterr().err == "error: discord did not start: Improper token has been passed.\n"
+
+
+async def test_command_texts_go_through_the_translator(settings, monkeypatch):
+    published = []
+
+    async def bulk_upsert(http, application_id, payload):
+        published.extend(payload)
+        return []
+
+    spanish = {"Smooth this video": "Suavizar este vídeo", "The video or GIF to smooth": "El vídeo o GIF"}
+    monkeypatch.setattr(discord.http.HTTPClient, "bulk_upsert_global_commands", bulk_upsert)
+    adapter = DiscordAdapter(settings, service=None)
+    adapter.translator.lookup = lambda message, locale: spanish.get(message) if locale.startswith("es") else None
+    adapter.client._connection.application_id = 1
+    await adapter.setup_hook()
+    commands = {command["name"]: command for command in published}
+    assert commands["Smooth this video"]["name_localizations"] == {"es-ES": "Suavizar este vídeo",
+                                                                   "es-419": "Suavizar este vídeo"}
+    (video, *_) = commands["smooth"]["options"]
+    assert video["description_localizations"] == {"es-ES": "El vídeo o GIF", "es-419": "El vídeo o GIF"}
+    assert not commands["fps"].get("description_localizations")  # untranslated: Discord shows English

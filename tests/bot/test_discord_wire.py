@@ -20,7 +20,9 @@ import pytest
 from bot.__main__ import serve
 from bot.config import Settings
 from bot.discord_adapter import MAX_RATELIMIT_WAIT_S, DiscordAdapter
+from bot.service import ChatService
 from bot.platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
+from storage import SqliteJobQueue
 from tests.bot.replier_stubs import VIDEO, JobStub, result_file
 from tests.fakes.discord_api import ENTITY_TOO_LARGE, MISSING_ACCESS, MISSING_PERMISSIONS, FakeDiscord
 
@@ -84,13 +86,14 @@ async def test_a_service_stopped_on_purpose_exits_0(fake, settings, caplog):
 
 @pytest.fixture
 async def adapter(fake: FakeDiscord, settings: Settings) -> AsyncIterator[DiscordAdapter]:
-    """Logged in over REST (sending needs no gateway session)."""
-    adapter = DiscordAdapter(settings, service=None)
-    await adapter.client.login(fake.token)
-    try:
-        yield adapter
-    finally:
-        await adapter.client.close()
+    """Logged in over REST (sending needs no gateway session), on an empty queue."""
+    async with SqliteJobQueue.open(settings.data_dir / "queue.db") as queue:
+        adapter = DiscordAdapter(settings, service=ChatService(queue, settings))
+        await adapter.client.login(fake.token)
+        try:
+            yield adapter
+        finally:
+            await adapter.client.close()
 
 
 @pytest.fixture

@@ -221,8 +221,10 @@ class FakeDiscord:
                              "owner": self.bot_user | {"bot": False}, "flags": 0}
             case "PUT", ["applications", _, "commands"]:
                 self.commands = list(payload) if isinstance(payload, list) else []
-                return 200, [command | {"id": str(next(self._ids)), "application_id": str(self.application_id),
-                                        "version": "1", "type": command.get("type", 1)} for command in self.commands]
+                return 200, [{"description": ""} | command | {"id": str(next(self._ids)), "version": "1",
+                                                            "application_id": str(self.application_id),
+                                                            "type": command.get("type", 1)}
+                             for command in self.commands]
             case "GET", ["gateway", "bot"]:
                 return 200, {"url": self.gateway_url, "shards": 1,
                              "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
