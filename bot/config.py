@@ -15,6 +15,9 @@ MB = 1000 * 1000
 MIB = 1024 * 1024
 
 
+#: What a self-hosted Bot API server in --local mode accepts per upload.
+TELEGRAM_LOCAL_UPLOAD_LIMIT = 2000 * MB
+
 QUEUE_URL_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
 
 
@@ -43,14 +46,32 @@ class Settings(BaseSettings):
     telegram_read_timeout_s: float = 30.0
     telegram_write_timeout_s: float = 30.0
     telegram_upload_timeout_s: float = 300.0
-    #: Cloud Bot API limits (a self-hosted server allows up to 2000 MB).
+    #: Cloud Bot API limits. In local mode (below) they default to the local server's: no download limit
+    #: and 2000 MB uploads; setting either here still caps it.
     telegram_download_limit: int = 20 * MB
     telegram_upload_limit: int = 50 * MB
+    #: A self-hosted ``telegram-bot-api --local`` server: getFile answers an absolute path on that server's
+    #: disk, which the bot copies from (the directory must be readable here at the same path).
+    telegram_local_mode: bool = False
+    #: In local mode, send results as ``file://`` paths the server reads itself (it must see the data
+    #: directory at the same path); off: upload the bytes as in cloud mode.
+    telegram_local_upload_by_path: bool = True
     #: Discord's default per-file limit; boosted servers report more and that is used instead.
     discord_upload_limit: int = 10 * MIB
     #: Largest attachment fetched from Discord (members with Nitro may post up to 500 MiB; a long clip
     #: is refused by the duration and resolution limits anyway, so bigger files only cost bandwidth).
     discord_download_limit: int = 100 * MIB
+
+    #: A message whose text is a link to a video becomes a job like an uploaded video (bot/links.py).
+    links_enabled: bool = True
+    #: Empty: links to any public host. Otherwise only these domains and their subdomains ("example.com").
+    link_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Also accept pages yt-dlp understands (needs the optional ``links`` extra: pip install .[links]).
+    link_pages: bool = False
+    #: The most a link may download, the whole fetch's time, and the least average rate it must keep.
+    link_download_limit: int = Field(default=200 * MB, gt=0)
+    link_timeout_s: float = Field(default=120.0, gt=0)
+    link_min_rate: float = Field(default=50_000.0, ge=0)
 
     #: Input limits, checked before any expensive work.
     max_input_duration_s: float = 120.0
@@ -100,6 +121,14 @@ class Settings(BaseSettings):
             raise ValueError("use sqlite:///path/file.sqlite3 or postgresql://user:password@host:5432/db")
         return value
 
+    @field_validator("link_domains", mode="before")
+    @classmethod
+    def split_domains(cls, value: object) -> object:
+        """Accept "example.com, videos.example.org" from the environment as well as a JSON list."""
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.strip("[] ").replace(";", ",").split(",") if part.strip()]
+        return value
+
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def split_ids(cls, value: object) -> object:
@@ -118,6 +147,20 @@ class Settings(BaseSettings):
     def queue_location(self) -> str:
         """The queue URL to open: ``queue_url``, or the SQLite file ``database``."""
         return self.queue_url.get_secret_value() if self.queue_url else f"sqlite:///{self.database}"
+
+    @property
+    def telegram_download_cap(self) -> int | None:
+        """Largest file fetched from Telegram: the cloud's 20 MB, or in local mode none unless one is set."""
+        if self.telegram_local_mode and "telegram_download_limit" not in self.model_fields_set:
+            return None
+        return self.telegram_download_limit
+
+    @property
+    def telegram_upload_cap(self) -> int:
+        """Largest result sent to Telegram: the cloud's 50 MB, or in local mode 2000 MB unless one is set."""
+        if self.telegram_local_mode and "telegram_upload_limit" not in self.model_fields_set:
+            return TELEGRAM_LOCAL_UPLOAD_LIMIT
+        return self.telegram_upload_limit
 
     def chat_allowed(self, chat_id: int | str) -> bool:
         return not self.allowed_chat_ids or int(chat_id) in self.allowed_chat_ids

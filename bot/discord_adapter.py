@@ -311,6 +311,8 @@ class DiscordAdapter:
     async def receive(self, message: discord.Message) -> None:
         """One job per video of the message, each answered with its own status message (with buttons)."""
         videos = [attachment for attachment in message.attachments if is_video(attachment)]
+        if not message.attachments and await self.receive_link(message):
+            return
         if not videos:
             await message.reply(NOT_A_VIDEO_TEXT if message.attachments else HOW_TO_TEXT)
             return
@@ -322,6 +324,21 @@ class DiscordAdapter:
             elif outcome.new:  # a re-delivered event (not new) was answered the first time
                 status = await message.reply(outcome.text, view=status_view(outcome.job_id, outcome.position))
                 await self.service.set_status_message(outcome.job_id, status.id)
+
+    async def receive_link(self, message: discord.Message) -> bool:
+        """A message with a link to a video instead of an attachment (bot/links.py); False if it holds none."""
+        outcome = await self.service.accept_link(
+            platform=PLATFORM, chat_id=message.channel.id, user_id=message.author.id,
+            message_id=Source(message.id).encode(), text=message.content,
+            upload_limit=self.upload_limit_in(message.guild))
+        if outcome is None:
+            return False
+        if not isinstance(outcome, Accepted):
+            await message.reply(fit_text(outcome.text))
+        elif outcome.new:
+            status = await message.reply(outcome.text, view=status_view(outcome.job_id, outcome.position))
+            await self.service.set_status_message(outcome.job_id, status.id)
+        return True
 
     async def accept(self, chat_id: int, user_id: int, source: Source, video: discord.Attachment, caption: str,
                      upload_limit: int) -> Accepted | Refused:

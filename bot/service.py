@@ -6,6 +6,7 @@ business logic of their own, so Telegram, Discord and the console behave alike.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import functools
 import logging
@@ -19,6 +20,8 @@ from storage import CancelStatus, JobQueue, JobState, QueueFullError
 from .commands import (BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, CommandError, JobSettings, parse_caption,
                        parse_compare, parse_cut_mode, parse_fps, parse_model, parse_quality, parse_slowmo)
 from .config import Settings
+from .fetch import FetchRefused
+from .links import LinkReader, find_link
 from .replies import (DOWNLOAD_FAILED_TEXT, ENQUEUE_FAILED_TEXT, FAILED_STATUS_TEXT, OUT_OF_SPACE_TEXT,
                       queued_text)
 
@@ -70,11 +73,13 @@ class Refused:
 
 
 class ChatService:
-    def __init__(self, queue: JobQueue, settings: Settings, on_enqueued: Callable[[], None] | None = None) -> None:
+    def __init__(self, queue: JobQueue, settings: Settings, on_enqueued: Callable[[], None] | None = None,
+                 links: LinkReader | None = None) -> None:
         self.queue = queue
         self.settings = settings
         self.on_enqueued = on_enqueued
         self.inbox = settings.data_dir / "inbox"
+        self.links = links or LinkReader(settings)
 
     async def chat_settings(self, platform: str, chat_id: str | int) -> JobSettings:
         stored = await self.queue.settings.get(platform, chat_id)
@@ -103,6 +108,10 @@ class ChatService:
         try:
             await download(partial)
             os.replace(partial, target)
+        except FetchRefused as error:  # a link that was not fetched, or did not hold a usable video
+            partial.unlink(missing_ok=True)
+            log.info("link of %s message %s refused: %s", platform, message_id, error.detail)
+            return Refused(str(error))
         except Exception as error:
             partial.unlink(missing_ok=True)
             if out_of_space(error):
@@ -133,6 +142,29 @@ class ChatService:
         if self.on_enqueued is not None:
             self.on_enqueued()
         return Accepted(result.job.id, position, new=True)
+
+    async def accept_link(self, *, platform: str, chat_id: str | int, user_id: str | int, message_id: str | int,
+                          text: str | None, upload_limit: int | None) -> Accepted | Refused | None:
+        """A message whose text holds a link: fetched and checked like an uploaded video (the rest of the
+        text is its caption). None when there is no link in ``text``."""
+        link = find_link(text)
+        if link is None:
+            return None
+        if not self.settings.chat_allowed(chat_id):
+            return Refused(PRIVATE_CHAT_TEXT)
+        try:
+            self.links.check(link)
+        except FetchRefused as error:
+            log.info("link of %s message %s refused: %s", platform, message_id, error.detail)
+            return Refused(str(error))
+
+        async def download(target: Path) -> None:
+            await asyncio.to_thread(self.links.download, link, target)
+
+        return await self.accept_video(
+            platform=platform, chat_id=chat_id, user_id=user_id, message_id=message_id,
+            caption=(text or "").replace(link, " "), file_size=None, download_limit=None, upload_limit=upload_limit,
+            suffix=self.links.suffix(link), download=download)
 
     async def set_status_message(self, job_id: int, message_id: str | int) -> None:
         await self.queue.set_status_message(job_id, message_id)

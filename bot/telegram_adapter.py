@@ -29,7 +29,7 @@ from .commands import help_text, start_text
 from .config import Settings
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
 from .replies import Delivery, JobView
-from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService
+from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService, Refused
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,9 @@ class TelegramAdapter:
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
+            # A self-hosted --local server: getFile gives a path on its disk (PTB copies the file from
+            # there, never through memory) and uploads may be file:// paths.
+            .local_mode(settings.telegram_local_mode)
             .read_timeout(settings.telegram_read_timeout_s).write_timeout(settings.telegram_write_timeout_s)
             .media_write_timeout(settings.telegram_upload_timeout_s)
             # Answers quote the user's message, and still go out if it was deleted meanwhile.
@@ -223,6 +226,7 @@ class TelegramAdapter:
         self.app.add_handler(CommandHandler("status", self.on_status))
         self.app.add_handler(CommandHandler("cancel", self.on_cancel))
         self.app.add_handler(MessageHandler(VIDEO_FILTER, self.on_video))
+        self.app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
         self.app.add_handler(CallbackQueryHandler(self.on_button))
         self.app.add_error_handler(self.on_error)
 
@@ -368,8 +372,22 @@ class TelegramAdapter:
 
         outcome = await self.service.accept_video(
             platform=PLATFORM, chat_id=message.chat_id, user_id=message.from_user.id, message_id=message.message_id,
-            caption=message.caption, file_size=media.file_size, download_limit=self.settings.telegram_download_limit,
-            upload_limit=self.settings.telegram_upload_limit, suffix=suffix_for(media), download=download)
+            caption=message.caption, file_size=media.file_size, download_limit=self.settings.telegram_download_cap,
+            upload_limit=self.settings.telegram_upload_cap, suffix=suffix_for(media), download=download)
+        await self.answer_outcome(message, outcome)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A text with a link to a video: the same job as an uploaded one (other texts stay unanswered)."""
+        message = update.effective_message
+        if message is None or message.from_user is None:
+            return
+        outcome = await self.service.accept_link(
+            platform=PLATFORM, chat_id=message.chat_id, user_id=message.from_user.id, message_id=message.message_id,
+            text=message.text, upload_limit=self.settings.telegram_upload_cap)
+        if outcome is not None:
+            await self.answer_outcome(message, outcome)
+
+    async def answer_outcome(self, message: Message, outcome: Accepted | Refused) -> None:
         if isinstance(outcome, Accepted):
             if outcome.new:  # a re-delivered update (not new) was answered the first time
                 status = await message.reply_text(outcome.text, do_quote=True)
@@ -388,7 +406,7 @@ class TelegramAdapter:
     # --- ChatReplier: what the worker calls ---------------------------------------------------------
 
     def upload_limit(self, job: JobView) -> int | None:
-        return self.settings.telegram_upload_limit
+        return self.settings.telegram_upload_cap
 
     def reply_to(self, job: JobView) -> ReplyParameters:
         return ReplyParameters(message_id=int(job.message_id), allow_sending_without_reply=True)
@@ -417,6 +435,12 @@ class TelegramAdapter:
                       reply_parameters=self.reply_to(job))
 
         async def send() -> Message:
+            if self.settings.telegram_local_mode and self.settings.telegram_local_upload_by_path:
+                # The local server reads the file itself (PTB sends file:///absolute/path).
+                local = path.resolve()
+                if delivery.kind == "video":
+                    return await bot.send_video(video=local, supports_streaming=True, **common)
+                return await bot.send_animation(animation=local, **common)
             with path.open("rb") as file:
                 if delivery.kind == "video":
                     return await bot.send_video(video=file, supports_streaming=True, filename=path.name, **common)

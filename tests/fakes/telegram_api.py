@@ -18,6 +18,11 @@ does — long-polling `getUpdates`, realistic Message objects, the 20 MB downloa
 and 50 MB upload limits, "message is not modified", 401 for a wrong token — and
 records every call for the test to inspect. Method reference:
 https://core.telegram.org/bots/api
+
+`FakeTelegram(local_dir=path)` behaves like a self-hosted `telegram-bot-api --local` server:
+getFile answers an absolute path under `local_dir` (no download endpoint, no download limit),
+uploads may be `file:///absolute/path` strings, and uploads go up to 2000 MB. `add_local_file`
+registers a file already on that disk (e.g. a large sparse one) without reading it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 
@@ -48,6 +55,7 @@ from tests.fakes.telegram_requests import (
 # Cloud Bot API limits (decimal megabytes, like PTB's FILESIZE_DOWNLOAD/FILESIZE_UPLOAD).
 DOWNLOAD_LIMIT = 20_000_000
 UPLOAD_LIMIT = 50_000_000
+LOCAL_UPLOAD_LIMIT = 2_000_000_000  # a --local server's limit; it downloads any size
 MESSAGE_TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64  # bytes
@@ -109,10 +117,14 @@ class FileRef:
     height: int | None = None
     duration: int | None = None
     reported_size: int | None = None
+    #: Where a local-mode server keeps the file (its content is then read from there, not held).
+    local_path: Path | None = None
 
     @property
     def file_size(self) -> int:
-        return len(self.content) if self.reported_size is None else self.reported_size
+        if self.reported_size is not None:
+            return self.reported_size
+        return self.local_path.stat().st_size if self.local_path is not None else len(self.content)
 
 
 @dataclass
@@ -170,14 +182,17 @@ class FakeTelegram:
         *,
         bot_username: str = "smoothbot_test_bot",
         bot_name: str = "Smoothbot",
-        upload_limit: int = UPLOAD_LIMIT,
-        download_limit: int = DOWNLOAD_LIMIT,
+        upload_limit: int | None = None,
+        download_limit: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        local_dir: Path | None = None,
     ) -> None:
         self.token = token
-        self.upload_limit = upload_limit
-        self.download_limit = download_limit
+        self.local_dir = Path(local_dir).resolve() if local_dir is not None else None
+        local = self.local_dir is not None
+        self.upload_limit = upload_limit or (LOCAL_UPLOAD_LIMIT if local else UPLOAD_LIMIT)
+        self.download_limit: int | None = download_limit or (None if local else DOWNLOAD_LIMIT)
         self.host = host
         self.port = port
         self.bot_user: JsonDict = {
@@ -321,6 +336,31 @@ class FakeTelegram:
             height=height,
             duration=duration,
             reported_size=file_size,
+        )
+        self.files[ref.file_id] = ref
+        return ref
+
+    def add_local_file(
+        self,
+        path: Path,
+        *,
+        mime_type: str | None = "video/mp4",
+        file_name: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        duration: int | None = None,
+    ) -> FileRef:
+        """Local mode: a file a user sent that the server already holds at `path` (never read here)."""
+        if self.local_dir is None:
+            raise ValueError("add_local_file needs FakeTelegram(local_dir=...)")
+        ref = self._new_file(
+            b"",
+            mime_type=mime_type,
+            file_name=file_name or Path(path).name,
+            width=width,
+            height=height,
+            duration=duration,
+            local_path=Path(path).resolve(),
         )
         self.files[ref.file_id] = ref
         return ref
@@ -577,7 +617,7 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return web.json_response(BotApiError(401, "Unauthorized").body(), status=401)
         ref = self._files_by_path.get(file_path)
-        if ref is None:
+        if ref is None or self.local_dir is not None:  # a --local server serves files from its disk only
             return web.json_response(BotApiError(404, "Not Found").body(), status=404)
         self.downloads.append(file_path)
         return web.Response(body=ref.content, content_type=ref.mime_type or "application/octet-stream")
@@ -668,6 +708,14 @@ class FakeTelegram:
                 suffix = mimetypes.guess_extension(ref.mime_type) or ""
             self._path_counter += 1
             path = f"{directory}/file_{self._path_counter}{suffix}"
+            if self.local_dir is not None:  # the server's own disk: <dir>/<token>/videos/file_1.mp4
+                if ref.local_path is not None:
+                    path = str(ref.local_path)
+                else:
+                    stored = self.local_dir / self.token.replace(":", "_") / path
+                    stored.parent.mkdir(parents=True, exist_ok=True)
+                    stored.write_bytes(ref.content)
+                    path = str(stored)
             self._file_paths[ref.file_id] = path
             self._files_by_path[path] = ref
         return path
@@ -790,9 +838,31 @@ class FakeTelegram:
             return ref
         if isinstance(value, str) and value in self.files:
             return self.files[value]
+        if isinstance(value, str) and value.startswith("file://") and self.local_dir is not None:
+            return self._local_upload(params, kind, Path(unquote(urlsplit(value).path)))
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             raise bad_request("failed to get HTTP URL content")
         raise bad_request("wrong file identifier/HTTP URL specified")
+
+    def _local_upload(self, params: JsonDict, kind: str, path: Path) -> FileRef:
+        """Local mode: the bot named a file on the server's disk; the server reads it (as the real one does)."""
+        if not path.is_absolute() or not path.is_file():
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        if path.stat().st_size > self.upload_limit:
+            raise BotApiError(413, "Request Entity Too Large")
+        ref = self._new_file(
+            path.read_bytes(),
+            mime_type=mimetypes.guess_type(path.name)[0],
+            file_name=path.name,
+            width=params.get("width"),
+            height=params.get("height"),
+            duration=params.get("duration"),
+            local_path=path,
+        )
+        self._file_kinds[ref.file_id] = kind
+        self.files[ref.file_id] = ref
+        params[kind] = ref
+        return ref
 
     def _store_thumbnail(self, params: JsonDict) -> None:
         thumbnail = params.get("thumbnail")
@@ -859,7 +929,7 @@ class FakeTelegram:
         ref = self.files.get(str(params.get("file_id", "")))
         if ref is None:
             raise bad_request("invalid file_id")
-        if ref.file_size > self.download_limit:
+        if self.download_limit is not None and ref.file_size > self.download_limit:
             raise bad_request("file is too big")
         return {
             "file_id": ref.file_id,
