@@ -15,7 +15,7 @@ venv: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,bench]'
+	$(PIP) install -e '.[dev,bench,links]'
 	touch $@
 
 weights: venv

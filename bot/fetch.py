@@ -242,13 +242,14 @@ class Fetcher:
             current = self.check_url(current.join(location))
         raise FetchRefused("That link redirects too many times.", f"more than {self.limits.max_redirects} redirects")
 
-    def fetch(self, url: str, target: Path, *, accept: Callable[[str], bool] | None = None) -> Fetched:
+    def fetch(self, url: str, target: Path, *, accept: Callable[[str], bool] | None = None,
+              headers: dict[str, str] | None = None) -> Fetched:
         """Download ``url`` to ``target`` (removed again on any refusal). ``accept(content_type)`` may refuse
         the body by its type before it is read (it raises :class:`FetchRefused` or returns False)."""
         started = time.monotonic()
         try:
             with self.client() as client:
-                response, final = self.open(client, url, started=started)
+                response, final = self.open(client, url, headers, started=started)
                 try:
                     content_type = self.check_response(response, accept)
                     size = self.save(response, target, started)
@@ -282,26 +283,30 @@ class Fetcher:
             raise FetchRefused("That link does not lead to a video file.", f"Content-Type {content_type!r}")
         return content_type
 
-    def too_large_text(self) -> str:
-        return f"The video at that link is larger than {self.limits.max_bytes / 1e6:.0f} MB, the most I fetch."
+    def too_large_text(self, max_bytes: int | None = None) -> str:
+        limit = self.limits.max_bytes if max_bytes is None else max_bytes
+        return f"The file at that link is larger than {limit / 1e6:.0f} MB, the most I fetch."
 
     def save(self, response: httpx.Response, target: Path, started: float) -> int:
         """Stream the body to ``target``, counting every byte, watching the clock and the rate."""
-        body_started = time.monotonic()
         received = 0
         with target.open("wb") as file:
-            for chunk in self.pieces(response):
-                received += len(chunk)
-                if received > self.limits.max_bytes:
-                    raise FetchRefused(self.too_large_text(), f"body passed {self.limits.max_bytes} bytes")
-                file.write(chunk)
-                self.check_time(started)
-                self.check_rate(received, time.monotonic() - body_started)
+            for piece in self.body(response, started, self.limits.max_bytes):
+                file.write(piece)
+                received += len(piece)
         return received
 
-    @staticmethod
-    def pieces(response: httpx.Response) -> Iterator[bytes]:
-        return response.iter_raw()  # pieces as they arrive (a chunk size would wait for that many bytes)
+    def body(self, response: httpx.Response, started: float, max_bytes: int) -> Iterator[bytes]:
+        """The body's pieces as they arrive, cut at ``max_bytes``, the time limit and the minimum rate."""
+        body_started = time.monotonic()
+        received = 0
+        for piece in response.iter_raw():  # as they arrive (a chunk size would wait for that many bytes)
+            received += len(piece)
+            if received > max_bytes:
+                raise FetchRefused(self.too_large_text(max_bytes), f"body passed {max_bytes} bytes")
+            yield piece
+            self.check_time(started)
+            self.check_rate(received, time.monotonic() - body_started)
 
     def check_time(self, started: float) -> None:
         if time.monotonic() - started > self.limits.total_timeout_s:

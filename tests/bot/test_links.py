@@ -124,3 +124,30 @@ async def test_a_link_in_a_discord_message_becomes_a_job(settings, reachable, mo
     async with SqliteJobQueue.open(settings.database) as queue:
         assert len(await queue.jobs_for_user("discord", message.channel.id, message.author.id,
                                              include_finished=True)) == 1
+
+
+async def test_with_pages_on_yt_dlp_finds_the_video_in_a_page_and_every_request_stays_guarded(tg, reachable, tmp_path):
+    pytest.importorskip("yt_dlp")
+    from bot.pages import NO_VIDEO_TEXT
+
+    other = reachable.raw_port
+    refused_pages = {
+        # the page's video is on loopback: the fetcher refuses the URL yt-dlp found
+        reachable.url(f"/page.html?src=http://127.0.0.1:{other}/clip.mp4"): NOT_ALLOWED_TEXT,
+        # the page sends yt-dlp on to loopback: yt-dlp's own request goes through the guard and is refused
+        reachable.url(f"/refresh.html?to=http://localhost:{other}/page.html"): NOT_ALLOWED_TEXT,
+        reachable.url("/page.html?src="): NO_VIDEO_TEXT,
+    }
+    async with running_bot(tg, bot_settings(tg, tmp_path, link_pages=True)):
+        for chat, (text, expected) in enumerate(refused_pages.items(), start=200):
+            message_id = tg.send_user_message(chat, chat, text=text)
+            answer = await tg.wait_for("sendMessage", lambda call: replying_to(message_id)(call)
+                                       and int(call.params["chat_id"]) == chat, timeout=JOB_TIMEOUT)
+            assert answer.params["text"] == expected, text
+        message_id = tg.send_user_message(42, 42, text=f"{reachable.url('/page.html')} /fps 50")
+        queued = await tg.wait_for("sendMessage", lambda call: replying_to(message_id)(call)
+                                   and int(call.params["chat_id"]) == 42, timeout=JOB_TIMEOUT)
+        assert queued.params["text"] == "Queued — position 1"
+        sent = await tg.wait_for("sendVideo", lambda call: call.ok, timeout=JOB_TIMEOUT)
+    assert sent.params["caption"].startswith("25 → 50 fps")
+    assert jobs_in(tmp_path) == 1

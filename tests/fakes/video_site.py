@@ -5,7 +5,8 @@
         await asyncio.to_thread(fetcher.fetch, site.url("/clip.mp4"), target)
 
 Routes: ``/clip.mp4`` (the video), ``/clip`` (the same without a suffix, as application/octet-stream),
-``/page.html`` (a web page embedding the video, for yt-dlp's generic extractor), ``/text.mp4`` (text
+``/page.html`` (a web page embedding the video, for yt-dlp's generic extractor; ``?src=URL`` another
+source), ``/refresh.html?to=URL`` (a page that moves on to URL), ``/text.mp4`` (text
 served as video/mp4), ``/redirect?to=URL`` (302), ``/hops/N`` (N redirects, then the video), ``/big?bytes=N``
 (N bytes, chunked, no Content-Length), ``/huge-declared`` (declares 10 GB), ``/trickle`` (one byte every
 0.1 s), ``/stall`` (headers, then nothing), ``/gzip.mp4`` (a compressed body), ``/lying-length``
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import html
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -56,6 +58,7 @@ class VideoSite:
         app.router.add_get("/clip.mp4", self._clip)
         app.router.add_get("/clip", self._clip_no_suffix)
         app.router.add_get("/page.html", self._page)
+        app.router.add_get("/refresh.html", self._refresh)
         app.router.add_get("/text.mp4", self._text)
         app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/hops/{count}", self._hops)
@@ -91,9 +94,17 @@ class VideoSite:
         return web.Response(body=self.clip, content_type="application/octet-stream")
 
     async def _page(self, request: web.Request) -> web.Response:
-        html = ("<!doctype html><html><head><title>A test clip</title></head><body>"
-                f'<video controls src="/clip.mp4" type="video/mp4"></video></body></html>')
-        return web.Response(text=html, content_type="text/html")
+        """A page with an HTML5 video (``?src=URL``: that source instead of /clip.mp4; ``?src=``: none)."""
+        source = request.query.get("src", "/clip.mp4")
+        video = f'<video controls src="{html.escape(source)}" type="video/mp4"></video>' if source else "<p>hello</p>"
+        return web.Response(text=f"<!doctype html><html><head><title>A test clip</title></head><body>{video}"
+                                 "</body></html>", content_type="text/html")
+
+    async def _refresh(self, request: web.Request) -> web.Response:
+        """A page that sends the browser on (``<meta http-equiv=refresh>``) to ``?to=URL``."""
+        target = html.escape(request.query["to"])
+        return web.Response(text=f'<!doctype html><html><head><meta http-equiv="refresh" content="0; url={target}">'
+                                 "<title>moved</title></head><body></body></html>", content_type="text/html")
 
     async def _text(self, request: web.Request) -> web.Response:
         return web.Response(body=b"this is text, not a video\n" * 100, content_type="video/mp4")
