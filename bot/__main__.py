@@ -2,7 +2,7 @@
 
 ``python -m bot --console VIDEO [--fps N] [--loop] [--gif] [--model NAME]`` runs the same flow
 on the terminal without any network. ``python -m bot status`` shows the queue and the workers
-running jobs (bot/status.py).
+(bot/status.py); ``python -m bot migrate TARGET_URL`` moves the queue to another (bot/migrate.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class PlatformStartError(RuntimeError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="smoothbot chat service",
-                                     epilog="python -m bot status: the queue and the workers running jobs")
+                                     epilog="python -m bot status: the queue and the workers; "
+                                            "python -m bot migrate TARGET_URL: move the queue (e.g. to PostgreSQL)")
     parser.add_argument("--console", type=Path, metavar="VIDEO", help="run one video through the chat flow locally")
     parser.add_argument("--fps", type=float, help="(console) target frame rate")
     parser.add_argument("--loop", action="store_true", help="(console) seamless loop")
@@ -65,9 +66,9 @@ def open_queue(settings: Settings) -> storage.OpeningQueue:
 def configured_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
     adapters: list[PlatformAdapter] = []
     if settings.telegram_token is not None:
-        from .telegram_adapter import TelegramAdapter
+        from .telegram_failover import telegram_adapter
 
-        adapters.append(TelegramAdapter(settings, service))
+        adapters.append(telegram_adapter(settings, service))  # polling, polling with standbys, or webhook
     if settings.discord_token is not None:
         from .discord_adapter import DiscordAdapter
 
@@ -144,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["status"]:
         return status.main(argv[1:])
+    if argv[:1] == ["migrate"]:
+        from . import migrate
+
+        return migrate.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

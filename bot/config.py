@@ -5,10 +5,11 @@ Tokens are :class:`~pydantic.SecretStr`: they print as ``**********`` in logs an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1000 * 1000
@@ -19,6 +20,8 @@ MIB = 1024 * 1024
 TELEGRAM_LOCAL_UPLOAD_LIMIT = 2000 * MB
 
 QUEUE_URL_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
+#: What Telegram accepts as a webhook's secret token.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -46,6 +49,16 @@ class Settings(BaseSettings):
     telegram_read_timeout_s: float = 30.0
     telegram_write_timeout_s: float = 30.0
     telegram_upload_timeout_s: float = 300.0
+    #: Webhook mode (several front-ends behind a load balancer): Telegram POSTs updates to this public
+    #: HTTPS URL, carrying the secret in X-Telegram-Bot-Api-Secret-Token; each front-end serves the
+    #: URL's path on telegram_webhook_listen:telegram_webhook_port. Unset: long polling (on PostgreSQL
+    #: one front-end at a time polls, the others stand by; bot/telegram_failover.py).
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    #: Seconds between a standby front-end's tries to take over Telegram polling (PostgreSQL only).
+    telegram_standby_retry_s: float = Field(default=2.0, gt=0)
     #: Cloud Bot API limits. In local mode (below) they default to the local server's: no download limit
     #: and 2000 MB uploads; setting either here still caps it.
     telegram_download_limit: int = 20 * MB
@@ -108,7 +121,7 @@ class Settings(BaseSettings):
     metrics_interval_s: float = Field(default=15.0, gt=0)
 
     @field_validator("telegram_token", "discord_token", "rife_weights", "dain_weights", "device", "queue_url",
-                     "metrics_port", mode="before")
+                     "metrics_port", "telegram_webhook_url", "telegram_webhook_secret", mode="before")
     @classmethod
     def blank_is_unset(cls, value: object) -> object:
         """``TELEGRAM_TOKEN=`` in .env means "not configured", not an empty token."""
@@ -128,6 +141,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.strip("[] ").replace(";", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("use the public https:// URL that Telegram should POST updates to")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("use 1 to 256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule for secret tokens)")
+        return value
+
+    @model_validator(mode="after")
+    def webhook_needs_secret(self) -> Settings:
+        if self.telegram_webhook_url is not None and self.telegram_webhook_secret is None:
+            raise ValueError("SMOOTHBOT_TELEGRAM_WEBHOOK_URL needs SMOOTHBOT_TELEGRAM_WEBHOOK_SECRET, so that only "
+                             "Telegram can post updates")
+        return self
 
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
@@ -169,4 +203,7 @@ class Settings(BaseSettings):
 def setting_error(error: ValidationError) -> str:
     """The first bad setting in ``error``, as one line for the terminal."""
     first = error.errors()[0]
-    return f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    where = ".".join(map(str, first["loc"]))
+    if not where:  # a rule between settings
+        return f"bad settings: {first['msg'].removeprefix('Value error, ')}"
+    return f"bad setting {where}: {first['msg']}"

@@ -51,6 +51,8 @@ COMMANDS = [
     BotCommand("status", "Your videos and their places in the queue"),
     BotCommand("cancel", "Cancel your waiting or running video"),
 ]
+#: The updates the handlers below use.
+ALLOWED_UPDATES = ["message", "callback_query"]
 #: Videos, animations, round video notes, and files sent "as document" that are videos or GIFs.
 VIDEO_FILTER = (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters.Document.VIDEO
                 | filters.Document.MimeType("image/gif"))
@@ -240,8 +242,13 @@ class TelegramAdapter:
             raise
         await self.app.bot.set_my_commands(COMMANDS)
         await self.app.start()
+        await self.start_updates()
+
+    async def start_updates(self) -> None:
+        """Start receiving updates: long polling here; bot/telegram_failover.py adds the standby and
+        webhook ways."""
         assert self.app.updater is not None
-        await self.app.updater.start_polling(allowed_updates=["message", "callback_query"])
+        await self.app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
 
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:

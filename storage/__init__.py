@@ -17,6 +17,7 @@ from storage.errors import (
     StorageError,
     StorageUnavailableError,
 )
+from storage.exclusive import ExclusiveHold
 from storage.files import FileMissingError, FileStore, LocalFileStore, S3FileStore
 from storage.jobs import (
     CancelOutcome,
@@ -50,6 +51,7 @@ __all__ = [
     "Claim",
     "Delivery",
     "EnqueueResult",
+    "ExclusiveHold",
     "FileMissingError",
     "FileStore",
     "Job",

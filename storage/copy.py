@@ -70,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="the queue URL to copy from (e.g. sqlite:///data/smoothbot.sqlite3)")
     parser.add_argument("target", help="the queue URL to copy into (e.g. postgresql://user:pw@host:5432/db)")
     args = parser.parse_args(argv)
+    return run(args.source, args.target)
+
+
+def run(source_url: str, target_url: str) -> int:
+    """Copy, and say what was copied (exit 0) or the one-line reason why not (exit 2)."""
     try:
-        report = asyncio.run(_copy(args.source, args.target))
+        report = asyncio.run(_copy(source_url, target_url))
     except (ValueError, StorageError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

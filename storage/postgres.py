@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage.errors import SchemaTooNewError, StorageUnavailableError
+from storage.exclusive import AdvisoryHold, ExclusiveHold
 from storage.files import FileStore
 from storage.inflight import InFlight
 from storage.migrations import CHANGE_INDEXES, JOB_INDEXES, Migration, check_sequence, latest_version
@@ -242,6 +243,9 @@ class PostgresDialect(Dialect):
     async def change_horizon(self, conn: Connection) -> int:
         (row,) = await conn.fetch("SELECT txid_snapshot_xmin(txid_current_snapshot())")
         return int(row[0])
+
+    def exclusive(self, name: str, *, retry_s: float, check_s: float) -> ExclusiveHold:
+        return AdvisoryHold(self.dsn, name, retry_s=retry_s, check_s=check_s)
 
     async def close(self) -> None:
         if not await self._inflight.close():

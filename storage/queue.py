@@ -34,6 +34,7 @@ from storage.jobs import (
     RecoveryReport,
     WorkerInfo,
 )
+from storage.exclusive import ExclusiveHold
 from storage.settings import ChatSettingsStore
 from storage.values import PlatformId
 
@@ -237,6 +238,11 @@ class JobQueue(ABC):
     @abstractmethod
     async def wait_for_changes(self, timeout: float) -> bool:
         """Wait until some job may have changed or ``timeout`` passes; True when woken (a hint)."""
+
+    @abstractmethod
+    def exclusive(self, name: str, *, retry_s: float = 2.0, check_s: float = 2.0) -> ExclusiveHold:
+        """Something one process at a time may do (Telegram polling): ``await hold.acquire()``, then
+        ``hold.wait_lost()``. PostgreSQL: an advisory lock; SQLite: held at once (one machine)."""
 
     @abstractmethod
     async def take_edit_slot(self, platform: str, chat_id: PlatformId, min_interval: float) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from storage.errors import JobNotFoundError, JobStateError, LeaseLostError, QueueFullError
+from storage.exclusive import DEFAULT_CHECK_S, DEFAULT_RETRY_S, ExclusiveHold, LocalHold
 from storage.files import FileStore
 from storage.jobs import (
     CancelOutcome,
@@ -128,6 +129,10 @@ class Dialect(ABC):
     @abstractmethod
     async def change_horizon(self, conn: Connection) -> int:
         """Every change stamped below this number is committed and visible."""
+
+    def exclusive(self, name: str, *, retry_s: float, check_s: float) -> ExclusiveHold:
+        """A hold one process at a time may have; one machine's engine needs no lock."""
+        return LocalHold(name)
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -561,6 +566,11 @@ class SqlJobQueue(JobQueue):
                 stopped_at=to_datetime(row["stopped_at"]), jobs=held, status=status,
             ))
         return tuple(infos)
+
+    def exclusive(self, name: str, *, retry_s: float = DEFAULT_RETRY_S, check_s: float = DEFAULT_CHECK_S) -> ExclusiveHold:
+        """A hold that one process at a time has among all on this database (storage/exclusive.py):
+        on PostgreSQL an advisory lock, standbys retrying every ``retry_s``; on SQLite held at once."""
+        return self._dialect.exclusive(name, retry_s=retry_s, check_s=check_s)
 
     # --- front-ends: the per-chat status-edit throttle -------------------------------------------
 

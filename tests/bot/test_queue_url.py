@@ -23,7 +23,7 @@ async def test_the_bot_queues_on_postgresql_when_told_to(tg, tmp_path, postgres_
     clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=0.4)
     settings = bot_settings(tg, tmp_path, queue_url=postgres_url)
     assert settings.queue_location == postgres_url
-    assert "secret" not in repr(Settings(_env_file=None, queue_url="postgresql://u:secret@h/db"))
+    assert "pw-s3kr1t" not in repr(Settings(_env_file=None, queue_url="postgresql://u:pw-s3kr1t@h/db"))
     async with running_bot(tg, settings):
         message_id = tg.send_user_message(42, 42, video=add_clip(tg, clip), caption="/fps 50")
         queued = await tg.wait_for("sendMessage", replying_to(message_id), timeout=10)

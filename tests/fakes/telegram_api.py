@@ -94,6 +94,9 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
 )
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
+)
 GET_UPDATES_CONFLICT = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 )
@@ -214,6 +217,7 @@ class FakeTelegram:
         self.files: dict[str, FileRef] = {}
         self.callback_answers: dict[str, JsonDict] = {}
         self.downloads: list[str] = []  # file paths served by the file endpoint
+        self.webhook: JsonDict | None = None  # setWebhook's url, secret_token, allowed_updates
         # Internal state.
         self._updates: list[JsonDict] = []
         self._last_update_id = 0
@@ -238,6 +242,7 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "getUpdates": self._get_updates,
@@ -884,16 +889,53 @@ class FakeTelegram:
     async def _get_me(self, params: JsonDict) -> JsonDict:
         return dict(self.bot_user)
 
+    async def _set_webhook(self, params: JsonDict) -> bool:
+        url = str(params.get("url") or "")
+        if not url:
+            return await self._delete_webhook(params)
+        if not url.startswith(("https://", "http://")):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad_request("bad webhook: secret token contains unallowed characters")
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": params.get("allowed_updates")}
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        self._updates_changed.fire()  # a waiting getUpdates ends in a conflict, as on Telegram
+        return True
+
+    async def push_updates(self, secret_token: str | None = None) -> list[int]:
+        """Telegram's side of webhook mode: POST each pending update to the webhook URL with the
+        secret header (the one set, unless ``secret_token`` is given); a 200 confirms it. Returns
+        the HTTP statuses."""
+        from aiohttp import ClientSession
+
+        assert self.webhook is not None, "no webhook is set"
+        secret = self.webhook["secret_token"] if secret_token is None else secret_token
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+        statuses = []
+        async with ClientSession() as session:
+            for update in list(self._updates):
+                async with session.post(self.webhook["url"], json=update, headers=headers) as response:
+                    statuses.append(response.status)
+                    if response.status == 200:
+                        self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+        return statuses
+
     async def _delete_webhook(self, params: JsonDict) -> bool:
+        self.webhook = None
         if params.get("drop_pending_updates"):
             self._updates.clear()
             self._updates_changed.fire()
         return True
 
     async def _get_webhook_info(self, params: JsonDict) -> JsonDict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}
 
     async def _get_updates(self, params: JsonDict) -> list[JsonDict]:
+        if self.webhook is not None:
+            raise BotApiError(409, WEBHOOK_CONFLICT)
         offset = params.get("offset") or 0
         limit = min(max(int(params.get("limit") or GET_UPDATES_LIMIT), 1), GET_UPDATES_LIMIT)
         timeout = max(float(params.get("timeout") or 0), 0.0)
@@ -921,6 +963,8 @@ class FakeTelegram:
             self._waiting_polls -= 1
         if token != self.token:
             raise BotApiError(401, "Unauthorized")
+        if self.webhook is not None:
+            raise BotApiError(409, WEBHOOK_CONFLICT)
         if generation != self._poll_generation and not self._closing:
             raise BotApiError(409, GET_UPDATES_CONFLICT)
         return copy.deepcopy(self._updates[:limit])
