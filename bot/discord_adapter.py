@@ -538,7 +538,8 @@ class DiscordAdapter:
 
         caption = fit_text(addressing(job, delivery.caption))
         used, followup = await self.through_link(job, lambda link: link.interaction.followup.send(
-            caption, file=upload(), ephemeral=False, wait=True, **pinging(job)))  # the result is public
+            caption, file=upload(), ephemeral=False, wait=True,  # the result is public
+            allowed_mentions=pinging(job).get("allowed_mentions", discord.utils.MISSING)))
         if used and followup is not None:
             return str(followup.id)
 

@@ -332,6 +332,26 @@ async def test_wrong_files_and_unaddressed_messages(settings, monkeypatch, tmp_p
     assert not discord_.replies_to(ignored.id)
 
 
+async def test_several_videos_in_one_message_become_one_job_each(settings, monkeypatch, tmp_path):
+    first = make_testsrc(tmp_path / "first.mp4", fps="25", seconds=0.4)
+    second = make_testsrc(tmp_path / "second.mp4", fps="20", seconds=0.5)
+    async with running_bot(settings, monkeypatch, tmp_path) as discord_:
+        message = await discord_.post(discord_.mention("smooth /fps 40"), first, second)
+        await discord_.wait_for(lambda: sum(bool(sent.files) for sent in discord_.replies_to(message.id)) == 2,
+                                timeout=JOB_TIMEOUT)
+        answers = [sent for sent in discord_.replies_to(message.id) if not sent.files]
+        results = [sent for sent in discord_.replies_to(message.id) if sent.files]
+    assert len(answers) == 2 and all(answer.content.startswith("Queued") for answer in answers)  # each answered
+    frames = []
+    for index, result in enumerate(results):
+        (data,) = result.files.values()
+        (tmp_path / f"result{index}.mp4").write_bytes(data)
+        frames.append(len(read_video(tmp_path / f"result{index}.mp4")[0]))
+    assert sorted(frames) == [16, 20]  # 0.4 s and 0.5 s at 40 fps: the caption applies to both
+    async with SqliteJobQueue.open(settings.database) as queue:
+        assert [(await queue.get(job_id)).message_id for job_id in (1, 2)] == [str(message.id), f"{message.id}.1"]
+
+
 async def test_too_big_attachment_is_refused_before_download(settings, monkeypatch, tmp_path):
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     downloads = []
