@@ -42,6 +42,7 @@ CONTRIBUTED: dict[str, str] = {
     "encoding": "bench.encoding",
     "cuts": "bench.cuts",
     "versus": "bench.versus",
+    "scale_out": "bench.scaleout",
 }
 
 
