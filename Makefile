@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --quiet
 INSTALLED := $(VENV)/.installed
 DEMO_DIR := out/demo
 
-.PHONY: venv weights test test-fast demo demo-cli bench bench-full clean
+.PHONY: venv weights test test-fast demo demo-cli bench bench-full messages clean
 
 venv: $(INSTALLED)
 
@@ -41,6 +41,13 @@ bench: venv weights
 
 bench-full: venv weights
 	$(PY) -m bench --full
+
+# Re-extract the bot's texts (_("…"), N_("…")) and merge them into bot/locale/*/LC_MESSAGES/smoothbot.po;
+# new texts come in untranslated and tests/bot/test_i18n.py fails until each has its translation.
+# The .po files are read at run time (bot/i18n.py compiles them in memory): there is no .mo to build.
+messages: venv
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o out/smoothbot.pot .
+	$(VENV)/bin/pybabel update -i out/smoothbot.pot -d bot/locale -D smoothbot --width 120 --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

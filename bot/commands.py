@@ -13,20 +13,22 @@ from interpolation.options import (COMPARE_MODES, CUT_MODES, MAX_SLOWMO, MIN_SLO
                                    CutMode)
 
 from .config import Settings
+from .i18n import LANGUAGE_NAMES, N_, _, known_language
 
 OutputChoice = Literal["mp4", "gif"]
 #: How /settings and captions name the comparison layouts and cut modes.
-COMPARE_DISPLAY = {"split": "moving split", "side": "side by side", "stack": "stacked"}
-CUT_MODE_DISPLAY = {"cut": "hard cuts", "fade": "cross-fades at cuts"}
+#: They are message ids: show them as ``_(COMPARE_DISPLAY[mode])``.
+COMPARE_DISPLAY = {"split": N_("moving split"), "side": N_("side by side"), "stack": N_("stacked")}
+CUT_MODE_DISPLAY = {"cut": N_("hard cuts"), "fade": N_("cross-fades at cuts")}
 #: How /quality's choices are offered (Discord's menu). Only RIFE has a "best" mode; other models ignore it.
-QUALITY_DISPLAY = {"fast": "fast (one pass)", "best": "best (RIFE: sharper, about 4× slower)"}
+QUALITY_DISPLAY = {"fast": N_("fast (one pass)"), "best": N_("best (RIFE: sharper, about 4× slower)")}
 #: The model that has a "best" quality mode (an average of four views of each pair).
 BEST_QUALITY_MODEL = "rife"
 #: "/compare" alone asks for the layout people share most: one picture with a moving split line.
 DEFAULT_COMPARE: CompareMode = "split"
 #: Words that switch an optional setting off again ("/slowmo off", "/compare off").
 OFF_WORDS = ("off", "no", "none", "0", "1", "1x")
-MODEL_DISPLAY = {"rife": "RIFE", "flow": "optical flow", "blend": "blend", "dain": "DAIN"}
+MODEL_DISPLAY = {"rife": "RIFE", "flow": N_("optical flow"), "blend": N_("blend"), "dain": "DAIN"}
 #: Lowest target rate accepted: below it nothing looks smooth.
 MIN_TARGET_FPS = 1.0
 
@@ -61,20 +63,20 @@ class JobSettings:
 
     def describe(self) -> str:
         """"60 fps, loop, GIF, RIFE" — one line for /settings and replies (extras only when set)."""
-        parts = [f"{format_fps(self.fps)} fps" if self.fps else "2× the frame rate"]
-        parts.append("loop on" if self.loop else "loop off")
+        parts = [_("{fps} fps").format(fps=format_fps(self.fps)) if self.fps else _("2× the frame rate")]
+        parts.append(_("loop on") if self.loop else _("loop off"))
         parts.append(self.output.upper())
-        parts.append(MODEL_DISPLAY.get(self.model, self.model))
+        parts.append(model_name(self.model))
         if self.slowmo:
-            parts.append(f"{format_fps(self.slowmo)}× slow motion")
+            parts.append(_("{factor}× slow motion").format(factor=format_fps(self.slowmo)))
         if self.compare:
-            parts.append(f"before/after {COMPARE_DISPLAY[self.compare]}")
+            parts.append(_("before/after {layout}").format(layout=_(COMPARE_DISPLAY[self.compare])))
         if self.cut_mode != "cut":
-            parts.append(CUT_MODE_DISPLAY[self.cut_mode])
+            parts.append(_(CUT_MODE_DISPLAY[self.cut_mode]))
         if self.quality == "best":
             # Stored even when another model is chosen (it applies again with RIFE), so say so.
-            parts.append("best quality" if self.model == BEST_QUALITY_MODEL
-                         else f"best quality (for {MODEL_DISPLAY[BEST_QUALITY_MODEL]} only)")
+            parts.append(_("best quality") if self.model == BEST_QUALITY_MODEL
+                         else _("best quality (for {model} only)").format(model=model_name(BEST_QUALITY_MODEL)))
         return ", ".join(parts)
 
 
@@ -91,6 +93,11 @@ def quoted(text: str) -> str:
     return f"“{word}”"
 
 
+def model_name(model: str) -> str:
+    """How a model is named to users, in the current language ("optical flow", "RIFE")."""
+    return _(MODEL_DISPLAY[model]) if model in MODEL_DISPLAY else model
+
+
 def format_fps(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
@@ -102,13 +109,15 @@ def available_models(settings: Settings) -> tuple[str, ...]:
 
 def parse_fps(text: str | None, settings: Settings) -> float:
     if text is None or not text.strip():
-        raise CommandError(f"Tell me the frame rate, e.g. /fps 60 (between {MIN_TARGET_FPS:g} and {settings.max_fps:g}).")
+        raise CommandError(_("Tell me the frame rate, e.g. /fps 60 (between {low} and {high}).").format(
+            low=f"{MIN_TARGET_FPS:g}", high=f"{settings.max_fps:g}"))
     try:
         value = float(text.strip().lower().removesuffix("fps").replace(",", "."))
     except ValueError:
-        raise CommandError(f"{quoted(text)} is not a frame rate. Try /fps 60.") from None
+        raise CommandError(_("{word} is not a frame rate. Try /fps 60.").format(word=quoted(text))) from None
     if not MIN_TARGET_FPS <= value <= settings.max_fps:
-        raise CommandError(f"The frame rate must be between {MIN_TARGET_FPS:g} and {settings.max_fps:g} fps.")
+        raise CommandError(_("The frame rate must be between {low} and {high} fps.").format(
+            low=f"{MIN_TARGET_FPS:g}", high=f"{settings.max_fps:g}"))
     return value
 
 
@@ -116,8 +125,10 @@ def parse_model(text: str | None, settings: Settings) -> str:
     choices = available_models(settings)
     name = (text or "").strip().lower()
     if name not in choices:
-        hint = "" if "dain" in choices else " (DAIN needs its checkpoint configured by the bot's owner)"
-        raise CommandError(f"Choose a model: {', '.join(choices)}{hint}.")
+        if "dain" in choices:
+            raise CommandError(_("Choose a model: {models}.").format(models=", ".join(choices)))
+        raise CommandError(_("Choose a model: {models} (DAIN needs its checkpoint configured by the bot's owner).")
+                           .format(models=", ".join(choices)))
     return name
 
 
@@ -125,15 +136,17 @@ def parse_slowmo(text: str | None) -> float | None:
     """"4", "2.5x", "2,5" → the factor; "off" → None (real time)."""
     word = (text or "").strip().lower()
     if not word:
-        raise CommandError(f"How much slower? e.g. /slowmo 4 (from {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}×, or /slowmo off).")
+        raise CommandError(_("How much slower? e.g. /slowmo 4 (from {low}× to {high}×, or /slowmo off).").format(
+            low=f"{MIN_SLOWMO:g}", high=f"{MAX_SLOWMO:g}"))
     if word in OFF_WORDS:
         return None
     try:
         value = float(word.removesuffix("x").removesuffix("×").replace(",", "."))
     except ValueError:
-        raise CommandError(f"{quoted(text)} is not a slow-motion factor. Try /slowmo 4.") from None
+        raise CommandError(_("{word} is not a slow-motion factor. Try /slowmo 4.").format(word=quoted(text))) from None
     if not MIN_SLOWMO <= value <= MAX_SLOWMO:
-        raise CommandError(f"Slow motion goes from {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}×, e.g. /slowmo 4 (or /slowmo off).")
+        raise CommandError(_("Slow motion goes from {low}× to {high}×, e.g. /slowmo 4 (or /slowmo off).").format(
+            low=f"{MIN_SLOWMO:g}", high=f"{MAX_SLOWMO:g}"))
     return value
 
 
@@ -145,7 +158,7 @@ def parse_compare(text: str | None) -> CompareMode | None:
     if word in OFF_WORDS:
         return None
     if word not in COMPARE_MODES:
-        raise CommandError(f"Choose a comparison: {', '.join(COMPARE_MODES)} (or /compare off).")
+        raise CommandError(_("Choose a comparison: {layouts} (or /compare off).").format(layouts=", ".join(COMPARE_MODES)))
     return word  # type: ignore[return-value]
 
 
@@ -153,16 +166,34 @@ def parse_cut_mode(text: str | None) -> CutMode:
     word = (text or "").strip().lower()
     word = "cut" if word == "hard" else word
     if word not in CUT_MODES:
-        raise CommandError("Choose what happens at scene cuts: /cuts cut (a hard cut) or /cuts fade (a short cross-fade).")
+        raise CommandError(_("Choose what happens at scene cuts: /cuts cut (a hard cut) or /cuts fade (a short cross-fade)."))
     return word  # type: ignore[return-value]
 
 
 def parse_quality(text: str | None) -> str:
     word = (text or "").strip().lower()
     if word not in QUALITY_MODES:
-        raise CommandError("Choose the quality: /quality fast (one pass, the default) or /quality best "
-                           "(RIFE only: sharper, about 4× slower).")
+        raise CommandError(_("Choose the quality: /quality fast (one pass, the default) or /quality best "
+                             "(RIFE only: sharper, about 4× slower)."))
     return word
+
+
+#: Words for "no fixed language: follow each person's app" (/language auto).
+AUTO_LANGUAGE_WORDS = ("auto", "off", "default", "app")
+
+
+def parse_language(text: str | None) -> str | None:
+    """"es", "es-419", "Español", "ru" → that catalogue's language; "auto" → None (each person's app language)."""
+    word = (text or "").strip().lower()
+    if word in AUTO_LANGUAGE_WORDS:
+        return None
+    by_name = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
+    language = by_name.get(word) or known_language(word)
+    if language is None:
+        choices = ", ".join(f"/language {code} ({name})" for code, name in LANGUAGE_NAMES.items())
+        raise CommandError(_("Choose a language: {choices}, or /language auto for each person's app language.")
+                           .format(choices=choices))
+    return language
 
 
 #: "/fps60" is /fps with 60, but "/mp4" is a name of its own (not /mp with 4).
@@ -211,39 +242,43 @@ def parse_caption(caption: str | None, base: JobSettings, settings: Settings) ->
         elif name == "quality":
             result = replace(result, quality=parse_quality(value))
         else:
-            raise CommandError(f"I don't know {quoted('/' + name)} in a caption. Use /fps N, /slowmo K, /loop, "
-                               "/gif, /mp4, /compare, /cuts fade, /quality best or /model NAME.")
+            raise CommandError(_("I don't know {word} in a caption. Use /fps N, /slowmo K, /loop, "
+                                 "/gif, /mp4, /compare, /cuts fade, /quality best or /model NAME.")
+                               .format(word=quoted("/" + name)))
     return result
 
 
 def start_text() -> str:
-    return ("Hi! Send me a video or GIF and I'll make it smooth by creating in-between frames "
-            "with AI frame interpolation.\nTry a caption like “/fps 60 /loop”. /help shows everything.")
+    return _("Hi! Send me a video or GIF and I'll make it smooth by creating in-between frames "
+             "with AI frame interpolation.\nTry a caption like “/fps 60 /loop”. /help shows everything.")
 
 
 def help_text(settings: Settings) -> str:
     models = ", ".join(available_models(settings))
     return "\n".join([
-        "Send a video (or GIF) and I reply with a smooth version.",
+        _("Send a video (or GIF) and I reply with a smooth version."),
         "",
-        "Options in the caption apply to that video only, e.g. “/fps 60 /loop /gif”.",
-        "Commands set this chat's defaults:",
-        "/fps N — target frame rate (default: twice the input)",
-        "/loop — toggle seamless looping (last frame flows into the first)",
-        "/gif, /mp4 — reply with a GIF or an MP4",
-        f"/slowmo K — slow motion, {MIN_SLOWMO:g}× to {MAX_SLOWMO:g}× (e.g. 2.5); every new frame is "
-        "interpolated and the sound is slowed with its pitch kept (/slowmo off to stop)",
-        "/compare [split|side|stack] — a before/after video: original and smoothed together (/compare off to stop)",
-        "/cuts cut|fade — at scene cuts: a hard cut (default) or a short cross-fade",
-        "/quality fast|best — fast is the default; /quality best — sharper, about 4× slower (RIFE)",
-        f"/model NAME — {models}",
-        "/settings — show this chat's settings",
-        "/status — your jobs and their places in the queue",
-        "/cancel — cancel your waiting or running job",
+        _("Options in the caption apply to that video only, e.g. “/fps 60 /loop /gif”."),
+        _("Commands set this chat's defaults:"),
+        _("/fps N — target frame rate (default: twice the input)"),
+        _("/loop — toggle seamless looping (last frame flows into the first)"),
+        _("/gif, /mp4 — reply with a GIF or an MP4"),
+        _("/slowmo K — slow motion, {low}× to {high}× (e.g. 2.5); every new frame is "
+          "interpolated and the sound is slowed with its pitch kept (/slowmo off to stop)").format(
+            low=f"{MIN_SLOWMO:g}", high=f"{MAX_SLOWMO:g}"),
+        _("/compare [split|side|stack] — a before/after video: original and smoothed together (/compare off to stop)"),
+        _("/cuts cut|fade — at scene cuts: a hard cut (default) or a short cross-fade"),
+        _("/quality fast|best — fast is the default; /quality best — sharper, about 4× slower (RIFE)"),
+        _("/model NAME — {models}").format(models=models),
+        _("/language [en|es|ru|auto] — the bot's language in this chat (auto: each person's app language)"),
+        _("/settings — show this chat's settings"),
+        _("/status — your jobs and their places in the queue"),
+        _("/cancel — cancel your waiting or running job"),
         "",
-        f"Limits: videos up to {settings.max_input_duration_s:g} s, "
-        f"{settings.max_input_pixels / 1e6:.1f} megapixels, at most {settings.max_queued_per_user} waiting per person. "
-        "GIFs are capped at 50 fps.",
-        "Examples: “/fps 60” for smooth motion, “/fps 30 /loop /gif” for a looping GIF, "
-        "“/slowmo 4 /fps 60” for slow motion, “/compare side” to show the difference.",
+        _("Limits: videos up to {seconds} s, {megapixels} megapixels, at most {count} waiting per person. "
+          "GIFs are capped at 50 fps.").format(seconds=f"{settings.max_input_duration_s:g}",
+                                               megapixels=f"{settings.max_input_pixels / 1e6:.1f}",
+                                               count=settings.max_queued_per_user),
+        _("Examples: “/fps 60” for smooth motion, “/fps 30 /loop /gif” for a looping GIF, "
+          "“/slowmo 4 /fps 60” for slow motion, “/compare side” to show the difference."),
     ])

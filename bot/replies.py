@@ -13,7 +13,8 @@ from typing import Literal, Protocol
 from interpolation.api import describe_fps
 from interpolation.options import Progress, Result
 
-from .commands import BEST_QUALITY_MODEL, MODEL_DISPLAY
+from .commands import BEST_QUALITY_MODEL, MODEL_DISPLAY, model_name
+from .i18n import N_, _
 
 #: What the worker hands to ``deliver``: a normal video, a silent looping animation, or a GIF file.
 DeliveryKind = Literal["video", "animation", "gif"]
@@ -69,11 +70,12 @@ class ChatReplier(Protocol):
 
 
 #: Fixed sentences for what went wrong on the server side; the details go to the log, never to a chat.
-OUT_OF_SPACE_TEXT = "Sorry, the server is out of space right now. Please try again later."
-DOWNLOAD_FAILED_TEXT = "I could not download that file. Please send it again."
-ENQUEUE_FAILED_TEXT = "Sorry, I could not queue that video right now. Please try again later."
+#: These are message ids: send them as ``_(OUT_OF_SPACE_TEXT)``.
+OUT_OF_SPACE_TEXT = N_("Sorry, the server is out of space right now. Please try again later.")
+DOWNLOAD_FAILED_TEXT = N_("I could not download that file. Please send it again.")
+ENQUEUE_FAILED_TEXT = N_("Sorry, I could not queue that video right now. Please try again later.")
 #: How /status shows a failed job: the reason was the reply to the video (stored texts are not repeated).
-FAILED_STATUS_TEXT = "Failed (my reply to your video said why)"
+FAILED_STATUS_TEXT = N_("Failed (my reply to your video said why)")
 
 
 def format_duration(seconds: float) -> str:
@@ -82,15 +84,16 @@ def format_duration(seconds: float) -> str:
 
 
 def queued_text(position: int | None) -> str:
-    return f"Queued — position {position}" if position else "Queued"
+    return _("Queued — position {position}").format(position=position) if position else _("Queued")
 
 
 def progress_text(progress: Progress | None) -> str:
     if progress is None or progress.frames_done == 0:
-        return "Smoothing… 0%"
-    eta = progress.eta_s
-    suffix = f" (ETA {format_duration(eta)})" if eta is not None else ""
-    return f"Smoothing… {int(progress.fraction * 100)}%{suffix}"
+        return _("Smoothing… {percent}%").format(percent=0)
+    percent = int(progress.fraction * 100)
+    if progress.eta_s is None:
+        return _("Smoothing… {percent}%").format(percent=percent)
+    return _("Smoothing… {percent}% (ETA {eta})").format(percent=percent, eta=format_duration(progress.eta_s))
 
 
 def result_caption(result: Result, model_note: str | None = None, quality: str = "fast") -> str:
@@ -98,13 +101,14 @@ def result_caption(result: Result, model_note: str | None = None, quality: str =
 
     ``quality`` is the one asked for: "best quality" is said only when the model that ran has that mode.
     """
-    parts = [f"{describe_fps(result.input_fps)} → {describe_fps(result.output_fps)} fps"]
+    parts = [_("{input} → {output} fps").format(input=describe_fps(result.input_fps),
+                                                output=describe_fps(result.output_fps))]
     if result.loop:
-        parts.append("loop")
-    parts.append(f"{result.duration_s:.1f} s")
-    parts.append(MODEL_DISPLAY.get(result.model, result.model_display_name))
+        parts.append(_("loop"))
+    parts.append(_("{seconds} s").format(seconds=f"{result.duration_s:.1f}"))
+    parts.append(model_name(result.model) if result.model in MODEL_DISPLAY else result.model_display_name)
     if quality == "best" and result.model == BEST_QUALITY_MODEL:
-        parts.append("best quality")
+        parts.append(_("best quality"))
     lines = [", ".join(parts)]
     lines.extend(result.highlights())  # slow motion and its sound, comparison, cuts and repeats found
     if model_note:

@@ -14,13 +14,17 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from storage import CancelStatus, JobQueue, JobState, QueueFullError
 
-from .commands import (BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, CommandError, JobSettings, parse_caption,
-                       parse_compare, parse_cut_mode, parse_fps, parse_model, parse_quality, parse_slowmo)
+from . import i18n
+from .commands import (BEST_QUALITY_MODEL, COMPARE_DISPLAY, CommandError, JobSettings, model_name, parse_caption,
+                       parse_compare, parse_cut_mode, parse_fps, parse_language, parse_model, parse_quality,
+                       parse_slowmo)
 from .config import Settings
 from .fetch import FetchRefused
+from .i18n import N_, _
 from .links import LinkReader, find_link
 from .replies import (DOWNLOAD_FAILED_TEXT, ENQUEUE_FAILED_TEXT, FAILED_STATUS_TEXT, OUT_OF_SPACE_TEXT,
                       queued_text)
@@ -32,7 +36,18 @@ Download = Callable[[Path], Awaitable[None]]
 #: Looks at a downloaded file's content: None when it may be queued, else the refusal for the user.
 Check = Callable[[Path], Awaitable[str | None]]
 #: The answer in a chat that the allowlist (``allowed_chat_ids``) leaves out.
-PRIVATE_CHAT_TEXT = "Sorry, this bot is private and not enabled for this chat."
+PRIVATE_CHAT_TEXT = N_("Sorry, this bot is private and not enabled for this chat.")
+#: The chat-settings key of a chat's /language choice (absent: each person's app language).
+LANGUAGE_SETTING = "language"
+#: How the bot answers /cancel, by what the queue did (storage's own sentences are English only).
+CANCEL_TEXTS = {
+    CancelStatus.CANCELLED: N_("Cancelled. That video was still waiting in the queue."),
+    CancelStatus.STOPPING: N_("Stopping. The video being processed will be cancelled in a moment."),
+    CancelStatus.ALREADY_STOPPING: N_("That video is already being stopped."),
+    CancelStatus.FINISHED: N_("That video is already finished, so there is nothing to cancel."),
+    CancelStatus.NOTHING: N_("You have no video in the queue, so there is nothing to cancel."),
+    CancelStatus.NOT_FOUND: N_("There is no video of yours with that number in this chat."),
+}
 #: OS errors that mean "no room to write" (disk full, quota, file size limit).
 OUT_OF_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
@@ -64,12 +79,26 @@ class Accepted:
 
     @property
     def text(self) -> str:
+        """The "Queued" answer, in the current language."""
         return queued_text(self.position)
 
 
 @dataclass(frozen=True)
 class Refused:
     text: str
+
+
+@dataclass(frozen=True)
+class ButtonAnswer:
+    """The answer to a press of a status message's button."""
+
+    text: str
+    #: True when the press was refused (not the owner, no such job): shown as an alert, not a passing notice.
+    alert: bool
+
+
+#: Which buttons a job's status message offers: Cancel and its place while it waits, Cancel while it runs.
+Controls = Literal["waiting", "running"]
 
 
 class ChatService:
@@ -93,10 +122,11 @@ class ChatService:
 
         ``check`` (optional) looks at the downloaded file before it is queued (a probe of its content)."""
         if not self.settings.chat_allowed(chat_id):
-            return Refused(PRIVATE_CHAT_TEXT)
+            return Refused(_(PRIVATE_CHAT_TEXT))
         if file_size is not None and download_limit is not None and file_size > download_limit:
-            return Refused(f"That file is {file_size / 1e6:.1f} MB; I can only fetch files up to "
-                           f"{download_limit / 1e6:.0f} MB here. Please send a shorter or smaller clip.")
+            return Refused(_("That file is {size} MB; I can only fetch files up to {limit} MB here. "
+                             "Please send a shorter or smaller clip.").format(size=f"{file_size / 1e6:.1f}",
+                                                                             limit=f"{download_limit / 1e6:.0f}"))
         try:
             job_settings = parse_caption(caption, await self.chat_settings(platform, chat_id), self.settings)
         except CommandError as error:
@@ -117,23 +147,24 @@ class ChatService:
             if out_of_space(error):
                 log.error("download of %s message %s failed: the data directory is out of space (%s)",
                           platform, message_id, error)
-                return Refused(OUT_OF_SPACE_TEXT)
+                return Refused(_(OUT_OF_SPACE_TEXT))
             log.warning("download failed for %s message %s: %s", platform, message_id, error)
-            return Refused(DOWNLOAD_FAILED_TEXT)
+            return Refused(_(DOWNLOAD_FAILED_TEXT))
         refusal = await check(target) if check is not None else None
         if refusal is not None:
             target.unlink(missing_ok=True)
             return Refused(refusal)
-        options = job_settings.to_dict() | {"upload_limit": upload_limit}
+        # The language the job's progress, result and failure are told in (the worker's, the courier's).
+        options = job_settings.to_dict() | {"upload_limit": upload_limit, LANGUAGE_SETTING: i18n.current()}
         try:
             result = await self.queue.enqueue(platform, chat_id, user_id, message_id, target, options)
         except QueueFullError as error:
             target.unlink(missing_ok=True)
-            return Refused(str(error))
+            return Refused(queue_full_text(error))
         except Exception as error:  # the database is unwritable (disk full, locked, gone): keep no file
             target.unlink(missing_ok=True)
             log.error("enqueue of %s message %s failed: %s", platform, message_id, error, exc_info=error)
-            return Refused(OUT_OF_SPACE_TEXT if out_of_space(error) else ENQUEUE_FAILED_TEXT)
+            return Refused(_(OUT_OF_SPACE_TEXT if out_of_space(error) else ENQUEUE_FAILED_TEXT))
         if not result.created:
             if result.job.input_path != str(target):
                 target.unlink(missing_ok=True)
@@ -151,7 +182,7 @@ class ChatService:
         if link is None:
             return None
         if not self.settings.chat_allowed(chat_id):
-            return Refused(PRIVATE_CHAT_TEXT)
+            return Refused(_(PRIVATE_CHAT_TEXT))
         try:
             self.links.check(link)
         except FetchRefused as error:
@@ -173,90 +204,159 @@ class ChatService:
     async def set_fps(self, platform: str, chat_id: str | int, argument: str | None) -> str:
         fps = parse_fps(argument, self.settings)
         await self.queue.settings.update(platform, chat_id, {"fps": fps})
-        return f"Videos in this chat will now be smoothed to {fps:g} fps."
+        return _("Videos in this chat will now be smoothed to {fps} fps.").format(fps=f"{fps:g}")
 
     async def clear_fps(self, platform: str, chat_id: str | int) -> str:
         await self.queue.settings.update(platform, chat_id, {"fps": None})
-        return "Videos in this chat will now be smoothed to twice their frame rate."
+        return _("Videos in this chat will now be smoothed to twice their frame rate.")
 
     async def toggle_loop(self, platform: str, chat_id: str | int) -> str:
         current = await self.chat_settings(platform, chat_id)
         await self.queue.settings.update(platform, chat_id, {"loop": not current.loop})
-        return ("Loop is on: the last frame will flow back into the first." if not current.loop
-                else "Loop is off.")
+        return (_("Loop is on: the last frame will flow back into the first.") if not current.loop
+                else _("Loop is off."))
 
     async def set_output(self, platform: str, chat_id: str | int, output: str) -> str:
         await self.queue.settings.update(platform, chat_id, {"output": output})
-        return f"Results in this chat will be sent as {output.upper()}."
+        return _("Results in this chat will be sent as {format}.").format(format=output.upper())
 
     @answers_bad_arguments
     async def set_model(self, platform: str, chat_id: str | int, argument: str | None) -> str:
         model = parse_model(argument, self.settings)
         await self.queue.settings.update(platform, chat_id, {"model": model})
-        return f"This chat now uses {MODEL_DISPLAY[model]}."
+        return _("This chat now uses {model}.").format(model=model_name(model))
 
     @answers_bad_arguments
     async def set_slowmo(self, platform: str, chat_id: str | int, argument: str | None) -> str:
         factor = parse_slowmo(argument)
         await self.queue.settings.update(platform, chat_id, {"slowmo": factor})
         if factor is None:
-            return "Slow motion is off: videos keep their real speed."
-        return (f"Videos in this chat will now play {factor:g}× slower, every new frame interpolated "
-                "(sound slowed with its pitch kept).")
+            return _("Slow motion is off: videos keep their real speed.")
+        return _("Videos in this chat will now play {factor}× slower, every new frame interpolated "
+                 "(sound slowed with its pitch kept).").format(factor=f"{factor:g}")
 
     @answers_bad_arguments
     async def set_compare(self, platform: str, chat_id: str | int, argument: str | None) -> str:
         mode = parse_compare(argument)
         await self.queue.settings.update(platform, chat_id, {"compare": mode})
         if mode is None:
-            return "Comparison is off: you get the smoothed video alone."
-        return f"You'll now get before/after videos ({COMPARE_DISPLAY[mode]}): original and smoothed together."
+            return _("Comparison is off: you get the smoothed video alone.")
+        return _("You'll now get before/after videos ({layout}): original and smoothed together.").format(
+            layout=_(COMPARE_DISPLAY[mode]))
 
     @answers_bad_arguments
     async def set_cut_mode(self, platform: str, chat_id: str | int, argument: str | None) -> str:
         mode = parse_cut_mode(argument)
         await self.queue.settings.update(platform, chat_id, {"cut_mode": mode})
-        return ("Scene cuts will now get a short cross-fade." if mode == "fade"
-                else "Scene cuts will now stay hard cuts (never morphed).")
+        return (_("Scene cuts will now get a short cross-fade.") if mode == "fade"
+                else _("Scene cuts will now stay hard cuts (never morphed)."))
 
     @answers_bad_arguments
     async def set_quality(self, platform: str, chat_id: str | int, argument: str | None) -> str:
         quality = parse_quality(argument)
         await self.queue.settings.update(platform, chat_id, {"quality": quality})
         if quality == "fast":
-            return "Videos in this chat will now use the fast quality (one pass per frame)."
-        answer = "Videos in this chat will now use the best quality: sharper, about 4× slower (RIFE)."
+            return _("Videos in this chat will now use the fast quality (one pass per frame).")
+        answer = _("Videos in this chat will now use the best quality: sharper, about 4× slower (RIFE).")
         model = (await self.chat_settings(platform, chat_id)).model
         if model != BEST_QUALITY_MODEL:
-            answer += (f" This chat uses {MODEL_DISPLAY.get(model, model)}, which has one quality; "
-                       f"it applies when you choose /model {BEST_QUALITY_MODEL}.")
+            answer += " " + _("This chat uses {model}, which has one quality; it applies when you choose "
+                              "/model {best}.").format(model=model_name(model), best=BEST_QUALITY_MODEL)
         return answer
 
     async def settings_text(self, platform: str, chat_id: str | int) -> str:
-        return "Settings for this chat: " + (await self.chat_settings(platform, chat_id)).describe()
+        return _("Settings for this chat: {settings}").format(
+            settings=(await self.chat_settings(platform, chat_id)).describe())
 
     async def status_text(self, platform: str, chat_id: str | int, user_id: str | int) -> str:
         jobs = await self.queue.jobs_for_user(platform, chat_id, user_id, include_finished=True, limit=5)
         if not jobs:
-            return "You have no videos here yet. Send one!"
+            return _("You have no videos here yet. Send one!")
         lines = []
         for job in jobs:
             if job.state == JobState.QUEUED:
                 state = queued_text(await self.queue.position(job.id))
             elif job.state == JobState.RUNNING:
-                state = "Stopping…" if job.cancel_requested else f"Smoothing… {int(job.progress * 100)}%"
+                state = (_("Stopping…") if job.cancel_requested
+                         else _("Smoothing… {percent}%").format(percent=int(job.progress * 100)))
             elif job.state == JobState.DONE:
-                state = "Done"
+                state = _("Done")
             elif job.state == JobState.FAILED:
-                state = FAILED_STATUS_TEXT  # stored errors may carry details meant for the log
+                state = _(FAILED_STATUS_TEXT)  # stored errors may carry details meant for the log
             else:
-                state = "Cancelled"
+                state = _("Cancelled")
             lines.append(f"#{job.id}: {state}")
-        return "Your videos:\n" + "\n".join(lines)
+        return _("Your videos:") + "\n" + "\n".join(lines)
 
     async def cancel(self, platform: str, chat_id: str | int, user_id: str | int, job_id: int | None = None) -> str:
         """Cancel the user's job ``job_id`` in this chat, or else their newest active one."""
         outcome = await self.queue.cancel(platform, chat_id, user_id, job_id)
         if outcome.status == CancelStatus.CANCELLED and outcome.job is not None:
             await self.queue.purge_files(outcome.job.id)
-        return outcome.message
+        return _(CANCEL_TEXTS[outcome.status])
+
+    async def cancel_from_button(self, platform: str, chat_id: str | int, user_id: str | int,
+                                 job_id: int) -> ButtonAnswer:
+        """A status message's Cancel: only the job's owner may press it; anyone else is told so."""
+        job = await self.queue.get(job_id)
+        if job is None or job.platform != platform or job.chat_id != str(chat_id):
+            return ButtonAnswer(_(CANCEL_TEXTS[CancelStatus.NOT_FOUND]), alert=True)
+        if job.user_id != str(user_id):
+            return ButtonAnswer(_("Only the person who sent this video can cancel it."), alert=True)
+        return ButtonAnswer(await self.cancel(platform, chat_id, user_id, job_id), alert=False)
+
+    async def job_state_text(self, job_id: int) -> str | None:
+        """Where a job is now ("Queued — position 2", "Smoothing… 40%"); None once it has finished."""
+        job = await self.queue.get(job_id)
+        if job is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
+            return None
+        if job.state == JobState.QUEUED:
+            return queued_text(await self.queue.position(job_id))
+        if job.cancel_requested:
+            return _("Stopping…")
+        return _("Smoothing… {percent}%").format(percent=int(job.progress * 100))
+
+    async def controls_for(self, job_id: int) -> Controls | None:
+        """The buttons a job's status message should offer now (None: the job is over or stopping)."""
+        job = await self.queue.get(job_id)
+        if job is None or job.cancel_requested:
+            return None
+        return {JobState.QUEUED: "waiting", JobState.RUNNING: "running"}.get(job.state)
+
+    async def language_for(self, platform: str, chat_id: str | int, app_language: str | None) -> str:
+        """The language to answer in: the chat's /language choice, else the person's app language."""
+        chosen = (await self.queue.settings.get(platform, chat_id)).get(LANGUAGE_SETTING)
+        return i18n.resolve(chosen or app_language)
+
+    async def language_text(self, platform: str, chat_id: str | int) -> str:
+        """/language alone: the language in use here, and how to change it."""
+        chosen = (await self.queue.settings.get(platform, chat_id)).get(LANGUAGE_SETTING)
+        choices = ", ".join(f"/language {code} ({name})" for code, name in i18n.LANGUAGE_NAMES.items())
+        if chosen:
+            now = _("This chat speaks {language}.").format(language=i18n.LANGUAGE_NAMES[i18n.resolve(chosen)])
+        else:
+            now = _("This chat follows each person's app language (now {language}).").format(
+                language=i18n.LANGUAGE_NAMES[i18n.current()])
+        return now + "\n" + _("Choose: {choices}, or /language auto.").format(choices=choices)
+
+    @answers_bad_arguments
+    async def set_language(self, platform: str, chat_id: str | int, argument: str | None,
+                           app_language: str | None = None) -> str:
+        """Store the chat's language (None: follow the app) and answer in it; from now on it is current."""
+        if argument is None or not argument.strip():
+            return await self.language_text(platform, chat_id)
+        language = parse_language(argument)
+        await self.queue.settings.update(platform, chat_id, {LANGUAGE_SETTING: language})
+        if language is None:
+            i18n.use(app_language)
+            return _("I'll answer each person in their app's language.")
+        i18n.use(language)
+        return _("From now on I speak English in this chat.")
+
+
+def queue_full_text(error: QueueFullError) -> str:
+    """The per-user cap's refusal, in the current language."""
+    waiting = i18n.ngettext("You already have {count} video waiting in the queue (the limit is {limit}).",
+                            "You already have {count} videos waiting in the queue (the limit is {limit}).",
+                            error.queued).format(count=error.queued, limit=error.limit)
+    return waiting + " " + _("Please wait until one of them is finished, or cancel one, before sending another.")

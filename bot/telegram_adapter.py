@@ -25,34 +25,43 @@ from telegram.ext import (Application, ApplicationHandlerStop, BaseUpdateProcess
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from . import i18n
 from .commands import help_text, start_text
 from .config import Settings
+from .i18n import N_, _
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
 from .replies import Delivery, JobView
-from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService, Refused
+from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService, Controls, Refused
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 T = TypeVar("T")
+#: The command menu: (command, description message id); published in every language (:func:`bot_commands`).
 COMMANDS = [
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "How to use it, limits and examples"),
-    BotCommand("fps", "Set the target frame rate, e.g. /fps 60"),
-    BotCommand("loop", "Toggle seamless looping"),
-    BotCommand("gif", "Reply with GIF animations"),
-    BotCommand("mp4", "Reply with MP4 videos"),
-    BotCommand("slowmo", "Slow motion, e.g. /slowmo 4 (or /slowmo off)"),
-    BotCommand("compare", "Before/after video: /compare split, side, stack or off"),
-    BotCommand("cuts", "At scene cuts: /cuts cut (hard) or /cuts fade"),
-    BotCommand("quality", "/quality fast or /quality best (RIFE: sharper, about 4× slower)"),
-    BotCommand("model", "Choose the interpolation model"),
-    BotCommand("settings", "Show and change this chat's settings"),
-    BotCommand("status", "Your videos and their places in the queue"),
-    BotCommand("cancel", "Cancel your waiting or running video"),
+    ("start", N_("What this bot does")),
+    ("help", N_("How to use it, limits and examples")),
+    ("fps", N_("Set the target frame rate, e.g. /fps 60")),
+    ("loop", N_("Toggle seamless looping")),
+    ("gif", N_("Reply with GIF animations")),
+    ("mp4", N_("Reply with MP4 videos")),
+    ("slowmo", N_("Slow motion, e.g. /slowmo 4 (or /slowmo off)")),
+    ("compare", N_("Before/after video: /compare split, side, stack or off")),
+    ("cuts", N_("At scene cuts: /cuts cut (hard) or /cuts fade")),
+    ("quality", N_("/quality fast or /quality best (RIFE: sharper, about 4× slower)")),
+    ("model", N_("Choose the interpolation model")),
+    ("language", N_("The bot's language: English, Español, Русский")),
+    ("settings", N_("Show and change this chat's settings")),
+    ("status", N_("Your videos and their places in the queue")),
+    ("cancel", N_("Cancel your waiting or running video")),
 ]
 #: The updates the handlers below use.
 ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def bot_commands(language: str) -> list[BotCommand]:
+    """The command menu in ``language``."""
+    return [BotCommand(name, i18n.translate(description, language)) for name, description in COMMANDS]
 #: Videos, animations, round video notes, and files sent "as document" that are videos or GIFs.
 VIDEO_FILTER = (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters.Document.VIDEO
                 | filters.Document.MimeType("image/gif"))
@@ -153,9 +162,9 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 def settings_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([
-        [InlineKeyboardButton(f"{fps} fps", callback_data=f"fps:{fps}") for fps in FPS_CHOICES]
+        [InlineKeyboardButton(_("{fps} fps").format(fps=fps), callback_data=f"fps:{fps}") for fps in FPS_CHOICES]
         + [InlineKeyboardButton("2×", callback_data="fps:auto")],
-        [InlineKeyboardButton("Loop on/off", callback_data="loop:toggle"),
+        [InlineKeyboardButton(_("Loop on/off"), callback_data="loop:toggle"),
          InlineKeyboardButton("MP4", callback_data="output:mp4"),
          InlineKeyboardButton("GIF", callback_data="output:gif")],
         [InlineKeyboardButton(name.upper() if name == "rife" else name, callback_data=f"model:{name}")
@@ -163,10 +172,30 @@ def settings_keyboard() -> InlineKeyboardMarkup:
     ])
 
 
-async def answer_button(query: CallbackQuery, text: str) -> None:
-    """Answer a button press; a press too old to answer (pressed while the bot was down) is fine."""
+def language_keyboard() -> InlineKeyboardMarkup:
+    """/language's choices, each named in its own language, and "auto" (each person's app)."""
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(name, callback_data=f"language:{code}") for code, name in i18n.LANGUAGE_NAMES.items()],
+        [InlineKeyboardButton(_("Each person's app language"), callback_data="language:auto")],
+    ])
+
+
+def status_keyboard(job_id: int, controls: Controls | None) -> InlineKeyboardMarkup | None:
+    """A status message's buttons: Cancel, and while the job waits its place in the queue (the job id in
+    the callback data, far below Telegram's 64 bytes). None: no buttons (the job is over)."""
+    if controls is None:
+        return None
+    row = [InlineKeyboardButton(_("Cancel"), callback_data=f"cancel:{job_id}")]
+    if controls == "waiting":
+        row.append(InlineKeyboardButton(_("Place in queue"), callback_data=f"where:{job_id}"))
+    return InlineKeyboardMarkup([row])
+
+
+async def answer_button(query: CallbackQuery, text: str, *, alert: bool = False) -> None:
+    """Answer a button press (``alert``: as a dialog the user must close); a press too old to answer
+    (pressed while the bot was down) is fine."""
     try:
-        await query.answer(text[:MAX_BUTTON_ANSWER_CHARS])
+        await query.answer(text[:MAX_BUTTON_ANSWER_CHARS], show_alert=alert)
     except BadRequest as error:
         log.info("button press not answered: %s", error)
 
@@ -224,6 +253,7 @@ class TelegramAdapter:
         self.app.add_handler(CommandHandler("cuts", self.on_cuts))
         self.app.add_handler(CommandHandler("quality", self.on_quality))
         self.app.add_handler(CommandHandler("model", self.on_model))
+        self.app.add_handler(CommandHandler("language", self.on_language))
         self.app.add_handler(CommandHandler("settings", self.on_settings))
         self.app.add_handler(CommandHandler("status", self.on_status))
         self.app.add_handler(CommandHandler("cancel", self.on_cancel))
@@ -240,7 +270,11 @@ class TelegramAdapter:
         except Exception:
             await self.app.bot.shutdown()  # a failed initialize leaves the HTTP pool open
             raise
-        await self.app.bot.set_my_commands(COMMANDS)
+        # The default menu is English; Telegram shows the others to users whose app has that language.
+        await self.app.bot.set_my_commands(bot_commands(i18n.DEFAULT_LANGUAGE))
+        for language in i18n.LANGUAGES:
+            if language != i18n.DEFAULT_LANGUAGE:
+                await self.app.bot.set_my_commands(bot_commands(language), language_code=language)
         await self.app.start()
         await self.start_updates()
 
@@ -279,12 +313,16 @@ class TelegramAdapter:
         if update.effective_user is None:
             raise ApplicationHandlerStop
         if self.allowed(update):
+            # Every handler of this update answers in the chat's /language, else the user's app language.
+            i18n.use(await self.service.language_for(PLATFORM, update.effective_chat.id,
+                                                     update.effective_user.language_code))
             return
+        i18n.use(update.effective_user.language_code)  # nothing is read or stored for a stranger
         if update.callback_query is not None:
-            await answer_button(update.callback_query, PRIVATE_CHAT_TEXT)
+            await answer_button(update.callback_query, _(PRIVATE_CHAT_TEXT))
         elif (message := update.effective_message) is not None and update.effective_chat is not None:
             if media_of(message) is not None or (message.text or "").startswith("/"):
-                await message.reply_text(PRIVATE_CHAT_TEXT, do_quote=True)
+                await message.reply_text(_(PRIVATE_CHAT_TEXT), do_quote=True)
         raise ApplicationHandlerStop
 
     async def reply(self, update: Update, text: str) -> None:
@@ -330,6 +368,13 @@ class TelegramAdapter:
         argument = " ".join(context.args or []) or None
         await self.reply(update, await self.service.set_model(PLATFORM, update.effective_chat.id, argument))
 
+    async def on_language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        argument = " ".join(context.args or []) or None
+        text = await self.service.set_language(PLATFORM, update.effective_chat.id, argument,
+                                               update.effective_user.language_code)
+        await update.effective_message.reply_text(text, do_quote=True,
+                                                  reply_markup=language_keyboard() if argument is None else None)
+
     async def on_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = await self.service.settings_text(PLATFORM, update.effective_chat.id)
         await update.effective_message.reply_text(text, reply_markup=settings_keyboard())
@@ -348,7 +393,10 @@ class TelegramAdapter:
         if query is None or query.message is None:
             return
         chat_id = query.message.chat.id
-        setting, _, value = (query.data or "").partition(":")
+        setting, _colon, value = (query.data or "").partition(":")
+        if setting in ("cancel", "where") and value.isdigit():
+            await self.on_status_button(query, setting, int(value))
+            return
         if setting == "fps":
             answer = (await self.service.clear_fps(PLATFORM, chat_id) if value == "auto"
                       else await self.service.set_fps(PLATFORM, chat_id, value))
@@ -358,14 +406,35 @@ class TelegramAdapter:
             answer = await self.service.set_output(PLATFORM, chat_id, value)
         elif setting == "model":
             answer = await self.service.set_model(PLATFORM, chat_id, value)
+        elif setting == "language":
+            answer = await self.service.set_language(PLATFORM, chat_id, value, query.from_user.language_code)
+            await answer_button(query, answer)
+            with contextlib.suppress(BadRequest):  # unchanged, or deleted meanwhile
+                await query.edit_message_text(await self.service.language_text(PLATFORM, chat_id),
+                                              reply_markup=language_keyboard())
+            return
         else:
-            answer = "That button is no longer valid; send /settings again."
+            answer = _("That button is no longer valid; send /settings again.")
         await answer_button(query, answer)
         text = await self.service.settings_text(PLATFORM, chat_id)
         try:
             await query.edit_message_text(text, reply_markup=settings_keyboard())
         except BadRequest as error:  # unchanged, or the settings message was deleted meanwhile
             log.debug("settings message not refreshed: %s", error)
+
+    async def on_status_button(self, query: CallbackQuery, action: str, job_id: int) -> None:
+        """A status message's "place in queue" (anyone may ask; the answer is theirs alone) or Cancel (the
+        owner only, who then sees the message say so; anyone else gets an alert)."""
+        if action == "where":
+            await answer_button(query, await self.service.job_state_text(job_id)
+                                or _("That video is already finished."))
+            return
+        answer = await self.service.cancel_from_button(PLATFORM, query.message.chat.id, query.from_user.id, job_id)
+        await answer_button(query, answer.text, alert=answer.alert)
+        if not answer.alert:
+            with contextlib.suppress(BadRequest):  # unchanged, or deleted meanwhile
+                await query.edit_message_text(answer.text, reply_markup=status_keyboard(
+                    job_id, await self.service.controls_for(job_id)))
 
     async def on_video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -397,7 +466,8 @@ class TelegramAdapter:
     async def answer_outcome(self, message: Message, outcome: Accepted | Refused) -> None:
         if isinstance(outcome, Accepted):
             if outcome.new:  # a re-delivered update (not new) was answered the first time
-                status = await message.reply_text(outcome.text, do_quote=True)
+                status = await message.reply_text(outcome.text, do_quote=True,
+                                                  reply_markup=status_keyboard(outcome.job_id, "waiting"))
                 await self.service.set_status_message(outcome.job_id, status.message_id)
         else:
             await message.reply_text(outcome.text, do_quote=True)
@@ -406,7 +476,7 @@ class TelegramAdapter:
         log.error("telegram handler failed: %s", context.error, exc_info=context.error)
         if isinstance(update, Update) and update.effective_message is not None:
             try:
-                await update.effective_message.reply_text("Sorry, something went wrong. Please try again.")
+                await update.effective_message.reply_text(_("Sorry, something went wrong. Please try again."))
             except TelegramError:
                 pass
 
@@ -420,10 +490,11 @@ class TelegramAdapter:
 
     async def send_status(self, job: JobView, text: str) -> str | None:
         bot = self.app.bot
+        keyboard = status_keyboard(job.id, await self.service.controls_for(job.id))
         if job.status_message_id is not None:
             try:
                 await self.call_platform(lambda: bot.edit_message_text(
-                    text, chat_id=int(job.chat_id), message_id=int(job.status_message_id)))
+                    text, chat_id=int(job.chat_id), message_id=int(job.status_message_id), reply_markup=keyboard))
                 return None
             except DeliveryError as error:
                 reason = str(error.__cause__ or error).lower()
@@ -431,7 +502,7 @@ class TelegramAdapter:
                     return None
                 if not any(words in reason for words in EDIT_TARGET_GONE_WORDS):
                     raise
-        sent = await self.call_platform(lambda: bot.send_message(int(job.chat_id), text,
+        sent = await self.call_platform(lambda: bot.send_message(int(job.chat_id), text, reply_markup=keyboard,
                                                                  reply_parameters=self.reply_to(job)))
         return str(sent.message_id)
 

@@ -40,14 +40,16 @@ from interpolation.options import Limits, Options, Progress, Result
 from interpolation.probe import probe
 from storage import Claim, Job, JobQueue, LeaseLostError
 
+from . import i18n
 from .commands import JobSettings
 from .config import Settings
+from .i18n import N_, _
 from .metrics import NO_METRICS, JobObserver
 from .presence import Presence
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, error_kind
 from .replies import (OUT_OF_SPACE_TEXT, ChatReplier, Delivery, DeliveryKind, progress_text, queued_text,
                       result_caption)
-from .service import out_of_space
+from .service import LANGUAGE_SETTING, out_of_space
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +73,17 @@ STATUS_MESSAGE_GRACE_S = 10.0
 #: behind: at shutdown (a supervisor's grace period is short), and otherwise (cancel, time limit).
 SHUTDOWN_STOP_GRACE_S = 3.0
 STOP_GRACE_S = 30.0
-GENERIC_FAILURE = ("Sorry, something went wrong on my side while smoothing this video. "
-                   "Please try again later.")
-SEND_FAILED_TEXT = "I made your video but could not send it here. Please try again later."
-TOO_LARGE_TEXT = ("I made your video but it is larger than this chat accepts, even after shrinking it. "
-                  "Try a shorter clip or a lower frame rate.")
-GONE_TEXT = "I made your video but could not send it: this chat no longer takes messages from me."
-SHUTDOWN_TEXT = "Paused: the bot is restarting. Your video will be smoothed when it is back."
-CANCELLED_TEXT = "Cancelled."
+#: What the user is told (message ids: said as ``_(TEXT)`` in the job's language, bot/i18n.py).
+GENERIC_FAILURE = N_("Sorry, something went wrong on my side while smoothing this video. "
+                     "Please try again later.")
+SEND_FAILED_TEXT = N_("I made your video but could not send it here. Please try again later.")
+TOO_LARGE_TEXT = N_("I made your video but it is larger than this chat accepts, even after shrinking it. "
+                    "Try a shorter clip or a lower frame rate.")
+GONE_TEXT = N_("I made your video but could not send it: this chat no longer takes messages from me.")
+SHUTDOWN_TEXT = N_("Paused: the bot is restarting. Your video will be smoothed when it is back.")
+CANCELLED_TEXT = N_("Cancelled.")
+DONE_TEXT = N_("Done.")
+INPUT_GONE_TEXT = N_("The video file is gone (it was cleaned up); please send it again.")
 FALLBACK_MODEL = "flow"
 #: An absolute path of two or more parts ("/srv/data/x.mp4", not a URL's): never shown in a chat.
 SERVER_PATH = re.compile(r"(?<![\w.:/])/[\w.-]+/[\w./-]*")
@@ -113,11 +118,10 @@ def remove_result(result: Path) -> None:
 def time_limit_text(seconds: float) -> str:
     """ "took longer than the 30-minute limit" for the user, in whole minutes where it is one."""
     if seconds >= 60 and seconds % 60 == 0:
-        amount = f"{seconds / 60:g}-minute"
-    else:
-        amount = f"{seconds:g}-second"
-    return (f"Sorry, smoothing this video took longer than the {amount} limit, so I stopped it. "
-            "Try a shorter clip or a lower frame rate.")
+        return _("Sorry, smoothing this video took longer than the {minutes}-minute limit, so I stopped it. "
+                 "Try a shorter clip or a lower frame rate.").format(minutes=f"{seconds / 60:g}")
+    return _("Sorry, smoothing this video took longer than the {seconds}-second limit, so I stopped it. "
+             "Try a shorter clip or a lower frame rate.").format(seconds=f"{seconds:g}")
 
 
 def start_thread(work: Callable[[], T], name: str) -> asyncio.Future[T]:
@@ -153,7 +157,7 @@ def user_message(error: EngineError, input_path: Path) -> str:
     prefix = f"{input_path.name}: "
     text = text.removeprefix(prefix)
     if not text.strip() or SERVER_PATH.search(text) or str(input_path.parent) in text:
-        return GENERIC_FAILURE
+        return _(GENERIC_FAILURE)
     return text[:1].upper() + text[1:]
 
 
@@ -165,8 +169,8 @@ def refit(result: Path, output: Path, kind: DeliveryKind, max_bytes: int, durati
     width, height = info.coded_width, info.coded_height
     with tempfile.TemporaryDirectory(prefix=".refit-", dir=output.parent) as workdir:
         if kind == "gif":
-            _, notes = make_gif(result, output, width, height, fps, max_bytes, Path(workdir),
-                                frames=max(1, round(duration_s * float(fps))), cancelled=cancelled)
+            _gif_fps, notes = make_gif(result, output, width, height, fps, max_bytes, Path(workdir),
+                                      frames=max(1, round(duration_s * float(fps))), cancelled=cancelled)
             return notes
         return fit_video(result, output, resolve("mp4", None, None, CHAT_PRESET), max_bytes=max_bytes,
                          duration_s=duration_s, width=width, height=height, fps=fps, has_audio=info.has_audio,
@@ -249,20 +253,26 @@ class Worker:
             await self.queue.fail(claim, f"The {claim.job.platform} service is not running.")
             return True
         try:
+            with i18n.language(claim.job.options.get(LANGUAGE_SETTING)):  # the user's, chosen at enqueue
+                await self.handle_and_answer(claim, replier)
+        finally:
+            self._shown.pop(claim.job_id, None)
+            self._status_ids.pop(claim.job_id, None)
+        return True
+
+    async def handle_and_answer(self, claim: Claim, replier: ChatReplier) -> None:
+        """Handle one job; an unexpected error fails it with an apology (the details go to the log)."""
+        try:
             await self.handle(claim, replier)
         except LeaseLostError:
             log.warning("job %s: lease lost (another worker owns it now); dropping our copy", claim.job_id)
         except Exception as error:
             if out_of_space(error):
                 log.error("job %s: the server is out of space (%s)", claim.job_id, error)
-                await self.fail_and_tell(claim, replier, OUT_OF_SPACE_TEXT, remove_files=True)
+                await self.fail_and_tell(claim, replier, _(OUT_OF_SPACE_TEXT), remove_files=True)
             else:
                 log.exception("job %s failed unexpectedly", claim.job_id)
-                await self.fail_and_tell(claim, replier, GENERIC_FAILURE)
-        finally:
-            self._shown.pop(claim.job_id, None)
-            self._status_ids.pop(claim.job_id, None)
-        return True
+                await self.fail_and_tell(claim, replier, _(GENERIC_FAILURE))
 
     async def handle(self, claim: Claim, replier: ChatReplier) -> None:
         job = claim.job
@@ -273,7 +283,7 @@ class Worker:
                 await self.deliver(claim, replier, Path(job.result_path), delivery)
                 return
         if job.input_path is None or not Path(job.input_path).is_file():
-            await self.fail_and_tell(claim, replier, "The video file is gone (it was cleaned up); please send it again.")
+            await self.fail_and_tell(claim, replier, _(INPUT_GONE_TEXT))
             return
         job_settings = JobSettings.from_dict(job.options, self.settings.default_model)
         kind: DeliveryKind = "video"
@@ -294,7 +304,7 @@ class Worker:
             if not out_of_space(error):
                 raise
             log.error("job %s: the server is out of space for the result's record (%s)", job.id, error)
-            await self.fail_and_tell(claim, replier, OUT_OF_SPACE_TEXT, remove_files=True)
+            await self.fail_and_tell(claim, replier, _(OUT_OF_SPACE_TEXT), remove_files=True)
             return
         await self.queue.set_result(claim, output)
         if self.stopping.is_set():  # made, not sent yet: the next start delivers it without recomputing
@@ -332,8 +342,8 @@ class Worker:
                 if options.model != "rife":
                     raise
                 log.warning("RIFE weights unusable (%s); falling back to %s", error, FALLBACK_MODEL)
-                fallback, _ = self.model_for(Options(model=FALLBACK_MODEL))
-                return fallback, "RIFE weights missing: used optical flow"
+                fallback, _note = self.model_for(Options(model=FALLBACK_MODEL))
+                return fallback, _("RIFE weights missing: used optical flow")
         return self._models[key], None
 
     async def run_engine(self, claim: Claim, replier: ChatReplier, source: Path, output: Path,
@@ -397,7 +407,7 @@ class Worker:
             detail = getattr(error, "detail", None)
             if out_of_space(error) or "No space left on device" in (detail or ""):
                 log.error("job %s: the server is out of space writing the result: %s (%s)", job.id, error, detail)
-                await self.fail_and_tell(claim, replier, OUT_OF_SPACE_TEXT, remove_files=True)
+                await self.fail_and_tell(claim, replier, _(OUT_OF_SPACE_TEXT), remove_files=True)
                 return None
             level = logging.INFO if isinstance(error, BadInputError) else logging.ERROR
             log.log(level, "job %s failed: %s: %s%s", job.id, type(error).__name__, error,
@@ -451,7 +461,7 @@ class Worker:
             return
         await self.queue.release(claim)
         log.info("job %s: handed back to the queue for the next start", claim.job_id)
-        await self.safe_status(replier, claim.job, SHUTDOWN_TEXT)
+        await self.safe_status(replier, claim.job, _(SHUTDOWN_TEXT))
 
     def result_path(self, claim: Claim) -> Path | None:
         return Path(claim.job.result_path) if claim.job.result_path else None
@@ -463,7 +473,7 @@ class Worker:
         if output is not None:
             remove_result(output)
         await self.queue.purge_files(claim.job_id)
-        await self.safe_status(replier, claim.job, CANCELLED_TEXT)
+        await self.safe_status(replier, claim.job, _(CANCELLED_TEXT))
 
     async def cancel_requested(self, claim: Claim) -> bool:
         """Read the job's cancel flag again (and extend the lease); LeaseLostError when it is gone."""
@@ -508,7 +518,7 @@ class Worker:
                                 replier.platform, path.stat().st_size, error)
                     self.metrics.delivery_failed(replier.platform, error_kind(error))
                     if refits == MAX_REFITS:
-                        await self.fail_and_tell(claim, replier, TOO_LARGE_TEXT, remove_files=True)
+                        await self.fail_and_tell(claim, replier, _(TOO_LARGE_TEXT), remove_files=True)
                         return
                     refits += 1
                     budget = int(min(path.stat().st_size, budget or path.stat().st_size) * REFIT_FACTOR)
@@ -518,7 +528,7 @@ class Worker:
                         await self.release(claim, replier, original)
                         return
                     if notes is None:
-                        await self.fail_and_tell(claim, replier, TOO_LARGE_TEXT, remove_files=True)
+                        await self.fail_and_tell(claim, replier, _(TOO_LARGE_TEXT), remove_files=True)
                         return
                     if path != original:
                         path.unlink(missing_ok=True)
@@ -528,7 +538,7 @@ class Worker:
                     log.warning("job %s: cannot be delivered, %s says the chat is gone: %s", job.id,
                                 replier.platform, error)
                     self.metrics.delivery_failed(replier.platform, error_kind(error))
-                    failed = await self.queue.fail(claim, GONE_TEXT)
+                    failed = await self.queue.fail(claim, _(GONE_TEXT))
                     await self.queue.mark_reported(failed.id, None)  # nobody there to tell
                     await self.queue.purge_files(job.id)
                     remove_result(original)
@@ -542,7 +552,7 @@ class Worker:
                                 error, f"; retrying in {wait:g} s" if retry else "")
                     self.metrics.delivery_failed(replier.platform, error_kind(error))
                     if not retry:
-                        await self.fail_and_tell(claim, replier, SEND_FAILED_TEXT, remove_files=True)
+                        await self.fail_and_tell(claim, replier, _(SEND_FAILED_TEXT), remove_files=True)
                         return
                     await self.heartbeating(claim, self.sleep_unless_stopping(wait))  # waits can pass a lease
                     if self.stopping.is_set():  # sent nothing: the next start delivers it
@@ -554,7 +564,7 @@ class Worker:
             if path != original:
                 path.unlink(missing_ok=True)
         await self.queue.complete(claim, reply_id)
-        await self.safe_status(replier, job, "Done.")
+        await self.safe_status(replier, job, _(DONE_TEXT))
         await self.queue.purge_files(claim.job_id)
         delivery_record(original).unlink(missing_ok=True)
 
@@ -601,7 +611,8 @@ class Worker:
         if loop.time() < self._report_not_before.get(job.id, 0.0):
             return
         try:
-            await replier.send_error(self.current(job), job.error or GENERIC_FAILURE)
+            with i18n.language(job.options.get(LANGUAGE_SETTING)):
+                await replier.send_error(self.current(job), job.error or _(GENERIC_FAILURE))
         except RetryAfterError as error:
             log.warning("job %s: failure message held back %g s (flood wait)", job.id, error.retry_after_s)
             self._report_not_before[job.id] = loop.time() + error.retry_after_s
@@ -634,7 +645,8 @@ class Worker:
             job = await self.queue.get(job_id)
             replier = self.repliers.get(job.platform) if job else None
             if job is not None and replier is not None and job.status_message_id is not None:
-                await self.safe_status(replier, job, queued_text(position))
+                with i18n.language(job.options.get(LANGUAGE_SETTING)):
+                    await self.safe_status(replier, job, queued_text(position))
 
     def current(self, job: Job) -> Job:
         """``job`` with the status message the worker itself may have sent since the snapshot."""

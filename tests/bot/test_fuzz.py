@@ -33,7 +33,7 @@ UPDATES = hypothesis_settings(FUZZ, max_examples=150)
 
 #: Longest answer a parse error may be (the user's own words are quoted shortened).
 MAX_ERROR_CHARS = 300
-COMMAND_NAMES = [command.command for command in COMMANDS]
+COMMAND_NAMES = [name for name, _description in COMMANDS]
 CAPTION_WORDS = ["/fps", "/slowmo", "/model", "/compare", "/cuts", "/quality", "/loop", "/noloop", "/gif", "/mp4",
                  "/FPS60", "/fps=1e309", "/fps:nan", "/fps@SmoothBot", "/mp4x", "/slowmo×", "/compare", "off", "x"]
 #: Numbers as people (and attackers) type them.

@@ -19,7 +19,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from bot.config import Settings
 from bot.platform import (DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError,
                           error_kind)
+from bot.service import ChatService
 from bot.telegram_adapter import TelegramAdapter
+from storage import SqliteJobQueue
 from tests.bot.replier_stubs import VIDEO, JobStub, result_file
 from tests.fakes import FakeTelegram
 
@@ -43,13 +45,15 @@ async def adapter(tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[TelegramAda
     settings = Settings(_env_file=None, TELEGRAM_TOKEN=tg.token, telegram_base_url=tg.base_url,
                         telegram_base_file_url=tg.base_file_url, data_dir=tmp_path / "data",
                         telegram_read_timeout_s=READ_TIMEOUT_S, telegram_write_timeout_s=READ_TIMEOUT_S)
-    adapter = TelegramAdapter(settings, service=None)
-    await adapter.app.initialize()  # getMe, as at start; no polling needed to send
-    tg.send_user_message(CHAT, CHAT, text="hello")  # the chat exists, with the user's message 1
-    try:
-        yield adapter
-    finally:
-        await adapter.app.shutdown()
+    # A real service over an empty queue: the stub jobs are in none, so status messages get no buttons.
+    async with SqliteJobQueue.open(tmp_path / "queue.sqlite3") as queue:
+        adapter = TelegramAdapter(settings, service=ChatService(queue, settings))
+        await adapter.app.initialize()  # getMe, as at start; no polling needed to send
+        tg.send_user_message(CHAT, CHAT, text="hello")  # the chat exists, with the user's message 1
+        try:
+            yield adapter
+        finally:
+            await adapter.app.shutdown()
 
 
 @pytest.fixture

@@ -1,0 +1,129 @@
+"""The catalogues: every text the code marks has a real translation in every language, with the same
+placeholders; locale codes resolve to the closest catalogue; /language parses names and codes."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot import i18n
+from bot.commands import CommandError, parse_language
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The same method map as babel.cfg (what `make messages` extracts).
+METHOD_MAP = [("bot/**.py", "python")]
+KEYWORDS = DEFAULT_KEYWORDS | {"N_": None}
+
+
+def extracted_ids() -> dict[str | tuple[str, str], str]:
+    """Every message id marked in bot/ (singular, or (singular, plural)), with where it was found."""
+    ids: dict[str | tuple[str, str], str] = {}
+    for filename, line, message, _comments, _context in extract_from_dir(
+            str(ROOT), METHOD_MAP, keywords=KEYWORDS):
+        ids.setdefault(message, f"{filename}:{line}")
+    return ids
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def catalogue_problems(catalog: Catalog, ids: dict[str | tuple[str, str], str]) -> list[str]:
+    """What is wrong with ``catalog`` for the extracted ``ids``: a missing, fuzzy or empty entry, a
+    plural without every form, a placeholder lost or invented."""
+    problems = []
+    for key, where in ids.items():
+        singular = key[0] if isinstance(key, tuple) else key
+        entry = catalog.get(singular)
+        if entry is None:
+            problems.append(f"missing: {singular!r} ({where})")
+            continue
+        if entry.fuzzy:
+            problems.append(f"fuzzy: {singular!r}")
+        forms = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+        if isinstance(key, tuple) and len(forms) != catalog.num_plurals:
+            problems.append(f"plural forms: {singular!r} has {len(forms)}, {catalog.locale} needs {catalog.num_plurals}")
+        wanted = placeholders(singular) | (placeholders(key[1]) if isinstance(key, tuple) else set())
+        for form in forms:
+            if not form or not form.strip():
+                problems.append(f"empty: {singular!r}")
+            elif placeholders(form) != wanted:
+                problems.append(f"placeholders: {singular!r} → {form!r}")
+    return problems
+
+
+def load(language: str) -> Catalog:
+    with i18n.catalogue_path(language).open("rb") as po:
+        return read_po(po, locale=language)
+
+
+def test_the_code_marks_texts_in_every_module_that_talks_to_users():
+    ids = extracted_ids()
+    where = {place.split(":")[0] for place in ids.values()}
+    assert {"bot/commands.py", "bot/service.py", "bot/replies.py", "bot/telegram_adapter.py"} <= where
+    assert "Queued — position {position}" in ids
+
+
+@pytest.mark.parametrize("language", [code for code in i18n.LANGUAGES if code != i18n.DEFAULT_LANGUAGE])
+def test_every_catalogue_translates_every_marked_text(language):
+    assert catalogue_problems(load(language), extracted_ids()) == []
+
+
+def test_the_check_fails_on_a_missing_fuzzy_or_empty_entry_or_a_lost_placeholder():
+    ids = extracted_ids()
+    catalog = load("es")
+    catalog.delete("Queued")
+    catalog["Done"].flags.add("fuzzy")
+    catalog["Loop is off."].string = ""
+    catalog["This chat now uses {model}."].string = "Este chat usa ahora el modelo."
+    problems = catalogue_problems(catalog, ids)
+    assert any(p.startswith("missing: 'Queued' (bot/replies.py:") for p in problems)
+    assert "fuzzy: 'Done'" in problems
+    assert "empty: 'Loop is off.'" in problems
+    assert any(p.startswith("placeholders: 'This chat now uses {model}.'") for p in problems)
+
+
+@pytest.mark.parametrize(("code", "language"), [
+    ("es", "es"), ("ru", "ru"), ("en", "en"), ("es-419", "es"), ("es_ES", "es"), ("RU", "ru"), ("ru-RU", "ru"),
+    ("pt-BR", "en"), ("pt", "en"), ("zh-hans", "en"), ("xx", "en"), ("", "en"), (None, "en"),
+])
+def test_region_variants_fall_back_to_the_language_and_unknown_ones_to_english(code, language):
+    assert i18n.resolve(code) == language
+
+
+def test_texts_come_out_in_the_current_language_and_fuzzy_entries_are_not_used():
+    with i18n.language("es-419"):
+        assert i18n._("Queued") == "En cola"
+        with i18n.language("ru"):
+            assert i18n._("Queued") == "В очереди"
+        assert i18n.current() == "es"
+    assert i18n._("Queued") == "Queued"
+    assert i18n.translate("Done", "ru-RU") == "Готово"
+    assert i18n.translation("Done", "es-ES") == "Hecho"
+    assert i18n.translation("Done", "en-US") is None  # Discord keeps its default (English) text
+    assert i18n.translation("not a message id", "es") is None
+
+
+@pytest.mark.parametrize("count, form", [(1, "ждёт"), (2, "ждут"), (5, "ждут"), (21, "ждёт"), (11, "ждут")])
+def test_russian_counts_take_their_plural_form(count, form):
+    with i18n.language("ru"):
+        text = i18n.ngettext("You already have {count} video waiting in the queue (the limit is {limit}).",
+                             "You already have {count} videos waiting in the queue (the limit is {limit}).", count)
+    assert re.search(rf"\b{count} видео {form}\b", text.format(count=count, limit=3))
+
+
+@pytest.mark.parametrize(("word", "language"), [("es", "es"), ("ES-419", "es"), ("Español", "es"), ("русский", "ru"),
+                                                ("en", "en"), ("auto", None), ("off", None)])
+def test_language_choices(word, language):
+    assert parse_language(word) == language
+
+
+def test_an_unknown_language_is_explained_in_the_current_language():
+    with i18n.language("ru"), pytest.raises(CommandError, match="Выберите язык: /language en"):
+        parse_language("klingon")
