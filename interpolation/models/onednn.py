@@ -8,7 +8,9 @@ convolutions run fastest on; the callers switch to them once, after a block's fi
 
 Measured on this project's 2-core CPU at 480p, eight residual convolutions in a row: channels-last
 with the fused gain and sum took 1.14–1.36× less time than the plain NCHW ops (the larger gain on the
-finest, 32-channel block). Elsewhere (CUDA, other dtypes, no oneDNN, autograd) the functions compute
+finest, 32-channel block). bfloat16 feature maps run the same fused ops with the weights cast to
+bfloat16 (float32 accumulation): on a CPU with AMX tiles 5–8× faster than float32 (see
+:func:`.rife.conv_dtype`). Elsewhere (CUDA, other dtypes, no oneDNN, autograd) the functions compute
 the same thing with plain ops.
 """
 
@@ -24,9 +26,14 @@ LEAKY_SLOPE = 0.2
 _SAME_3X3 = [1, 1]  # padding (and dilation) lists as oneDNN's ops take them
 
 
+#: Input dtypes the fused convolutions take: float32, and bfloat16 (weights cast to it, bias and
+#: accumulation in float32), which oneDNN runs on AMX tiles or AVX-512 BF16 where the CPU has them.
+FUSED_DTYPES = (torch.float32, torch.bfloat16)
+
+
 def fusable(x: torch.Tensor) -> bool:
-    """Whether oneDNN's fused CPU convolution applies to ``x`` (float32, on the CPU, no autograd)."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+    """Whether oneDNN's fused CPU convolution applies to ``x`` (float32 or bfloat16, on the CPU, no autograd)."""
+    return (x.device.type == "cpu" and x.dtype in FUSED_DTYPES and torch.backends.mkldnn.is_available()
             and not (torch.is_grad_enabled() and x.requires_grad))
 
 
@@ -58,7 +65,7 @@ class WeightPacks:
         """The weights ``derive`` makes from ``sources``, packed for inputs shaped like ``x``."""
         # The thread count too: oneDNN picks the blocked layout for the threads it will run on, and a
         # pack made for two threads slowed one-thread engine lanes by about 1.3x.
-        key = (tuple(x.shape), is_channels_last(x), stride, torch.get_num_threads(),
+        key = (tuple(x.shape), x.dtype, is_channels_last(x), stride, torch.get_num_threads(),
                tuple((s.data_ptr(), s._version) for s in sources))
         pack = self._packs.get(key)
         if pack is None:
@@ -111,7 +118,8 @@ def residual_conv_leaky(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     def folded() -> Weights:
         # conv(x) · g = conv with weights and bias scaled by g: the gain costs no pass of its own.
         per_channel = gain.reshape(-1)
-        return weight * per_channel.view(-1, 1, 1, 1), bias * per_channel
+        # The summing op takes its bias in the input's dtype (the plain op takes float32 beside bfloat16).
+        return weight * per_channel.view(-1, 1, 1, 1), (bias * per_channel).to(x.dtype)
 
     scaled, scaled_bias = _packed(x, 1, packs, (weight, bias, gain), folded)
     summed = torch.ops.mkldnn._convolution_pointwise.binary(x, x, scaled, scaled_bias, _SAME_3X3, [1, 1],
@@ -130,7 +138,8 @@ def _packed(x: torch.Tensor, stride: int, packs: WeightPacks | None, sources: tu
 
 
 def _in_layout_of(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return weight.contiguous(memory_format=torch.channels_last if is_channels_last(x) else torch.contiguous_format)
+    """``weight`` in the dtype and memory layout of ``x``."""
+    return weight.to(x.dtype).contiguous(memory_format=torch.channels_last if is_channels_last(x) else torch.contiguous_format)
 
 
 def is_channels_last(x: torch.Tensor) -> bool:

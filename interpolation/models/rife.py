@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ class Head(nn.Module):
         self.cnn2 = nn.Conv2d(16, 16, 3, 1, 1)
         self.cnn3 = nn.ConvTranspose2d(16, 4, 4, 2, 1)
         self.packs = (WeightPacks(), WeightPacks(), WeightPacks(), WeightPacks())
+        #: The dtype :meth:`unshuffled`'s convolutions run in (:meth:`IFNet.use_precision`); its output is float32.
+        self.conv_dtype = torch.float32
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.cnn3(self.features(image))
@@ -97,10 +100,10 @@ class Head(nn.Module):
         third of oneDNN's usual speed, and its 16 phase channels run at the full speed."""
         deconvolution = self.cnn3
         return conv(self.features(image), deconvolution.weight, deconvolution.bias, self.packs[3],
-                    lambda: phase_convolution(deconvolution.weight, deconvolution.bias))
+                    lambda: phase_convolution(deconvolution.weight, deconvolution.bias)).float()
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        x = channels_last(conv_leaky(image, self.cnn0.weight, self.cnn0.bias, 2, self.packs[0]))
+        x = channels_last(conv_leaky(image.to(self.conv_dtype), self.cnn0.weight, self.cnn0.bias, 2, self.packs[0]))
         x = conv_leaky(x, self.cnn1.weight, self.cnn1.bias, 1, self.packs[1])
         return conv_leaky(x, self.cnn2.weight, self.cnn2.bias, 1, self.packs[2])
 
@@ -160,6 +163,8 @@ class IFBlock(nn.Module):
         # 4 flow + 1 mask + 8 feature channels, at 4× the block's resolution.
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(channels, 4 * BLOCK_OUTPUTS, 4, 2, 1), nn.PixelShuffle(2))
         self.phase_packs = {outputs: WeightPacks() for outputs in (LAST_BLOCK_OUTPUTS, BLOCK_OUTPUTS)}
+        #: The dtype :meth:`unshuffled`'s convolutions run in (:meth:`IFNet.use_precision`); its output is float32.
+        self.conv_dtype = torch.float32
 
     def forward(self, x: torch.Tensor, outputs: int = BLOCK_OUTPUTS) -> torch.Tensor:
         """The block's first ``outputs`` output channels at the resolution of ``x``.
@@ -179,13 +184,14 @@ class IFBlock(nn.Module):
         first, second = self.conv0
         order = torch.arange(x.shape[1], device=x.device)
         order[:len(SIDE_BY_SIDE_ORDER)] = torch.tensor(SIDE_BY_SIDE_ORDER, device=x.device)
-        x = first(x, order)
+        x = first(x.to(self.conv_dtype), order)
         # The rest run channels-last: the first output is already 4× smaller than the input, so the
         # layout change is cheap, and oneDNN's convolutions are much faster in it (see .onednn).
         x = self.convblock(second(channels_last(x)))
         deconvolution = self.lastconv[0]
         return conv(x, deconvolution.weight, deconvolution.bias, self.phase_packs[outputs],
-                    lambda: phase_convolution(deconvolution.weight[:, :4 * outputs], deconvolution.bias[:4 * outputs]))
+                    lambda: phase_convolution(deconvolution.weight[:, :4 * outputs], deconvolution.bias[:4 * outputs])
+                    ).float()
 
 
 def shuffled(phases: torch.Tensor) -> torch.Tensor:
@@ -284,6 +290,12 @@ class IFNet(nn.Module):
 
     def blocks(self) -> tuple[IFBlock, ...]:
         return (self.block0, self.block1, self.block2, self.block3, self.block4)
+
+    def use_precision(self, dtype: torch.dtype) -> None:
+        """Run the convolutions of the encoder and the blocks in ``dtype`` (float32 or bfloat16); the
+        warps, joins and flows between them stay float32."""
+        for part in (self.encode, *self.blocks()):
+            part.conv_dtype = dtype
 
     def prepare(self, image: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
         """A frame (``(1, 3, H, W)``) with its 4 encoder channels: what the blocks see of it.
@@ -486,14 +498,40 @@ def to_frame(images: torch.Tensor) -> list[Frame]:
 
 
 def reduced_precision(device: torch.device) -> contextlib.AbstractContextManager:
-    """fp16 autocast on CUDA (tensor cores; flows stay accurate to well under a pixel); fp32 elsewhere.
-
-    CPUs get no bf16 here: on a CPU without native bf16 it is emulated and slower, and this
-    project has not yet measured its quality cost on one that has it.
-    """
+    """fp16 autocast on CUDA (tensor cores; flows stay accurate to well under a pixel); fp32 elsewhere
+    (a CPU's bfloat16 convolutions are :func:`conv_dtype`'s, not autocast's)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+#: ``auto``: bfloat16 convolutions on a CPU with AMX tiles, float32 elsewhere; ``fp32`` / ``bf16`` force one.
+PRECISIONS = ("auto", "fp32", "bf16")
+#: Overrides the model's ``precision`` argument's default (``auto``), e.g. for A/B measurements.
+PRECISION_ENV = "SMOOTHBOT_RIFE_PRECISION"
+
+
+def has_amx() -> bool:
+    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later), which run oneDNN's bfloat16
+    convolutions 5–8× faster than float32 ones (bench/REPORT.md, "RIFE speed modes")."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe is not None and probe())
+
+
+def conv_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """The dtype RIFE's convolutions run in (:meth:`IFNet.use_precision`).
+
+    ``auto`` takes bfloat16 only on a CPU with AMX: there the convolutions, which were 90 % of a forward
+    pass, run 5–8× faster, and the frames score within 0.01 dB of float32's on the bench's real clips.
+    With AVX-512 BF16 but no AMX (checked here with ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) oneDNN's
+    bfloat16 convolutions were 0.5–0.7× as fast as float32's, and a forward pass 9× slower: float32 there.
+    Other devices keep float32 weights (CUDA: :func:`reduced_precision`'s autocast).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"RIFE precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if device.type != "cpu" or precision == "fp32" or (precision == "auto" and not has_amx()):
+        return torch.float32
+    return torch.bfloat16
 
 
 @dataclass
@@ -535,7 +573,8 @@ class RifeInterpolator(FrameInterpolator):
     display_name = "RIFE"
 
     def __init__(self, weights: Path | None = None, device: str | None = None, scale: float | None = None,
-                 quality: str = "fast", confidence: Confidence | None = Confidence()) -> None:
+                 quality: str = "fast", confidence: Confidence | None = Confidence(),
+                 precision: str | None = None) -> None:
         if scale is not None and scale not in SUPPORTED_SCALES:
             raise ValueError(f"RIFE scale must be one of {SUPPORTED_SCALES}, got {scale}")
         if quality not in QUALITY_VIEWS:
@@ -546,6 +585,9 @@ class RifeInterpolator(FrameInterpolator):
             raise WeightsError(f"RIFE weights not found at {path}")
         self.device = pick_device(device)
         self.network = load_ifnet(path, self.device)
+        #: The convolutions' :func:`conv_dtype`; ``precision`` None: ``$SMOOTHBOT_RIFE_PRECISION`` or ``auto``.
+        self.precision = precision or os.environ.get(PRECISION_ENV) or "auto"
+        self.network.use_precision(conv_dtype(self.device, self.precision))
         #: Fixed internal scale; ``None`` chooses by resolution and quality (:func:`internal_scale`).
         self.scale = scale
         self.quality = quality

@@ -117,3 +117,24 @@ def test_each_thread_count_gets_its_own_pack() -> None:
     assert len(packs._packs) == 2
     for result in results:
         torch.testing.assert_close(result, results[0])
+
+
+def test_bfloat16_inputs_run_fused_in_bfloat16_close_to_float32() -> None:
+    """bfloat16 feature maps (weights cast to bfloat16, float32 accumulation): the packed convolutions
+    keep the dtype and stay within bfloat16's rounding of the float32 ops; packs are kept per dtype."""
+    x = torch.randn(1, 16, 24, 40, generator=torch.Generator().manual_seed(7)).contiguous(memory_format=torch.channels_last)
+    weight, bias = random_layer(16, 16, seed=8)
+    gain = torch.rand(1, 16, 1, 1, generator=torch.Generator().manual_seed(9)) + 0.5
+    packs = WeightPacks()
+    with torch.inference_mode():
+        plain = residual_conv_leaky(x, weight, bias, gain, packs)
+        half = x.to(torch.bfloat16)
+        assert fusable(half)
+        fused = residual_conv_leaky(half, weight, bias, gain, packs)
+        activated = conv_leaky(half, weight, bias, 1, WeightPacks())
+    assert fused.dtype == activated.dtype == torch.bfloat16 and is_channels_last(fused)
+    assert len(packs._packs) == 2  # one float32 pack, one bfloat16 pack
+    torch.testing.assert_close(fused.float(), plain, rtol=0.02, atol=0.05)
+    torch.testing.assert_close(activated.float(), F.leaky_relu(F.conv2d(x.contiguous(), weight, bias, 1, 1), 0.2),
+                               rtol=0.02, atol=0.05)
+    assert not torch.equal(fused.float(), plain)  # it ran in bfloat16

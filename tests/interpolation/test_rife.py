@@ -22,7 +22,9 @@ from tests.media import make_testsrc, read_video, textured
 
 @pytest.fixture(scope="module")
 def rife() -> RifeInterpolator:
-    return RifeInterpolator(device="cpu")
+    """float32 throughout, so the comparisons with the published forward are exact to rounding (the
+    bfloat16 convolutions that ``auto`` picks on an AMX CPU have their own tests)."""
+    return RifeInterpolator(device="cpu", precision="fp32")
 
 
 def test_pinned_weights_fill_every_inference_parameter_exactly():
@@ -78,7 +80,7 @@ def test_reused_features_give_the_same_frames_as_a_fresh_model(rife: RifeInterpo
     a, b, c = (textured(96, 128, seed=k) for k in (4, 5, 6))
     rife.interpolate(a, b, [0.5])
     reused = rife.interpolate(b, c, [0.3, 0.6])  # b's features come from the previous pair
-    fresh = RifeInterpolator(device="cpu").interpolate(b.copy(), c.copy(), [0.3, 0.6])
+    fresh = RifeInterpolator(device="cpu", precision="fp32").interpolate(b.copy(), c.copy(), [0.3, 0.6])
     for got, expected in zip(reused, fresh):
         assert np.array_equal(got, expected)
 
@@ -88,7 +90,7 @@ def test_a_new_frame_with_the_same_buffer_is_not_mistaken_for_a_cached_one(rife:
     first = rife.interpolate(a, b, [0.5])[0]
     b[:] = textured(64, 96, seed=9)  # same object, new content: the cache must not be trusted blindly
     second = rife.interpolate(a, b, [0.5])[0]
-    fresh = RifeInterpolator(device="cpu").interpolate(a, b, [0.5])[0]
+    fresh = RifeInterpolator(device="cpu", precision="fp32").interpolate(a, b, [0.5])[0]
     assert np.array_equal(second, fresh) and not np.array_equal(first, second)
 
 
@@ -174,7 +176,8 @@ def test_the_reference_interpolator_gives_the_same_frames(rife: RifeInterpolator
     blocks see the whole zero-padded frame, as Practical-RIFE's inference does."""
     a, b = textured(height, width, seed=13), textured(height, width, seed=14)
     reference = ReferenceRifeInterpolator(device="cpu")
-    network_only = RifeInterpolator(device="cpu", confidence=None)  # the network's frames, no cross-fade lean
+    # The network's frames (no cross-fade lean), float32 as published.
+    network_only = RifeInterpolator(device="cpu", confidence=None, precision="fp32")
     for got, expected in zip(network_only.interpolate(a, b, [0.4, 0.8]), reference.interpolate(a, b, [0.4, 0.8])):
         assert got.shape == (height, width, 3)
         assert np.abs(got.astype(int) - expected).max() <= 1
@@ -335,3 +338,34 @@ def test_the_encoder_and_the_blocks_give_their_published_outputs_as_phases(rife:
         published = torch.cat((flow, mask, features), 1)
         torch.testing.assert_close(block(x), published, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(block(x, LAST_BLOCK_OUTPUTS), published[:, :LAST_BLOCK_OUTPUTS], rtol=1e-4, atol=1e-4)
+
+
+def test_auto_precision_takes_bfloat16_convolutions_only_on_an_amx_cpu(monkeypatch: pytest.MonkeyPatch):
+    from interpolation.models import rife as rife_module
+
+    cpu = torch.device("cpu")
+    for amx in (True, False):
+        monkeypatch.setattr(rife_module, "has_amx", lambda amx=amx: amx)
+        assert rife_module.conv_dtype(cpu, "auto") == (torch.bfloat16 if amx else torch.float32)
+        assert rife_module.conv_dtype(cpu, "fp32") == torch.float32
+        assert rife_module.conv_dtype(cpu, "bf16") == torch.bfloat16
+        assert rife_module.conv_dtype(torch.device("cuda"), "bf16") == torch.float32  # CUDA: fp16 autocast instead
+    monkeypatch.setenv(rife_module.PRECISION_ENV, "fp32")
+    assert RifeInterpolator(device="cpu").precision == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+        RifeInterpolator(device="cpu", precision="int4")
+
+
+@pytest.mark.parametrize(("height", "width"), [(64, 96), (136, 176)])
+def test_bfloat16_convolutions_stay_close_to_float32(height: int, width: int):
+    """The convolutions in bfloat16 (float32 accumulation, float32 warps and flows between them): on
+    textured frames moving a few pixels the frames stay within a few levels of the float32 forward's."""
+    image0 = textured(height, width, seed=30)
+    image1 = np.roll(image0, shift=(2, 3), axis=(0, 1))
+    fp32 = RifeInterpolator(device="cpu", confidence=None, precision="fp32")
+    bf16 = RifeInterpolator(device="cpu", confidence=None, precision="bf16")
+    assert bf16.network.block4.conv_dtype == torch.bfloat16 and bf16.network.encode.conv_dtype == torch.bfloat16
+    for got, expected in zip(bf16.interpolate(image0, image1, [0.3, 0.5]), fp32.interpolate(image0, image1, [0.3, 0.5])):
+        difference = np.abs(got.astype(int) - expected)
+        assert difference.mean() < 0.2 and difference.max() <= 4
+        assert 0 < difference.max()  # it did run in bfloat16
