@@ -110,3 +110,40 @@ async def test_the_standby_takes_over_polling_when_the_holder_is_killed(tg, tmp_
         if second is not None:
             second.stop()
     assert tg.token not in first.text() + (second.text() if second else "")  # never in the logs
+
+
+async def test_a_poller_that_loses_its_database_connection_stops_polling_and_takes_the_lock_again(
+        tg, tmp_path, postgres_url, caplog):
+    """In-process: serve() on PostgreSQL polls under the lock; the server ends the lock's session (a
+    restart, a network cut): polling stops, and once the lock is taken again polling resumes."""
+    import logging
+
+    from bot.__main__ import serve
+    from storage.exclusive import HOLD_LOCK_SPACE
+    from tests.bot.test_telegram import bot_settings
+
+    caplog.set_level(logging.INFO, logger="bot.telegram_failover")
+    settings = bot_settings(tg, tmp_path, queue_url=postgres_url, telegram_standby_retry_s=0.2)
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve(settings, stop))
+    try:
+        await tg.wait_until_polling(timeout=30)
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            holder = await conn.fetchval("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 "
+                                         "AND granted", HOLD_LOCK_SPACE)
+            assert holder is not None
+            await conn.fetchval("SELECT pg_terminate_backend($1)", holder)
+        finally:
+            await conn.close()
+
+        def said(text: str) -> int:
+            return sum(text in record.getMessage() for record in caplog.records)
+
+        await until(lambda: said("polling lock was lost") == 1, 15, "the lost lock is noticed")
+        await until(lambda: said("holds the polling lock") == 2, 15, "the lock is taken again")
+        hello = tg.send_user_message(44, 44, text="/start")
+        await tg.wait_for("sendMessage", replying_to(hello), timeout=30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, 30)
