@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from telegram import (BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters,
                       Update)
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (Application, ApplicationHandlerStop, BaseUpdateProcessor, CallbackQueryHandler,
                           CommandHandler, ContextTypes, Defaults, MessageHandler, TypeHandler, filters)
@@ -32,6 +33,8 @@ from .i18n import N_, _
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
 from .replies import Delivery, JobView
 from .service import PRIVATE_CHAT_TEXT, Accepted, ChatService, Controls, Refused
+from .telegram_albums import AlbumCollector
+from .thumbnails import thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ VIDEO_FILTER = (filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE | filters
                 | filters.Document.MimeType("image/gif"))
 #: Telegram's limit on the text of a button press's answer.
 MAX_BUTTON_ANSWER_CHARS = 200
+#: Seconds between repeats of the "sending a video" chat action while a result uploads (it lasts 5 s).
+CHAT_ACTION_REPEAT_S = 4.0
 #: Quick choices offered under /settings.
 FPS_CHOICES = (30, 48, 60)
 MODEL_CHOICES = ("rife", "flow")
@@ -223,6 +228,8 @@ class TelegramAdapter:
         self.settings = settings
         self.service = service
         self.polling = PollingWatch(CONFLICT_LOST_AFTER_S)
+        #: An album's videos, collected until it is complete: one job each, all with the album's caption.
+        self.albums = AlbumCollector(self.accept_album)
         self.app = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())
@@ -289,6 +296,7 @@ class TelegramAdapter:
             # A polling loop that ended on a refused token re-raises it here; wait_lost() has reported it.
             with contextlib.suppress(InvalidToken):
                 await self.app.updater.stop()
+        await self.albums.close()  # albums still collecting are queued now, not lost
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -438,17 +446,30 @@ class TelegramAdapter:
 
     async def on_video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        media = media_of(message) if message is not None else None
-        if media is None or message.from_user is None:
+        if message is None or media_of(message) is None or message.from_user is None:
             return
+        if message.media_group_id is not None:  # one item of an album: handled with the rest of it
+            self.albums.add(message)
+            return
+        await self.accept_one(message, message.caption)
+
+    async def accept_album(self, items: list[Message]) -> None:
+        """An album: one job per video, each answered; the caption (Telegram puts it on one item) is
+        every video's. Past the per-user cap, the rest are refused one by one."""
+        caption = next((item.caption for item in items if item.caption), None)
+        for item in items:
+            await self.accept_one(item, caption)
+
+    async def accept_one(self, message: Message, caption: str | None) -> None:
+        media = media_of(message)
 
         async def download(target: Path) -> None:
-            telegram_file = await context.bot.get_file(media.file_id)
+            telegram_file = await self.app.bot.get_file(media.file_id)
             await telegram_file.download_to_drive(target)
 
         outcome = await self.service.accept_video(
             platform=PLATFORM, chat_id=message.chat_id, user_id=message.from_user.id, message_id=message.message_id,
-            caption=message.caption, file_size=media.file_size, download_limit=self.settings.telegram_download_cap,
+            caption=caption, file_size=media.file_size, download_limit=self.settings.telegram_download_cap,
             upload_limit=self.settings.telegram_upload_cap, suffix=suffix_for(media), download=download)
         await self.answer_outcome(message, outcome)
 
@@ -508,9 +529,10 @@ class TelegramAdapter:
 
     async def deliver(self, job: JobView, path: Path, delivery: Delivery) -> str:
         bot = self.app.bot
+        thumbnail = await asyncio.to_thread(thumbnail_jpeg, path)
         common = dict(chat_id=int(job.chat_id), caption=delivery.caption, width=delivery.width,
                       height=delivery.height, duration=max(1, round(delivery.duration_s)),
-                      reply_parameters=self.reply_to(job))
+                      reply_parameters=self.reply_to(job), thumbnail=thumbnail)
 
         async def send() -> Message:
             if self.settings.telegram_local_mode and self.settings.telegram_local_upload_by_path:
@@ -524,8 +546,25 @@ class TelegramAdapter:
                     return await bot.send_video(video=file, supports_streaming=True, filename=path.name, **common)
                 return await bot.send_animation(animation=file, filename=path.name, **common)
 
-        sent = await self.call_platform(send)
+        action = ChatAction.UPLOAD_VIDEO if delivery.kind == "video" else ChatAction.UPLOAD_DOCUMENT
+        uploading = asyncio.ensure_future(self.show_action(int(job.chat_id), action))
+        try:
+            sent = await self.call_platform(send)
+        finally:
+            uploading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await uploading
         return str(sent.message_id)
+
+    async def show_action(self, chat_id: int, action: str) -> None:
+        """"Sending a video…" in the chat until cancelled: Telegram shows an action for 5 s or until the
+        bot's next message, so it is repeated every few seconds while the upload lasts (best effort)."""
+        while True:
+            try:
+                await self.app.bot.send_chat_action(chat_id, action)
+            except TelegramError as error:
+                log.debug("chat action not shown: %s", error)
+            await asyncio.sleep(CHAT_ACTION_REPEAT_S)
 
     async def send_error(self, job: JobView, text: str) -> None:
         try:

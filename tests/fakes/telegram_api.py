@@ -382,8 +382,12 @@ class FakeTelegram:
         video_note: FileRef | None = None,
         document: FileRef | None = None,
         reply_to: int | None = None,
+        media_group_id: str | None = None,
     ) -> int:
         """Queues a `message` update from a user; returns the new message_id.
+
+        An album is several such messages with the same `media_group_id` (each its own update; at
+        most one carries the caption), as Telegram sends them.
 
         A private chat's id is the user's id; group chat ids are negative. `/commands`
         in text or caption get `bot_command` entities, as Telegram adds them.
@@ -406,6 +410,8 @@ class FakeTelegram:
             raise ValueError("a caption needs an attachment")
         if not media and not text:
             raise ValueError("a message needs text or an attachment")
+        if media_group_id is not None and not media:
+            raise ValueError("only a photo, video, audio or document can be part of an album")
         user = self.users.get(user_id) or self.add_user(user_id)
         chat = self._user_chat(chat_id, user)
         content: JsonDict = {}
@@ -419,6 +425,8 @@ class FakeTelegram:
         if caption is not None:
             content["caption"] = caption
             content["caption_entities"] = bot_command_entities(caption)
+        if media_group_id is not None:
+            content["media_group_id"] = media_group_id
         reply = self._existing_reply(chat_id, reply_to) if reply_to is not None else None
         message = self._add_message(chat, user, reply, content)
         self._enqueue_update("message", copy.deepcopy(message))
