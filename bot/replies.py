@@ -13,8 +13,8 @@ from typing import Literal, Protocol
 from interpolation.api import describe_fps
 from interpolation.options import Progress, Result
 
-from .commands import BEST_QUALITY_MODEL, MODEL_DISPLAY, model_name
-from .i18n import N_, _
+from .commands import BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, model_name
+from .i18n import N_, _, ngettext
 
 #: What the worker hands to ``deliver``: a normal video, a silent looping animation, or a GIF file.
 DeliveryKind = Literal["video", "animation", "gif"]
@@ -96,6 +96,39 @@ def progress_text(progress: Progress | None) -> str:
     return _("Smoothing… {percent}% (ETA {eta})").format(percent=percent, eta=format_duration(progress.eta_s))
 
 
+#: How slow motion's sound is described, by what the engine did with it (message ids; ``factor`` is "4×").
+SLOWMO_SOUND_TEXTS = {
+    "slowed": N_("{factor} slow motion, audio slowed {factor}, pitch kept"),
+    "dropped": N_("{factor} slow motion, audio dropped"),
+    "kept": N_("{factor} slow motion, audio kept"),
+    "none": N_("{factor} slow motion, no audio"),
+}
+
+
+def result_highlights(result: Result) -> list[str]:
+    """The engine's ``Result.highlights()`` in the current language: slow motion and its sound, the
+    comparison, the scene cuts and repeated frames found."""
+    lines = []
+    if result.slowmo is not None:
+        lines.append(_(SLOWMO_SOUND_TEXTS[result.audio]).format(factor=f"{float(result.slowmo):g}×"))
+    if result.compare is not None:
+        lines.append(_("before/after comparison ({layout})").format(layout=_(COMPARE_DISPLAY[result.compare])))
+    found = []
+    if result.scene_cuts:
+        if result.cut_mode == "fade":
+            text = ngettext("{count} scene cut cross-faded", "{count} scene cuts cross-faded", result.scene_cuts)
+        else:
+            text = ngettext("{count} scene cut kept as a hard cut", "{count} scene cuts kept as hard cuts",
+                            result.scene_cuts)
+        found.append(text.format(count=result.scene_cuts))
+    if result.duplicates:
+        found.append(ngettext("{count} duplicate frame found", "{count} duplicate frames found",
+                              result.duplicates).format(count=result.duplicates))
+    if found:
+        lines.append(", ".join(found))
+    return lines
+
+
 def result_caption(result: Result, model_note: str | None = None, quality: str = "fast") -> str:
     """"25 → 60 fps, loop, 3.2 s, RIFE", then what else was done or found, then the engine's notes.
 
@@ -110,7 +143,7 @@ def result_caption(result: Result, model_note: str | None = None, quality: str =
     if quality == "best" and result.model == BEST_QUALITY_MODEL:
         parts.append(_("best quality"))
     lines = [", ".join(parts)]
-    lines.extend(result.highlights())  # slow motion and its sound, comparison, cuts and repeats found
+    lines.extend(result_highlights(result))  # slow motion and its sound, comparison, cuts and repeats found
     if model_note:
         lines.append(model_note)
     lines.extend(result.notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from babel.messages.pofile import read_po
 
 from bot import i18n
 from bot.commands import CommandError, parse_language
+from bot.replies import result_caption, result_highlights
+from interpolation.options import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The same method map as babel.cfg (what `make messages` extracts).
@@ -127,3 +130,37 @@ def test_language_choices(word, language):
 def test_an_unknown_language_is_explained_in_the_current_language():
     with i18n.language("ru"), pytest.raises(CommandError, match="Выберите язык: /language en"):
         parse_language("klingon")
+
+
+def a_result(**changes) -> Result:
+    fields = dict(output_path=Path("out.mp4"), kind="mp4", input_fps=Fraction(25), output_fps=Fraction(50),
+                  frames_in=25, frames_out=50, duration_s=1.0, size_bytes=1000, width=64, height=48, has_audio=True,
+                  model="flow", model_display_name="optical flow", loop=False, scene_cuts=0, duplicates=0)
+    return Result(**(fields | changes))
+
+
+CAPTION_CASES = [
+    dict(slowmo=Fraction(4), audio="slowed"), dict(slowmo=Fraction(5, 2), audio="dropped"),
+    dict(slowmo=Fraction(2), audio="kept"), dict(slowmo=Fraction(3), audio="none"),
+    dict(compare="side"), dict(scene_cuts=1), dict(scene_cuts=3, cut_mode="fade"), dict(duplicates=1),
+    dict(scene_cuts=2, duplicates=5, compare="split", slowmo=Fraction(2), audio="slowed"),
+]
+
+
+@pytest.mark.parametrize("changes", CAPTION_CASES)
+def test_the_captions_highlights_in_english_are_the_engines_own(changes):
+    result = a_result(**changes)
+    assert result_highlights(result) == result.highlights()
+
+
+def test_the_captions_highlights_in_spanish_and_russian():
+    result = a_result(slowmo=Fraction(4), audio="slowed", compare="stack", scene_cuts=5, duplicates=21)
+    with i18n.language("es"):
+        assert result_highlights(result) == [
+            "cámara lenta 4×, audio ralentizado 4× sin cambiar el tono", "comparación antes/después (uno encima del otro)",
+            "5 cambios de escena dejados como cortes secos, 21 fotogramas duplicados encontrados"]
+    with i18n.language("ru"):
+        assert result_highlights(result) == [
+            "замедление 4×, звук замедлен (4×) с сохранением высоты тона", "сравнение «до и после» (друг над другом)",
+            "5 смен сцен оставлено резкими склейками, найден 21 повторяющийся кадр"]
+        assert result_caption(result).startswith("25 → 50 кадров/с, 1.0 с, оптический поток\n")
