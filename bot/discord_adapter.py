@@ -42,11 +42,11 @@ from interpolation.errors import EngineError
 from interpolation.options import Limits
 from interpolation.probe import probe
 
-from . import discord_commands
-from .discord_commands import HOW_TO_TEXT
+from . import discord_commands, i18n
 from .commands import available_models
 from .config import Settings
 from .discord_refs import Source, StatusRef
+from .i18n import N_, _
 from .discord_views import DYNAMIC_ITEMS, SmoothClient, menu_text, settings_menu, status_view
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, TransientError
 from .replies import Delivery, JobView, queued_text
@@ -81,12 +81,13 @@ INVALID_WEBHOOK_TOKEN = 50027
 #: the content is probed before anything is queued.
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif"})
 
-NOT_A_VIDEO_TEXT = ("That attachment is not a video or GIF. Send a video file "
-                    f"({', '.join(sorted(suffix[1:].upper() for suffix in VIDEO_SUFFIXES))}).")
-NO_VIDEO_IN_MESSAGE_TEXT = "That message has no video or GIF attached."
-NOT_YOURS_TEXT = "Only the person who asked for this video can use these buttons."
-JOB_GONE_TEXT = "That video is no longer in the queue."
-SORRY_TEXT = "Sorry, something went wrong. Please try again."
+#: What users are told (message ids: said as ``_(TEXT)`` in the current language, bot/i18n.py).
+NOT_A_VIDEO_TEXT = N_("That attachment is not a video or GIF. Send a video file ({formats}).")
+VIDEO_FORMATS = ", ".join(sorted(suffix[1:].upper() for suffix in VIDEO_SUFFIXES))
+NO_VIDEO_IN_MESSAGE_TEXT = N_("That message has no video or GIF attached.")
+NOT_YOURS_TEXT = N_("Only the person who asked for this video can use these buttons.")
+JOB_GONE_TEXT = N_("That video is no longer in the queue.")
+SORRY_TEXT = N_("Sorry, something went wrong. Please try again.")
 
 #: Channels that messages can be sent to and edited in (what a job's chat id resolves to).
 ChatChannel = discord.TextChannel | discord.Thread | discord.DMChannel | discord.VoiceChannel | discord.StageChannel
@@ -114,16 +115,26 @@ def suffix_for(attachment: discord.Attachment) -> str:
 class AllowlistTree(app_commands.CommandTree):
     """The command tree with the allowlist checked once, before any command runs (nothing is stored)."""
 
-    def __init__(self, client: discord.Client, settings: Settings) -> None:
+    def __init__(self, client: discord.Client, settings: Settings, service: ChatService) -> None:
         super().__init__(client, allowed_installs=discord_commands.INSTALLS,
                          allowed_contexts=discord_commands.CONTEXTS)
         self.settings = settings
+        self.service = service
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Also sets the language the command answers in (the channel's /language, else the user's app)."""
         if interaction.channel_id is not None and self.settings.chat_allowed(interaction.channel_id):
+            await use_language(self.service, interaction)
             return True
-        await interaction.response.send_message(PRIVATE_CHAT_TEXT, ephemeral=True)
+        i18n.use(interaction.locale.value)  # nothing is read or stored for a stranger
+        await interaction.response.send_message(_(PRIVATE_CHAT_TEXT), ephemeral=True)
         return False
+
+
+async def use_language(service: ChatService, interaction: discord.Interaction) -> None:
+    """Answer ``interaction`` (and queue its jobs) in the channel's /language, else the user's Discord language."""
+    assert interaction.channel_id is not None
+    i18n.use(await service.language_for(PLATFORM, interaction.channel_id, interaction.locale.value))
 
 
 def reply_reference(job: JobView) -> discord.MessageReference | None:
@@ -188,13 +199,13 @@ class DiscordAdapter:
         self.client = SmoothClient(intents=INTENTS, max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
                                    allowed_mentions=discord.AllowedMentions.none())
         self.client.job_controls = self  # the status buttons (bot/discord_views.py) call back here
-        self.tree = AllowlistTree(self.client, settings)
+        self.tree = AllowlistTree(self.client, settings, service)
         self.client.setup_hook = self.setup_hook  # type: ignore[method-assign]
         self.client.event(self.on_message)
         self.tree.error(self.on_command_error)
         #: The clock interaction tokens expire on (seconds; tests move it on).
         self.clock: Callable[[], float] = clock
-        self.translator = discord_commands.CommandTranslator()
+        self.translator = discord_commands.CommandTranslator(i18n.translation)
         #: Jobs started by an interaction whose token is still in use, by job id (memory only).
         self.links: dict[int, InteractionLink] = {}
         self.limits = Limits(max_pixels=settings.max_input_pixels, max_duration_s=settings.max_input_duration_s)
@@ -277,9 +288,9 @@ class DiscordAdapter:
                   exc_info=error)
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(SORRY_TEXT, ephemeral=True)
+                await interaction.followup.send(_(SORRY_TEXT), ephemeral=True)
             else:
-                await interaction.response.send_message(SORRY_TEXT, ephemeral=True)
+                await interaction.response.send_message(_(SORRY_TEXT), ephemeral=True)
         except discord.HTTPException:
             pass
 
@@ -296,15 +307,18 @@ class DiscordAdapter:
         if not self.addressed(message):
             return
         if not self.settings.chat_allowed(message.channel.id):  # before anything is stored or fetched
+            i18n.use(None)
             with contextlib.suppress(discord.HTTPException):
-                await message.reply(PRIVATE_CHAT_TEXT)
+                await message.reply(_(PRIVATE_CHAT_TEXT))
             return
+        # A message carries no language of its user: the channel's /language, else English.
+        i18n.use(await self.service.language_for(PLATFORM, message.channel.id, None))
         try:
             await self.receive(message)
         except Exception:
             log.exception("discord message %s could not be handled", message.id)
             try:
-                await message.reply(SORRY_TEXT)
+                await message.reply(_(SORRY_TEXT))
             except discord.HTTPException:
                 pass
 
@@ -314,7 +328,8 @@ class DiscordAdapter:
         if not message.attachments and await self.receive_link(message):
             return
         if not videos:
-            await message.reply(NOT_A_VIDEO_TEXT if message.attachments else HOW_TO_TEXT)
+            await message.reply(_(NOT_A_VIDEO_TEXT).format(formats=VIDEO_FORMATS) if message.attachments
+                                else discord_commands.how_to_text())
             return
         for index, video in enumerate(videos):
             outcome = await self.accept(message.channel.id, message.author.id, Source(message.id, index), video,
@@ -367,7 +382,7 @@ class DiscordAdapter:
         await interaction.response.defer(ephemeral=True, thinking=True)
         videos = list(attachments) if target is None else [a for a in attachments if is_video(a)]
         if not videos:
-            await interaction.edit_original_response(content=NO_VIDEO_IN_MESSAGE_TEXT)
+            await interaction.edit_original_response(content=_(NO_VIDEO_IN_MESSAGE_TEXT))
             return
         assert interaction.channel_id is not None  # the tree's allowlist check let only channels through
         upload_limit = min(interaction.filesize_limit, self.upload_limit_in(interaction.guild))
@@ -403,10 +418,12 @@ class DiscordAdapter:
         """The job if the presser owns it; otherwise answers them (ephemerally) and returns None."""
         job = await self.service.queue.get(job_id)
         if job is None or job.platform != PLATFORM:
-            await interaction.response.send_message(JOB_GONE_TEXT, ephemeral=True)
+            i18n.use(interaction.locale.value)
+            await interaction.response.send_message(_(JOB_GONE_TEXT), ephemeral=True)
             return None
+        i18n.use(await self.service.language_for(PLATFORM, job.chat_id, interaction.locale.value))
         if job.user_id != str(interaction.user.id):
-            await interaction.response.send_message(NOT_YOURS_TEXT, ephemeral=True)
+            await interaction.response.send_message(_(NOT_YOURS_TEXT), ephemeral=True)
             return None
         return job
 

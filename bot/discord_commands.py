@@ -17,8 +17,10 @@ from discord import app_commands
 
 from interpolation.options import MAX_SLOWMO, MIN_SLOWMO
 
+from . import i18n
 from .commands import (COMPARE_DISPLAY, CUT_MODE_DISPLAY, MODEL_DISPLAY, QUALITY_DISPLAY, available_models,
                        format_fps, help_text, start_text)
+from .i18n import N_, _
 
 if TYPE_CHECKING:
     from .discord_adapter import DiscordAdapter
@@ -27,15 +29,21 @@ if TYPE_CHECKING:
 INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
 CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 #: The context menu's name, as Discord shows it under Apps.
-SMOOTH_MENU_NAME = "Smooth this video"
+SMOOTH_MENU_NAME = N_("Smooth this video")
 #: The frame rates /smooth offers (a chat's default from /fps may be any rate).
 SMOOTH_FPS_CHOICES = (24.0, 30.0, 48.0, 50.0, 60.0, 90.0, 120.0)
 SMOOTH_SLOWMO_CHOICES = tuple(factor for factor in (2.0, 3.0, 4.0, 6.0, 8.0) if MIN_SLOWMO <= factor <= MAX_SLOWMO)
 
-HOW_TO_TEXT = ("On Discord: use /smooth with the video attached, or open the menu of any message with a video "
-               f"(Apps → {SMOOTH_MENU_NAME}). You can also send the video to me in a direct message, or mention "
-               "me in a server with videos attached; options go in the same message after a word, e.g. "
-               "“smooth /fps 60 /loop” (a message that starts with / opens Discord's command menu instead).")
+HOW_TO_TEXT = N_("On Discord: use /smooth with the video attached, or open the menu of any message with a video "
+                 "(Apps → {menu}). You can also send the video to me in a direct message, or mention me in a "
+                 "server with videos attached; options go in the same message after a word, e.g. “smooth /fps 60 "
+                 "/loop” (a message that starts with / opens Discord's command menu instead).")
+
+
+def how_to_text() -> str:
+    """How to send a video on Discord, in the current language."""
+    return _(HOW_TO_TEXT).format(menu=_(SMOOTH_MENU_NAME))
+
 
 #: Looks up a text for a Discord locale ("es-ES"): the translation, or None to keep the English text.
 Lookup = Callable[[str, str], str | None]
@@ -85,14 +93,14 @@ def register(adapter: DiscordAdapter) -> None:
     platform = adapter.platform
     command = tree.command
 
-    @command(name="smooth", description="Smooth a video or GIF: attach it, choose options if you like")
-    @app_commands.describe(video="The video or GIF to smooth", fps="Target frame rate (default: twice the input)",
-                           loop="Make it loop seamlessly", gif="Send the result as a GIF",
-                           slowmo="Slow motion: how many times slower", compare="Show original and smoothed together",
-                           quality="fast (default) or best (RIFE: sharper, about 4× slower)")
+    @command(name="smooth", description=N_("Smooth a video or GIF: attach it, choose options if you like"))
+    @app_commands.describe(video=N_("The video or GIF to smooth"), fps=N_("Target frame rate (default: twice the input)"),
+                           loop=N_("Make it loop seamlessly"), gif=N_("Send the result as a GIF"),
+                           slowmo=N_("Slow motion: how many times slower"),
+                           compare=N_("Show original and smoothed together"), quality=N_("fast (default) or best"))
     @app_commands.choices(
         fps=[app_commands.Choice(name=f"{format_fps(rate)} fps", value=rate) for rate in SMOOTH_FPS_CHOICES],
-        slowmo=[app_commands.Choice(name=f"{factor:g}× slower", value=factor) for factor in SMOOTH_SLOWMO_CHOICES],
+        slowmo=[app_commands.Choice(name=f"{factor:g}×", value=factor) for factor in SMOOTH_SLOWMO_CHOICES],
         compare=[app_commands.Choice(name=shown, value=mode) for mode, shown in COMPARE_DISPLAY.items()],
         quality=[app_commands.Choice(name=shown, value=level) for level, shown in QUALITY_DISPLAY.items()])
     async def smooth(interaction: discord.Interaction, video: discord.Attachment, fps: float | None = None,
@@ -106,79 +114,87 @@ def register(adapter: DiscordAdapter) -> None:
 
     tree.add_command(app_commands.ContextMenu(name=SMOOTH_MENU_NAME, callback=smooth_message))
 
-    @command(name="start", description="What this bot does")
+    @command(name="start", description=N_("What this bot does"))
     async def start(interaction: discord.Interaction) -> None:
-        await adapter.answer(interaction, start_text() + "\n" + HOW_TO_TEXT, ephemeral=True)
+        await adapter.answer(interaction, start_text() + "\n" + how_to_text(), ephemeral=True)
 
-    @command(name="help", description="How to use it, limits and examples")
+    @command(name="help", description=N_("How to use it, limits and examples"))
     async def help_(interaction: discord.Interaction) -> None:
-        await adapter.answer(interaction, help_text(adapter.settings) + "\n\n" + HOW_TO_TEXT, ephemeral=True)
+        await adapter.answer(interaction, help_text(adapter.settings) + "\n\n" + how_to_text(), ephemeral=True)
 
-    @command(name="fps", description="Set this channel's target frame rate")
-    @app_commands.describe(rate="Frames per second, e.g. 60; leave empty for twice the input rate")
+    @command(name="fps", description=N_("Set this channel's target frame rate"))
+    @app_commands.describe(rate=N_("Frames per second, e.g. 60; leave empty for twice the input rate"))
     async def fps(interaction: discord.Interaction, rate: float | None = None) -> None:
         chat = interaction.channel_id
         await adapter.answer(interaction, lambda: service.clear_fps(platform, chat) if rate is None
                              else service.set_fps(platform, chat, str(rate)))
 
-    @command(name="loop", description="Toggle seamless looping")
+    @command(name="loop", description=N_("Toggle seamless looping"))
     async def loop(interaction: discord.Interaction) -> None:
         await adapter.answer(interaction, lambda: service.toggle_loop(platform, interaction.channel_id))
 
-    @command(name="gif", description="Reply with GIF animations")
+    @command(name="gif", description=N_("Reply with GIF animations"))
     async def gif(interaction: discord.Interaction) -> None:
         await adapter.answer(interaction, lambda: service.set_output(platform, interaction.channel_id, "gif"))
 
-    @command(name="mp4", description="Reply with MP4 videos")
+    @command(name="mp4", description=N_("Reply with MP4 videos"))
     async def mp4(interaction: discord.Interaction) -> None:
         await adapter.answer(interaction, lambda: service.set_output(platform, interaction.channel_id, "mp4"))
 
-    @command(name="slowmo", description="Slow motion: every new frame interpolated, sound slowed")
-    @app_commands.describe(factor=f"How many times slower ({MIN_SLOWMO:g} to {MAX_SLOWMO:g}), e.g. 4; "
-                                  "leave empty to switch slow motion off")
+    @command(name="slowmo", description=N_("Slow motion: every new frame interpolated, sound slowed"))
+    @app_commands.describe(factor=N_("How many times slower, e.g. 4; leave empty to switch slow motion off"))
     async def slowmo(interaction: discord.Interaction, factor: float | None = None) -> None:
         argument = "off" if factor is None else str(factor)
         await adapter.answer(interaction, lambda: service.set_slowmo(platform, interaction.channel_id, argument))
 
-    @command(name="compare", description="Before/after video: original and smoothed together")
-    @app_commands.describe(layout="How to show both (default: a moving split line), or off")
+    @command(name="compare", description=N_("Before/after video: original and smoothed together"))
+    @app_commands.describe(layout=N_("How to show both (default: a moving split line), or off"))
     @app_commands.choices(layout=[app_commands.Choice(name=shown, value=mode)
                                   for mode, shown in COMPARE_DISPLAY.items()]
-                          + [app_commands.Choice(name="off", value="off")])
+                          + [app_commands.Choice(name=N_("off"), value="off")])
     async def compare(interaction: discord.Interaction, layout: str | None = None) -> None:
         await adapter.answer(interaction, lambda: service.set_compare(platform, interaction.channel_id, layout))
 
-    @command(name="cuts", description="What happens at scene cuts")
-    @app_commands.describe(mode="A hard cut (default) or a short cross-fade")
+    @command(name="cuts", description=N_("What happens at scene cuts"))
+    @app_commands.describe(mode=N_("A hard cut (default) or a short cross-fade"))
     @app_commands.choices(mode=[app_commands.Choice(name=shown, value=mode)
                                 for mode, shown in CUT_MODE_DISPLAY.items()])
     async def cuts(interaction: discord.Interaction, mode: str) -> None:
         await adapter.answer(interaction, lambda: service.set_cut_mode(platform, interaction.channel_id, mode))
 
-    @command(name="quality", description="Fast (one pass) or best (RIFE: sharper, about 4× slower)")
-    @app_commands.describe(level="fast (default) or best")
+    @command(name="quality", description=N_("Fast (one pass) or best (RIFE: sharper, about 4× slower)"))
+    @app_commands.describe(level=N_("fast (default) or best"))
     @app_commands.choices(level=[app_commands.Choice(name=shown, value=level)
                                  for level, shown in QUALITY_DISPLAY.items()])
     async def quality(interaction: discord.Interaction, level: str) -> None:
         await adapter.answer(interaction, lambda: service.set_quality(platform, interaction.channel_id, level))
 
-    @command(name="model", description="Choose the interpolation model")
-    @app_commands.describe(name="The model; RIFE looks best, blend is fastest")
+    @command(name="model", description=N_("Choose the interpolation model"))
+    @app_commands.describe(name=N_("The model; RIFE looks best, blend is fastest"))
     @app_commands.choices(name=[app_commands.Choice(name=MODEL_DISPLAY.get(model, model), value=model)
                                 for model in available_models(adapter.settings)])
     async def model(interaction: discord.Interaction, name: str) -> None:
         await adapter.answer(interaction, lambda: service.set_model(platform, interaction.channel_id, name))
 
-    @command(name="settings", description="Show and change this channel's settings")
+    @command(name="settings", description=N_("Show and change this channel's settings"))
     async def settings(interaction: discord.Interaction) -> None:
         await adapter.show_settings(interaction)
 
-    @command(name="status", description="Your videos and their places in the queue")
+    @command(name="status", description=N_("Your videos and their places in the queue"))
     async def status(interaction: discord.Interaction) -> None:
         await adapter.answer(interaction, lambda: service.status_text(
             platform, interaction.channel_id, interaction.user.id), ephemeral=True)
 
-    @command(name="cancel", description="Cancel your waiting or running video")
+    @command(name="cancel", description=N_("Cancel your waiting or running video"))
     async def cancel(interaction: discord.Interaction) -> None:
         await adapter.answer(interaction, lambda: service.cancel(
             platform, interaction.channel_id, interaction.user.id), ephemeral=True)
+
+    @command(name="language", description=N_("The bot's language: English, Español, Русский"))
+    @app_commands.describe(language=N_("Leave empty to see the language in use"))
+    @app_commands.choices(language=[app_commands.Choice(name=name, value=code)
+                                    for code, name in i18n.LANGUAGE_NAMES.items()]
+                          + [app_commands.Choice(name=N_("Each person's app language"), value="auto")])
+    async def language(interaction: discord.Interaction, language: str | None = None) -> None:
+        await adapter.answer(interaction, lambda: service.set_language(
+            platform, interaction.channel_id, language, interaction.locale.value))

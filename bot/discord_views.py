@@ -21,6 +21,8 @@ import discord
 from interpolation.options import MAX_SLOWMO, MIN_SLOWMO
 
 from .commands import COMPARE_DISPLAY, MODEL_DISPLAY, JobSettings, format_fps
+from . import i18n
+from .i18n import _
 from .service import ChatService
 
 #: The frame rates and slow-motion factors the settings menu offers (the slash commands take any).
@@ -53,7 +55,7 @@ def controls_of(interaction: discord.Interaction) -> JobControls:
 
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"smooth:cancel:(?P<job>[0-9]+)"):
     def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger,
+        super().__init__(discord.ui.Button(label=_("Cancel"), style=discord.ButtonStyle.danger,
                                            custom_id=f"smooth:cancel:{job_id}"))
         self.job_id = job_id
 
@@ -70,7 +72,7 @@ class PositionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"smoot
     """Shows the place in the queue; pressing it asks for the place now (answered ephemerally)."""
 
     def __init__(self, job_id: int, position: int | None = None) -> None:
-        label = f"Position {position}" if position else "Position"
+        label = _("Position {position}").format(position=position) if position else _("Position")
         super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary,
                                            custom_id=f"smooth:where:{job_id}"))
         self.job_id = job_id
@@ -115,27 +117,32 @@ class SettingsMenu(discord.ui.View):
         super().__init__(timeout=SETTINGS_MENU_TIMEOUT_S)
         self.service, self.platform, self.chat_id = service, platform, chat_id
         fps_now = current.fps
-        self.add_select("fps", "Frame rate", [("2× the input rate", "double", fps_now is None)]
+        self.add_select("fps", _("Frame rate"), [(_("2× the frame rate"), "double", fps_now is None)]
                         + [(f"{format_fps(fps)} fps", format_fps(fps), fps_now == fps) for fps in FPS_CHOICES],
                         self.set_fps)
-        self.add_select("model", "Model", [(MODEL_DISPLAY.get(model, model), model, current.model == model)
+        self.add_select("model", _("Model"), [(_(MODEL_DISPLAY.get(model, model)), model, current.model == model)
                                            for model in models], self.set_model)
-        self.add_select("slowmo", "Slow motion", [("Real speed", "off", current.slowmo is None)]
-                        + [(f"{factor:g}× slower", f"{factor:g}", current.slowmo == factor)
+        self.add_select("slowmo", _("Slow motion"), [(_("Real speed"), "off", current.slowmo is None)]
+                        + [(_("{factor}× slower").format(factor=f"{factor:g}"), f"{factor:g}", current.slowmo == factor)
                            for factor in SLOWMO_CHOICES], self.set_slowmo)
-        self.add_select("compare", "Before/after", [("Smoothed video alone", "off", current.compare is None)]
-                        + [(f"Before/after: {shown}", mode, current.compare == mode)
+        self.add_select("compare", _("Before/after"), [(_("Smoothed video alone"), "off", current.compare is None)]
+                        + [(_("Before/after: {layout}").format(layout=_(shown)), mode, current.compare == mode)
                            for mode, shown in COMPARE_DISPLAY.items()], self.set_compare)
-        self.add_toggle("loop", "Loop: on" if current.loop else "Loop: off", current.loop, self.toggle_loop)
+        self.add_toggle("loop", _("Loop: on") if current.loop else _("Loop: off"), current.loop, self.toggle_loop)
         other = "mp4" if current.output == "gif" else "gif"
-        self.add_toggle("output", f"Output: {current.output.upper()}", current.output == "gif",
+        self.add_toggle("output", _("Output: {kind}").format(kind=current.output.upper()), current.output == "gif",
                         lambda: self.service.set_output(platform, chat_id, other))
         best = current.quality == "best"
-        self.add_toggle("quality", "Quality: best" if best else "Quality: fast", best,
+        self.add_toggle("quality", _("Quality: best") if best else _("Quality: fast"), best,
                         lambda: self.service.set_quality(platform, chat_id, "fast" if best else "best"))
         fade = current.cut_mode == "fade"
-        self.add_toggle("cuts", "Cuts: cross-fade" if fade else "Cuts: hard", fade,
+        self.add_toggle("cuts", _("Cuts: cross-fade") if fade else _("Cuts: hard"), fade,
                         lambda: self.service.set_cut_mode(platform, chat_id, "cut" if fade else "fade"))
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Answers in the channel's /language, else the user's Discord language."""
+        i18n.use(await self.service.language_for(self.platform, self.chat_id, interaction.locale.value))
+        return True
 
     def add_select(self, name: str, placeholder: str, options: list[tuple[str, str, bool]], setter: Setter) -> None:
         select: discord.ui.Select[SettingsMenu] = discord.ui.Select(

@@ -31,7 +31,8 @@ from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from bot.__main__ import main, serve
 from bot.config import Settings
-from bot.discord_adapter import HOW_TO_TEXT, NOT_A_VIDEO_TEXT, DiscordAdapter
+from bot.discord_adapter import NOT_A_VIDEO_TEXT, VIDEO_FORMATS, DiscordAdapter
+from bot.discord_commands import how_to_text
 from bot.replies import FAILED_STATUS_TEXT
 from bot.service import PRIVATE_CHAT_TEXT
 from bot.worker import Worker
@@ -318,9 +319,9 @@ async def test_wrong_files_and_unaddressed_messages(settings, monkeypatch, tmp_p
     async with running_bot(settings, monkeypatch, tmp_path) as discord_:
         ignored = await discord_.post("look at this", clip)  # a server message that does not mention the bot
         text = await discord_.post(discord_.mention("smooth this"), notes)
-        assert [sent.content for sent in discord_.replies_to(text.id)] == [NOT_A_VIDEO_TEXT]
+        assert [sent.content for sent in discord_.replies_to(text.id)] == [NOT_A_VIDEO_TEXT.format(formats=VIDEO_FORMATS)]
         hello = await discord_.post(discord_.mention("hello"))
-        assert [sent.content for sent in discord_.replies_to(hello.id)] == [HOW_TO_TEXT]
+        assert [sent.content for sent in discord_.replies_to(hello.id)] == [how_to_text()]
         bad = await discord_.post(discord_.mention("smooth"), junk)
         error = await discord_.wait_for_reply(bad.id, lambda sent: "Queued" not in sent.content, timeout=JOB_TIMEOUT)
         assert error.content == "Not a video file that can be read (unknown, damaged or disallowed format)"
@@ -390,7 +391,7 @@ async def test_settings_commands_persist_and_message_options_apply_to_one_video(
 async def test_slash_commands_answer_through_discords_interaction_layer(settings, monkeypatch, tmp_path):
     async with running_bot(settings, monkeypatch, tmp_path) as discord_:
         start = await discord_.slash("start")
-        assert start.ephemeral and "Send me a video" in start.content and HOW_TO_TEXT in start.content
+        assert start.ephemeral and "Send me a video" in start.content and how_to_text() in start.content
         help_ = await discord_.slash("help")
         assert help_.ephemeral and "/fps N" in help_.content and "120 s" in help_.content
         too_fast = await discord_.slash("fps", rate=1000.0)
@@ -537,7 +538,7 @@ async def test_slash_commands_are_published_at_login(settings, monkeypatch):
     await adapter.setup_hook()
     commands = {command["name"]: command for command in published}
     assert set(commands) == {"start", "help", "fps", "loop", "gif", "mp4", "slowmo", "compare", "cuts", "quality",
-                             "model", "settings", "status", "cancel", "smooth", "Smooth this video"}
+                             "model", "settings", "status", "cancel", "language", "smooth", "Smooth this video"}
     # Usable where the app is installed for a server or by a user, in servers, DMs and group DMs.
     assert all(command["integration_types"] == [0, 1] and command["contexts"] == [0, 1, 2]
                for command in published)
@@ -569,22 +570,22 @@ def test_a_rejected_token_stops_python_m_bot_with_one_line(monkeypatch, tmp_path
     assert capsys.readouterr().err == "error: discord did not start: Improper token has been passed.\n"
 
 
-async def test_command_texts_go_through_the_translator(settings, monkeypatch):
+async def test_command_texts_are_published_in_every_language_with_a_catalogue(settings, monkeypatch):
     published = []
 
     async def bulk_upsert(http, application_id, payload):
         published.extend(payload)
         return []
 
-    spanish = {"Smooth this video": "Suavizar este vídeo", "The video or GIF to smooth": "El vídeo o GIF"}
     monkeypatch.setattr(discord.http.HTTPClient, "bulk_upsert_global_commands", bulk_upsert)
     adapter = DiscordAdapter(settings, service=None)
-    adapter.translator.lookup = lambda message, locale: spanish.get(message) if locale.startswith("es") else None
     adapter.client._connection.application_id = 1
     await adapter.setup_hook()
     commands = {command["name"]: command for command in published}
-    assert commands["Smooth this video"]["name_localizations"] == {"es-ES": "Suavizar este vídeo",
-                                                                   "es-419": "Suavizar este vídeo"}
-    (video, *_) = commands["smooth"]["options"]
-    assert video["description_localizations"] == {"es-ES": "El vídeo o GIF", "es-419": "El vídeo o GIF"}
-    assert not commands["fps"].get("description_localizations")  # untranslated: Discord shows English
+    menu = commands["Smooth this video"]["name_localizations"]
+    # Discord's Spanish locales both get the Spanish catalogue; Russian its own; other languages English.
+    assert menu == {"es-ES": "Suavizar este vídeo", "es-419": "Suavizar este vídeo", "ru": "Сгладить это видео"}
+    video = commands["smooth"]["options"][0]
+    assert video["description_localizations"]["ru"] == "Видео или GIF для сглаживания"
+    assert commands["cancel"]["description_localizations"]["es-ES"] == "Cancela tu vídeo en espera o en curso"
+    assert "name_localizations" not in commands["fps"] or not commands["fps"]["name_localizations"]  # /fps everywhere

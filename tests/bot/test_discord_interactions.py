@@ -163,6 +163,8 @@ async def test_the_context_menu_smooths_each_video_of_someone_elses_message(fake
         text = fake.add_message(channel, OTHER, "no video here")
         nothing = await fake.message_command(MENU, channel, text, USER)
         await fake.wait_until(lambda: nothing.content)
+        nada = await fake.message_command(MENU, channel, text, OTHER, locale="es-419")  # in the user's language
+        await fake.wait_until(lambda: nada.content)
     assert interaction.callback_type == DEFERRED_CHANNEL_MESSAGE and interaction.ephemeral
     status_2 = next(m for m in interaction.followups if m["flags"] & EPHEMERAL)  # the second video's status
     assert status_2["content"] == "Done."
@@ -170,6 +172,7 @@ async def test_the_context_menu_smooths_each_video_of_someone_elses_message(fake
     assert all(m["content"].startswith(f"<@{USER}> ") and not m["flags"] & EPHEMERAL for m in (first, second))
     assert {frames_of(fake, first, tmp_path), frames_of(fake, second, tmp_path)} == {50, 20}
     assert nothing.ephemeral and nothing.content == NO_VIDEO_IN_MESSAGE_TEXT
+    assert nada.content == "Ese mensaje no tiene ningún vídeo ni GIF adjunto."
 
 
 async def test_after_15_minutes_progress_and_result_go_to_the_channel(fake, settings, monkeypatch, clock, clip,
@@ -207,11 +210,13 @@ async def test_where_the_bot_cannot_post_a_late_result_goes_to_a_dm(fake, settin
     monkeypatch.setattr(ChatService, "set_status_message", queued_then_late)
     async with serving(settings, monkeypatch, clock):
         _, channel = await fake.add_guild_channel(bot_member=False)
-        interaction = await fake.slash("smooth", channel, USER, {"video": clip})
+        interaction = await fake.slash("smooth", channel, USER, {"video": clip}, locale="ru")
         dm = await fake.wait_until(lambda: fake.dm_with(USER))
         await fake.wait_until(lambda: results(list(fake.messages[dm].values())), JOB_TIMEOUT)
-        await fake.wait_until(lambda: any(m["content"] == f"<@{USER}> Done." for m in fake.messages[dm].values()))
+        await fake.wait_until(lambda: any(m["content"] == f"<@{USER}> Готово." for m in fake.messages[dm].values()))
     assert interaction.refused == 0
+    # The user's Discord language, kept with the job: its status and result speak it, in the DM too.
+    assert original_edits(fake, interaction)[0]["content"].startswith("В очереди")
     (result,) = results(list(fake.messages[dm].values()))
     assert frames_of(fake, result, tmp_path) == 50
     assert (await job(settings, 1)).delivered
@@ -222,6 +227,8 @@ async def test_status_buttons_work_after_a_restart_for_the_owner_only(fake, sett
     short = make_testsrc(tmp_path / "short.mp4", seconds=0.4)
     async with serving(settings, monkeypatch, clock):
         _, channel = await fake.add_guild_channel()
+        fps = await fake.slash("fps", channel, USER, {"rate": 100.0})  # 600 frames: long enough to press Cancel
+        await fake.wait_until(lambda: fps.callbacks)
         message = fake.add_message(channel, OTHER, attachments=[long, short])
         interaction = await fake.message_command(MENU, channel, message, USER)
         await fake.wait_until(lambda: interaction.followups and interaction.content.startswith("Smoothing… ")

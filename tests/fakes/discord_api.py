@@ -278,11 +278,12 @@ class FakeDiscord:
         data = {"id": str(next(self._ids)), "name": name, "type": 1, "options": values, "resolved": resolved}
         return await self.interact(APPLICATION_COMMAND, data, channel_id, user_id, locale=locale)
 
-    async def message_command(self, name: str, channel_id: int, message: JsonDict, user_id: int) -> FakeInteraction:
+    async def message_command(self, name: str, channel_id: int, message: JsonDict, user_id: int,
+                              locale: str = "en-US") -> FakeInteraction:
         """A message context menu command on ``message`` (Apps → name)."""
         data = {"id": str(next(self._ids)), "name": name, "type": 3, "target_id": message["id"],
                 "resolved": {"messages": {message["id"]: message}}}
-        return await self.interact(APPLICATION_COMMAND, data, channel_id, user_id)
+        return await self.interact(APPLICATION_COMMAND, data, channel_id, user_id, locale=locale)
 
     async def press(self, channel_id: int, message_id: int, custom_id: str, user_id: int,
                     values: list[str] | None = None) -> FakeInteraction:
