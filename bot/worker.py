@@ -153,7 +153,7 @@ class LatestProgress:
 
 def user_message(error: EngineError, input_path: Path) -> str:
     """The engine's one-line message for the chat: without the stored file's name, and never a server path."""
-    text = str(error)
+    text = _(error.template).format(**error.values) if error.template else str(error)  # in the job's language
     prefix = f"{input_path.name}: "
     text = text.removeprefix(prefix)
     if not text.strip() or SERVER_PATH.search(text) or str(input_path.parent) in text:

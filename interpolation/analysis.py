@@ -86,7 +86,8 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         if cancelled is not None and cancelled():
             raise CancelledError("cancelled")
         if frame.index >= limits.max_input_frames:
-            raise LimitExceededError(f"{info.path.name}: more than {limits.max_input_frames} frames")
+            raise LimitExceededError.said("{name}: more than {limit} frames", name=info.path.name,
+                                          limit=limits.max_input_frames)
         if frame.index == 0:
             portrait = frame.rotation in (90, 270)
             width, height = (info.coded_height, info.coded_width) if portrait else (info.coded_width, info.coded_height)
@@ -100,17 +101,18 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
         raw_times.append(frame.time_s)
         prev_gray = gray
     if not raw_times:
-        raise BadInputError(f"{info.path.name}: the video stream has no decodable frames")
+        raise BadInputError.said("{name}: the video stream has no decodable frames", name=info.path.name)
     if len(raw_times) == 1:
-        raise BadInputError(f"{info.path.name}: the video has a single frame; there is nothing to interpolate")
+        raise BadInputError.said("{name}: the video has a single frame; there is nothing to interpolate",
+                                 name=info.path.name)
 
     timing = read_timing(raw_times, info.declared_rates, limits, info.path.name)
     times, fps, constant = list(timing.times), timing.fps, timing.constant_rate
     if looks_truncated(len(raw_times), float(times[-1]), info.declared_frames, info.declared_duration_s, fps,
                        TRUNCATED_SHARE):
-        raise BadInputError(
-            f"{info.path.name}: the file is truncated (only {len(raw_times)} of {info.declared_frames} frames are there)"
-        )
+        raise BadInputError.said(
+            "{name}: the file is truncated (only {found} of {declared} frames are there)", name=info.path.name,
+            found=len(raw_times), declared=info.declared_frames)
     found = set(cuts.finish())
     cut_before = [k in found for k in range(len(raw_times))]
     # A timestamp that does not advance is a repeat for planning purposes.
@@ -121,9 +123,9 @@ def scan(info: VideoInfo, limits: Limits, scene: SceneSettings,
             times[k] = times[k - 1] + Fraction(1, 10**6)
     duration = len(times) / fps if constant else times[-1] + 1 / fps
     if float(duration) > limits.max_duration_s:
-        raise LimitExceededError(
-            f"{info.path.name}: the video is {float(duration):.0f} s long (limit {limits.max_duration_s:.0f} s)"
-        )
+        raise LimitExceededError.said(
+            "{name}: the video is {seconds} s long (limit {limit} s)", name=info.path.name,
+            seconds=f"{float(duration):.0f}", limit=f"{limits.max_duration_s:.0f}")
     first_time = min((t for t in raw_times if t is not None), default=Fraction(0))
     return SourceTimeline(
         times=tuple(times),

@@ -87,10 +87,13 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     schedule = plan(source, fps_out, loop=options.loop, max_duplicate_run=options.scene.max_duplicate_run,
                     slowmo=options.slowdown(), cut_mode=options.cut_mode)
     if schedule.frame_count > options.limits.max_output_frames:
-        raise LimitExceededError(
-            f"the result would have {schedule.frame_count} frames (limit {options.limits.max_output_frames}); "
-            f"ask for {'less slow motion, ' if schedule.slowmo != 1 else ''}a lower frame rate or a shorter clip"
-        )
+        if schedule.slowmo != 1:
+            raise LimitExceededError.said(
+                "the result would have {frames} frames (limit {limit}); ask for less slow motion, a lower frame "
+                "rate or a shorter clip", frames=schedule.frame_count, limit=options.limits.max_output_frames)
+        raise LimitExceededError.said(
+            "the result would have {frames} frames (limit {limit}); ask for a lower frame rate or a shorter clip",
+            frames=schedule.frame_count, limit=options.limits.max_output_frames)
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".smoothbot-", dir=destination.parent))

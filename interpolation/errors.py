@@ -7,16 +7,32 @@ server paths, no environment variables, no tool output. What an operator needs t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Self
+
 
 class EngineError(Exception):
-    """Base class: ``str(error)`` is the one-line human ``message``; ``detail`` is server-side text or None."""
+    """Base class: ``str(error)`` is the one-line human ``message``; ``detail`` is server-side text or None.
+
+    An error made with :meth:`said` also keeps its ``template`` (the English sentence with ``{name}``
+    placeholders) and the ``values`` put in, so that a caller can say it in another language: the
+    chat bot's catalogues hold the templates (``make messages`` extracts every ``said("…")``).
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, *, detail: str | None = None) -> None:
+    def __init__(self, message: str, *, detail: str | None = None, template: str | None = None,
+                 values: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.template = template
+        self.values = dict(values or {})
+
+    @classmethod
+    def said(cls, template: str, /, **values: object) -> Self:
+        """The error whose message is ``template`` with ``values`` put in (``str.format``)."""
+        return cls(template.format(**values), template=template, values=values)
 
     def __str__(self) -> str:
         return self.message

@@ -101,10 +101,9 @@ def make_gif(master: Path, output: Path, width: int, height: int, fps: Fraction,
         target = settings.cost(width, height) * max_bytes / size * GIF_RETRY_MARGIN
         smaller = [c for c in candidates if c.cost(width, height) <= target]
         if not smaller:
-            raise LimitExceededError(
-                f"the GIF does not fit in {max_bytes / 1e6:.1f} MB even at its smallest "
-                f"({size / 1e6:.1f} MB); try a shorter clip or MP4 output"
-            )
+            raise LimitExceededError.said(
+                "the GIF does not fit in {limit} MB even at its smallest ({size} MB); try a shorter clip or MP4 "
+                "output", limit=f"{max_bytes / 1e6:.1f}", size=f"{size / 1e6:.1f}")
         settings = smaller[0]
     notes = []
     if settings != candidates[0]:
@@ -130,10 +129,9 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
             audio_bitrate = FIT_TIGHT_AUDIO_BITRATE
         video_bitrate = int(total_bitrate - audio_bitrate)
         if video_bitrate < VIDEO_MIN_BITRATE:
-            raise LimitExceededError(
-                f"the video cannot fit in {max_bytes / 1e6:.1f} MB at a watchable quality "
-                f"({duration_s:.0f} s is too long for that size)"
-            )
+            raise LimitExceededError.said(
+                "the video cannot fit in {limit} MB at a watchable quality ({seconds} s is too long for that size)",
+                limit=f"{max_bytes / 1e6:.1f}", seconds=f"{duration_s:.0f}")
         scale = next((s for s in VIDEO_SCALES
                       if video_bitrate / (width * s * height * s * float(fps)) >= VIDEO_MIN_BITS_PER_PIXEL),
                      VIDEO_SCALES[-1])

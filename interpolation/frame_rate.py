@@ -110,7 +110,8 @@ def read_timing(raw: Sequence[Fraction | None], declared: Sequence[Fraction], li
     if span <= 0:
         if declared:  # no usable stamps: the declared grid is all there is
             return FrameTiming(grid(len(raw), declared[0]), declared[0], True, "declared")
-        raise BadInputError(f"{name}: the frame rate is missing or implausible and the timestamps do not tell it")
+        raise BadInputError.said("{name}: the frame rate is missing or implausible and the timestamps do not tell it",
+                                 name=name)
     first_known = next(k for k, t in enumerate(relative) if t is not None)
     last_known = max(k for k, t in enumerate(relative) if t is not None)
     mean = Fraction(last_known - first_known) / span
@@ -120,7 +121,7 @@ def read_timing(raw: Sequence[Fraction | None], declared: Sequence[Fraction], li
     known_relative = [t for t in relative if t is not None]
     nominal, source = variable_rate(known_relative, declared, mean)
     if not limits.min_fps <= nominal <= limits.max_fps:
-        raise BadInputError(f"{name}: the timestamps are implausible (no usable frame rate)")
+        raise BadInputError.said("{name}: the timestamps are implausible (no usable frame rate)", name=name)
     # Variable rate: real timestamps; frames without one take the nominal spacing after the previous.
     times: list[Fraction] = []
     for t in relative:

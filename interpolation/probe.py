@@ -48,18 +48,18 @@ class VideoInfo:
 def open_container(path: Path) -> Iterator[av.container.InputContainer]:
     """Open untrusted ``path`` with PyAV, restricted to local files and allowed demuxers."""
     if not path.exists():
-        raise BadInputError(f"{path.name}: file not found")
+        raise BadInputError.said("{name}: file not found", name=path.name)
     if not path.is_file():
-        raise BadInputError(f"{path.name}: not a regular file")
+        raise BadInputError.said("{name}: not a regular file", name=path.name)
     if path.stat().st_size == 0:
-        raise BadInputError(f"{path.name}: the file is empty (0 bytes)")
+        raise BadInputError.said("{name}: the file is empty (0 bytes)", name=path.name)
     try:
         container = av.open(str(path), mode="r", options=dict(SAFE_INPUT_OPTIONS))
     except av.error.PermissionError:
-        raise BadInputError(f"{path.name}: permission denied") from None
+        raise BadInputError.said("{name}: permission denied", name=path.name) from None
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
-        raise BadInputError(
-            f"{path.name}: not a video file that can be read (unknown, damaged or disallowed format)"
+        raise BadInputError.said(
+            "{name}: not a video file that can be read (unknown, damaged or disallowed format)", name=path.name
         ) from None
     try:
         yield container
@@ -73,8 +73,8 @@ def video_stream_of(container: av.container.InputContainer, name: str) -> av.vid
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     if container.streams.audio:
-        raise BadInputError(f"{name}: this is an audio-only file; send a video")
-    raise BadInputError(f"{name}: the file contains no video stream")
+        raise BadInputError.said("{name}: this is an audio-only file; send a video", name=name)
+    raise BadInputError.said("{name}: the file contains no video stream", name=name)
 
 
 def plausible_fps(rate: Fraction | None, limits: Limits) -> Fraction | None:
@@ -90,14 +90,14 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
         stream = video_stream_of(container, path.name)
         codec_context = stream.codec_context
         if codec_context is None or codec_context.codec is None or not codec_context.codec.name:
-            raise BadInputError(f"{path.name}: the video codec cannot be decoded")
+            raise BadInputError.said("{name}: the video codec cannot be decoded", name=path.name)
         width, height = codec_context.width, codec_context.height
         if width <= 0 or height <= 0:
-            raise BadInputError(f"{path.name}: the video has no picture size (damaged file?)")
+            raise BadInputError.said("{name}: the video has no picture size (damaged file?)", name=path.name)
         if width * height > limits.max_pixels:
-            raise LimitExceededError(
-                f"{path.name}: {width}×{height} is too large (limit {limits.max_pixels / 1e6:.1f} megapixels)"
-            )
+            raise LimitExceededError.said(
+                "{name}: {width}×{height} is too large (limit {megapixels} megapixels)", name=path.name,
+                width=width, height=height, megapixels=f"{limits.max_pixels / 1e6:.1f}")
         declared_fps = plausible_fps(stream.average_rate, limits) or plausible_fps(stream.guessed_rate, limits)
         # AVI's time base is its frame period; elsewhere it is a clock (1/1000, 1/90000; GIF's 1/100).
         frame_period_rate = 1 / stream.time_base if stream.time_base and container.format.name == "avi" else None
@@ -111,15 +111,14 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
         elif container.duration is not None:
             declared_duration_s = container.duration / av.time_base
         if declared_duration_s is not None and declared_duration_s > limits.max_duration_s:
-            raise LimitExceededError(
-                f"{path.name}: the video is {declared_duration_s:.0f} s long "
-                f"(limit {limits.max_duration_s:.0f} s)"
-            )
+            raise LimitExceededError.said(
+                "{name}: the video is {seconds} s long (limit {limit} s)", name=path.name,
+                seconds=f"{declared_duration_s:.0f}", limit=f"{limits.max_duration_s:.0f}")
         declared_frames = stream.frames or None
         if declared_frames is not None and declared_frames > limits.max_input_frames:
-            raise LimitExceededError(
-                f"{path.name}: the video has {declared_frames} frames (limit {limits.max_input_frames})"
-            )
+            raise LimitExceededError.said(
+                "{name}: the video has {frames} frames (limit {limit})", name=path.name, frames=declared_frames,
+                limit=limits.max_input_frames)
         return VideoInfo(
             path=path,
             container=container.format.name,

@@ -63,9 +63,9 @@ def decode(path: Path, *, width: int | None = None) -> Iterator[DecodedFrame]:
                 yield DecodedFrame(index=index, time_s=time_s, image=image, rotation=rotation)
                 index += 1
         except av.error.FFmpegError:
-            raise BadInputError(
-                f"{path.name}: the video is damaged or truncated (decoding failed after {index} frames)"
-            ) from None
+            raise BadInputError.said(
+                "{name}: the video is damaged or truncated (decoding failed after {frames} frames)", name=path.name,
+                frames=index) from None
 
 
 class FrameSink(Protocol):

@@ -19,9 +19,9 @@ from bot.replies import result_caption, result_highlights
 from interpolation.options import Result
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The same method map as babel.cfg (what `make messages` extracts).
-METHOD_MAP = [("bot/**.py", "python")]
-KEYWORDS = DEFAULT_KEYWORDS | {"N_": None}
+#: The same method map and keywords as babel.cfg and `make messages` (the engine's EngineError.said("…")).
+METHOD_MAP = [("bot/**.py", "python"), ("interpolation/**.py", "python")]
+KEYWORDS = DEFAULT_KEYWORDS | {"N_": None, "said": None}
 
 
 def extracted_ids() -> dict[str | tuple[str, str], str]:
@@ -69,7 +69,8 @@ def load(language: str) -> Catalog:
 def test_the_code_marks_texts_in_every_module_that_talks_to_users():
     ids = extracted_ids()
     where = {place.split(":")[0] for place in ids.values()}
-    assert {"bot/commands.py", "bot/service.py", "bot/replies.py", "bot/telegram_adapter.py"} <= where
+    assert {"bot/commands.py", "bot/service.py", "bot/replies.py", "bot/telegram_adapter.py",
+            "interpolation/probe.py"} <= where
     assert "Queued — position {position}" in ids
 
 

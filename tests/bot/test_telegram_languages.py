@@ -91,3 +91,13 @@ async def test_language_is_a_chat_setting_that_overrides_the_app(tg, tmp_path, q
         job = (await queue.jobs_for_user("telegram", group, english, include_finished=True, limit=1))[0]
         assert job.options["language"] == "es"  # the language the job was told in
     assert i18n.current() == i18n.DEFAULT_LANGUAGE  # the bot's tasks never changed the test's language
+
+
+async def test_the_engines_refusal_of_a_file_is_said_in_the_users_language(tg, tmp_path):
+    tg.add_user(301, language_code="ru")
+    junk = tg.add_file(b"this is text, not a video" * 40, mime_type="video/mp4", file_name="junk.mp4")
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        sent = tg.send_user_message(301, 301, video=junk)
+        refusal = await tg.wait_for("sendMessage", lambda c: replying_to(sent)(c) and "В очереди" not in c.params["text"],
+                                    timeout=60)
+    assert refusal.params["text"] == "Это не читаемый видеофайл (неизвестный, повреждённый или запрещённый формат)"
