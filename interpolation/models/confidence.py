@@ -1,93 +1,159 @@
-"""Lean toward the cross-fade where the model's own warps say the motion explains little.
+"""Lean the fast RIFE output toward the cross-fade where the clip itself shows the cross-fade does better.
 
-RIFE's in-between frame is frame 0 and frame 1 each warped to the moment ``t`` along the flows the
-network found, mixed by its mask. Two checks read those warps (taken with the flow before the last
-block, :meth:`~.rife.IFNet.forward`'s ``flows``):
+Two checks, each per pair of input frames (the frame is mixed as a whole, never pixel by pixel):
 
-- Per pixel: where both warps agree with the cross-fade to within :attr:`Confidence.agree` × the
-  frames' noise (the larger difference of the two, mean over the channels, smoothed over 3 × 3), the
-  motion there changed nothing beyond noise, and the cross-fade, which averages the noise of both
-  frames and resamples nothing, is taken: fully up to that bound, not at all from twice it.
-- Per pair: where the warped frames still differ by more than :attr:`Confidence.lean_from` of what the
-  unwarped frames differ (the flow removed less than 15 % of the difference), no motion the network
-  found explains the change (foliage, noise, light), and the frame leans to the cross-fade, fully
-  from :attr:`Confidence.lean_to` on.
+- The self-test. Every :attr:`Confidence.test_every` consecutive pairs, the frame in the middle of
+  the last three input frames is a frame whose truth is known: the model's midpoint of its two
+  neighbours and their cross-fade each predict it. Where the cross-fade predicts it at least as well
+  (mean squared error), the pairs from there on take the least-squares mix of the two, the weight that
+  would have predicted that known frame best; where the model predicts it better they are the model's
+  as they are. The clip's own frames decide, not a threshold on its noise or texture. The known frame
+  is twice as far from its neighbours as the frame being made is from its pair: the test sees more
+  motion than the pair does, which favours the model, the safe side.
+- Per pair, from the model's own warps (taken with the flow before the last block,
+  :meth:`~.rife.IFNet.forward`'s ``flows``): where the warped frames still differ by more than
+  :attr:`Confidence.lean_from` of what the unwarped frames differ (the flow removed less than 15 % of
+  the difference), no motion the network found explains the change (foliage, noise, light), and the
+  frame leans to the cross-fade, fully from :attr:`Confidence.lean_to` on.
 
-The noise σ is estimated from each frame alone (Immerkær's Laplacian-difference estimator), so
-moving content does not inflate it. The bounds were chosen on the bench's tuning clips only
-(``bench/cases.py``, ``TUNING_CLIPS``; ``bench/REPORT.md``, "Default vs published forward").
+The first pair of a run, and of every stretch whose pairs do not chain (frame 1 of one is frame 0
+of the next: a scene cut, a seek, a new clip), has no self-test yet and takes the model's frame
+unless the per-pair check leans. Measured on the bench's tuning clips and synthetic cases only
+(``bench/cases.py``, ``TUNING_CLIPS``; ``bench/versus.py``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from .base import Frame
 
-#: Immerkær's noise-estimation kernel: the difference of two Laplacians, blind to planes and ramps.
-NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
-#: Noise σ never counts as less than this (8-bit levels): rounding alone leaves about 0.3.
-MIN_NOISE = 0.5
+#: The model's own midpoint of two frames, without any lean (what the self-test compares).
+Predict = Callable[[Frame, Frame], Frame]
+#: Pairs remembered to find the one before a new pair (two lanes at once, a few chunks each).
+REMEMBERED_PAIRS = 8
 
 
 @dataclass(frozen=True)
 class Confidence:
-    """Bounds of :func:`toward_blend`."""
+    """Bounds of :class:`Lean`."""
 
-    #: Warps within this many noise σ of the cross-fade: the cross-fade (0 from twice it).
-    agree: float = 4.0
     #: Warped difference / unwarped difference from which a pair leans to the cross-fade …
     lean_from: float = 0.85
     #: … and at which it is the cross-fade.
     lean_to: float = 0.95
+    #: A self-test on one of every this many consecutive pairs (each costs one more forward pass of
+    #: the model); the pairs in between take the last test's weight.
+    test_every: int = 8
+
+    def __post_init__(self) -> None:
+        if self.test_every < 1:
+            raise ValueError(f"test_every must be at least 1, got {self.test_every}")
 
 
-def noise_sigma(frame: Frame) -> float:
-    """Immerkær (1996) noise σ, in 8-bit levels, of the frame's channel mean."""
-    gray = frame.astype(np.float32).mean(axis=2)
-    height, width = gray.shape
-    if height < 3 or width < 3:
-        return MIN_NOISE
-    response = np.abs(cv2.filter2D(gray, -1, NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1])
-    sigma = math.sqrt(math.pi / 2.0) * float(response.sum()) / (6.0 * (width - 2) * (height - 2))
-    return max(MIN_NOISE, sigma)
-
-
-def blend_weight(frame0: np.ndarray, frame1: np.ndarray, warped0: np.ndarray, warped1: np.ndarray, t: float,
-                 sigma: float, settings: Confidence = Confidence()) -> np.ndarray:
-    """How much of the cross-fade to take per pixel, ``(H, W, 1)`` in [0, 1]; all arguments float32
-    ``(H, W, 3)`` in 8-bit levels (the warps: each frame moved to ``t``)."""
-    blend = frame0 + (frame1 - frame0) * np.float32(t)
+def pair_lean(frame0: np.ndarray, frame1: np.ndarray, warped0: np.ndarray, warped1: np.ndarray,
+              settings: Confidence = Confidence()) -> float:
+    """The per-pair check from the warps: 0 (the model) … 1 (the cross-fade). All arguments float32
+    ``(H, W, 3)`` in 8-bit levels (the warps: each frame moved to the same moment)."""
     moved = float(np.abs(frame0 - frame1).mean())
+    if moved <= 0.0:
+        return 0.0
     left = float(np.abs(warped0 - warped1).mean())
-    pair = 0.0 if moved <= 0.0 else min(1.0, max(0.0, (left / moved - settings.lean_from)
-                                                 / (settings.lean_to - settings.lean_from)))
-    apart = np.maximum(np.abs(warped0 - blend), np.abs(warped1 - blend)).mean(axis=2)
-    apart = cv2.blur(apart, (3, 3), borderType=cv2.BORDER_REFLECT)
-    weight = np.clip(2.0 - apart / (settings.agree * sigma), 0.0, 1.0)
-    return np.maximum(weight, np.float32(pair))[:, :, None]
+    return min(1.0, max(0.0, (left / moved - settings.lean_from) / (settings.lean_to - settings.lean_from)))
 
 
-def toward_blend(frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float],
-                 warps: list[tuple[np.ndarray, np.ndarray]], settings: Confidence = Confidence(),
-                 sigma: float | None = None) -> list[Frame]:
-    """Each of ``middles`` (the model's frames at ``times``) pulled toward the cross-fade at its time;
-    ``warps``: per time, frame 0 and frame 1 warped there by the model (float32 ``(H, W, 3)``, 8-bit levels).
-    ``sigma``: the frames' mean :func:`noise_sigma`, where the caller keeps it per frame."""
+def self_test_weight(before: Frame, known: Frame, after: Frame, model_middle: Frame) -> float:
+    """The cross-fade's weight learnt on a known frame: ``model_middle`` is the model's midpoint of
+    ``before`` and ``after``, ``known`` the real frame between them. The least-squares weight ``w`` of
+    ``(1 − w) · model + w · cross-fade`` against ``known`` where the cross-fade alone does at least as
+    well as the model (that is where ``w`` ≥ ½), else 0."""
+    first, second = before.astype(np.float32), after.astype(np.float32)
+    model = model_middle.astype(np.float32)
+    error = model - known.astype(np.float32)
+    apart = model - (first + second) * np.float32(0.5)
+    spread = float(np.square(apart, dtype=np.float64).sum())
+    if spread <= 0.0:
+        return 0.0
+    weight = float(np.multiply(error, apart, dtype=np.float64).sum()) / spread
+    return min(1.0, weight) if weight >= 0.5 else 0.0
+
+
+def mixed(frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float], weights: list[float]
+          ) -> list[Frame]:
+    """Each of ``middles`` (the model's frames at ``times``) mixed with the cross-fade at its time, by
+    its weight (0: the model's frame as it is, 1: the cross-fade)."""
     first, second = frame0.astype(np.float32), frame1.astype(np.float32)
-    if sigma is None:
-        sigma = 0.5 * (noise_sigma(frame0) + noise_sigma(frame1))
     results = []
-    for middle, t, (warped0, warped1) in zip(middles, times, warps):
-        weight = blend_weight(first, second, warped0, warped1, t, sigma, settings)
-        if not weight.any():
+    for middle, t, weight in zip(middles, times, weights):
+        if weight <= 0.0:
             results.append(middle)
             continue
         blend = first + (second - first) * np.float32(t)
         model = middle.astype(np.float32)
-        results.append(np.clip(np.rint(model + (blend - model) * weight), 0, 255).astype(np.uint8))
+        results.append(np.clip(np.rint(model + (blend - model) * np.float32(weight)), 0, 255).astype(np.uint8))
     return results
+
+
+@dataclass
+class _Pair:
+    """A pair seen by :class:`Lean`: its frames, its place in its chain, and the self-test weight."""
+
+    first: Frame
+    second: Frame
+    #: Pairs since the chain's last self-test (0: this pair runs one); None: the first pair of a chain.
+    since_test: int | None
+    weight: float = 0.0
+    #: Set once ``weight`` is known: a later pair in another lane may take it.
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+class Lean:
+    """The lean of one model: remembers the last pairs (thread-safe: the engine runs two lanes)."""
+
+    def __init__(self, settings: Confidence = Confidence()) -> None:
+        self.settings = settings
+        self._pairs: list[_Pair] = []
+        self._lock = threading.Lock()
+
+    def test_weight(self, frame0: Frame, frame1: Frame, predict: Predict) -> float:
+        """The self-test's weight for the pair: its own test (one ``predict`` call), the pair before's,
+        or 0 at the start of a chain."""
+        with self._lock:
+            seen = next((p for p in reversed(self._pairs)
+                         if np.array_equal(p.first, frame0) and np.array_equal(p.second, frame1)), None)
+            before = None
+            if seen is None:
+                before = next((p for p in reversed(self._pairs) if np.array_equal(p.second, frame0)), None)
+                if before is None:
+                    since = None
+                elif before.since_test is None or before.since_test + 1 >= self.settings.test_every:
+                    since = 0
+                else:
+                    since = before.since_test + 1
+                entry = _Pair(frame0.copy(), frame1.copy(), since)
+                self._pairs = [*self._pairs[-(REMEMBERED_PAIRS - 1):], entry]
+        if seen is not None:  # the same pair again (its times in several calls)
+            seen.ready.wait()
+            return seen.weight
+        try:
+            if before is not None and entry.since_test == 0:
+                entry.weight = self_test_weight(before.first, frame0, frame1, predict(before.first, frame1))
+            elif before is not None:
+                before.ready.wait()
+                entry.weight = before.weight
+        finally:
+            entry.ready.set()
+        return entry.weight
+
+    def apply(self, frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float],
+              warps: list[tuple[np.ndarray, np.ndarray]], predict: Predict) -> list[Frame]:
+        """The model's ``middles`` at ``times`` leaned toward the cross-fade; ``warps``: per time, frame
+        0 and frame 1 warped there by the model (float32 ``(H, W, 3)``, 8-bit levels)."""
+        tested = self.test_weight(frame0, frame1, predict)
+        first, second = frame0.astype(np.float32), frame1.astype(np.float32)
+        weights = [max(tested, pair_lean(first, second, warped0, warped1, self.settings)) for warped0, warped1 in warps]
+        return mixed(frame0, frame1, middles, times, weights)

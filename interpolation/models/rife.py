@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import WeightsError
 from . import fused_warp
-from .confidence import Confidence, noise_sigma, toward_blend
+from .confidence import Confidence, Lean
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
@@ -545,8 +545,6 @@ class EncodedFrame:
     side: torch.Tensor | None = None
     #: Set once ``side`` is computed (or its computation failed): another lane may be waiting for it.
     ready: threading.Event = field(default_factory=threading.Event)
-    #: The frame's noise σ for the :mod:`.confidence` check, once computed.
-    noise: float | None = None
 
 
 #: Pairs a CPU model works on at once, one engine thread each, the CPU threads split between them.
@@ -592,9 +590,10 @@ class RifeInterpolator(FrameInterpolator):
         self.scale = scale
         self.quality = quality
         self.views = QUALITY_VIEWS[quality]
-        #: One-pass (``fast``) frames lean toward the cross-fade where the warps explain little
-        #: (:mod:`.confidence`); None: the network's frames as they are.
+        #: One-pass (``fast``) frames lean toward the cross-fade where the clip's own self-test or the
+        #: warps say it does better (:mod:`.confidence`); None: the network's frames as they are.
         self.confidence = confidence if len(self.views) == 1 else None
+        self.lean = Lean(self.confidence) if self.confidence is not None else None
         #: Torch threads when one pair runs at a time (the caller's setting when the model was built).
         self.threads = torch.get_num_threads()
         # Two frames per pair in flight, plain and (if a view mirrors) mirrored.
@@ -629,22 +628,26 @@ class RifeInterpolator(FrameInterpolator):
         results: list[Frame] = []
         for start in range(0, len(times), per_batch):
             moments = list(times[start:start + per_batch])
-            chunk = torch.tensor(moments, device=self.device).view(-1, 1, 1, 1)
-            flows: list[torch.Tensor] | None = [] if self.confidence is not None else None
-            total = self.view_forward(frame0, frame1, chunk, scale, self.views[0], flows)
-            for view in self.views[1:]:
-                total += self.view_forward(frame0, frame1, chunk, scale, view)
-            kernels = fused_warp.kernels() if fused_warp.usable(total) else None
-            if kernels is not None:
-                frames = kernels.to_pixels(total, len(self.views), height, width)
-            else:
-                frames = to_frame(total[:, :, :height, :width] / len(self.views))
-            if self.confidence is not None and flows:
-                sigma = 0.5 * (self.noise(frame0, scale) + self.noise(frame1, scale))
-                frames = toward_blend(frame0, frame1, frames, moments, self.warped_pictures(frame0, frame1, flows[0]),
-                                      self.confidence, sigma)
+            flows: list[torch.Tensor] | None = [] if self.lean is not None else None
+            frames = self.network_frames(frame0, frame1, moments, scale, flows)
+            if self.lean is not None and flows:
+                frames = self.lean.apply(frame0, frame1, frames, moments, self.warped_pictures(frame0, frame1, flows[0]),
+                                         lambda before, after: self.network_frames(before, after, [0.5], scale)[0])
             results.extend(frames)
         return results
+
+    def network_frames(self, frame0: Frame, frame1: Frame, moments: list[float], scale: float,
+                       flows: list[torch.Tensor] | None = None) -> list[Frame]:
+        """The network's frames at ``moments`` (one batch), every view averaged, before any lean."""
+        height, width = frame0.shape[:2]
+        chunk = torch.tensor(moments, device=self.device).view(-1, 1, 1, 1)
+        total = self.view_forward(frame0, frame1, chunk, scale, self.views[0], flows)
+        for view in self.views[1:]:
+            total += self.view_forward(frame0, frame1, chunk, scale, view)
+        kernels = fused_warp.kernels() if fused_warp.usable(total) else None
+        if kernels is not None:
+            return kernels.to_pixels(total, len(self.views), height, width)
+        return to_frame(total[:, :, :height, :width] / len(self.views))
 
     def warped_pictures(self, frame0: Frame, frame1: Frame, flow: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per moment, both frames warped along ``flow`` (``(B, 4, H, W)``, padded): float32 ``(h, w, 3)`` in
@@ -655,17 +658,6 @@ class RifeInterpolator(FrameInterpolator):
                                    flow[:, :, :height, :width].float())
         planes = warped.permute(0, 2, 3, 1).cpu().numpy()
         return [(planes[2 * item], planes[2 * item + 1]) for item in range(flow.shape[0])]
-
-    def noise(self, frame: Frame, scale: float) -> float:
-        """The frame's :func:`~.confidence.noise_sigma`, kept with its encoding (each frame is in two pairs)."""
-        with self._encoded_lock:
-            entry = next((e for e in self._encoded if e.scale == scale and not e.flipped
-                          and e.source.shape == frame.shape and np.array_equal(e.source, frame)), None)
-        if entry is None:
-            return noise_sigma(frame)
-        if entry.noise is None:
-            entry.noise = noise_sigma(frame)
-        return entry.noise
 
     def view_forward(self, frame0: Frame, frame1: Frame, t: torch.Tensor, scale: float, view: View,
                      flows: list[torch.Tensor] | None = None) -> torch.Tensor:
