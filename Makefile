@@ -46,7 +46,7 @@ bench-full: venv weights
 # new texts come in untranslated and tests/bot/test_i18n.py fails until each has its translation.
 # The .po files are read at run time (bot/i18n.py compiles them in memory): there is no .mo to build.
 messages: venv
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k said --no-location --sort-output -o out/smoothbot.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k said -k Note --no-location --sort-output -o out/smoothbot.pot .
 	$(VENV)/bin/pybabel update -i out/smoothbot.pot -d bot/locale -D smoothbot --width 120 --ignore-obsolete
 
 clean:

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from interpolation.api import describe_fps
 from interpolation.options import Progress, Result
+from interpolation.texts import Note
 
 from .commands import BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, model_name
 from .i18n import N_, _, ngettext
@@ -96,6 +97,12 @@ def progress_text(progress: Progress | None) -> str:
     return _("Smoothing… {percent}% (ETA {eta})").format(percent=percent, eta=format_duration(progress.eta_s))
 
 
+def engine_text(text: str) -> str:
+    """A sentence of the engine in the current language: a :class:`Note` through the catalogues, any
+    other text as it is (English)."""
+    return _(text.template).format(**text.values) if isinstance(text, Note) else text
+
+
 #: How slow motion's sound is described, by what the engine did with it (message ids; ``factor`` is "4×").
 SLOWMO_SOUND_TEXTS = {
     "slowed": N_("{factor} slow motion, audio slowed {factor}, pitch kept"),
@@ -146,5 +153,5 @@ def result_caption(result: Result, model_note: str | None = None, quality: str =
     lines.extend(result_highlights(result))  # slow motion and its sound, comparison, cuts and repeats found
     if model_note:
         lines.append(model_note)
-    lines.extend(result.notes)
+    lines.extend(engine_text(note) for note in result.notes)
     return "\n".join(lines)

@@ -47,8 +47,8 @@ from .i18n import N_, _
 from .metrics import NO_METRICS, JobObserver
 from .presence import Presence
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, error_kind
-from .replies import (OUT_OF_SPACE_TEXT, ChatReplier, Delivery, DeliveryKind, progress_text, queued_text,
-                      result_caption)
+from .replies import (OUT_OF_SPACE_TEXT, ChatReplier, Delivery, DeliveryKind, engine_text, progress_text,
+                      queued_text, result_caption)
 from .service import LANGUAGE_SETTING, out_of_space
 
 log = logging.getLogger(__name__)
@@ -533,7 +533,7 @@ class Worker:
                     if path != original:
                         path.unlink(missing_ok=True)
                     path = smaller
-                    delivery = replace(delivery, caption="\n".join([delivery.caption, *notes]))
+                    delivery = replace(delivery, caption="\n".join([delivery.caption, *map(engine_text, notes)]))
                 except RecipientGoneError as error:
                     log.warning("job %s: cannot be delivered, %s says the chat is gone: %s", job.id,
                                 replier.platform, error)

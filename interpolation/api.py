@@ -33,6 +33,7 @@ from .models import FrameInterpolator, create_model
 from .models.blend import BlendInterpolator
 from .options import GIF_MAX_FPS, AudioHandling, Options, OutputKind, Progress, Result, output_kind_for
 from .probe import VideoInfo, probe
+from .texts import Note
 from .timeline import OutputFrame, Plan, plan
 from .video_io import (FrameSink, PngDirectorySink, SourceTracks, decode, even_padded, lossless_sink, publish,
                        subtitle_codecs, video_sink)
@@ -82,7 +83,7 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
     fps_out = options.target_fps(source.fps)
     notes: list[str] = [source.cut_note] if source.cut_note else []
     if kind == "gif" and fps_out > GIF_MAX_FPS:
-        notes.append(f"GIF capped at {GIF_MAX_FPS} fps (GIF viewers play faster rates slowly)")
+        notes.append(Note("GIF capped at {fps} fps (GIF viewers play faster rates slowly)", fps=GIF_MAX_FPS))
         fps_out = GIF_MAX_FPS
     schedule = plan(source, fps_out, loop=options.loop, max_duplicate_run=options.scene.max_duplicate_run,
                     slowmo=options.slowdown(), cut_mode=options.cut_mode)

@@ -16,6 +16,7 @@ from . import ffmpeg_binary
 from .child_process import CancelCheck, work_timeout
 from .encoding import VideoFormat
 from .errors import EncoderError, LimitExceededError
+from .texts import Note
 
 #: Container overhead and rate-control misses: aim this far under the budget.
 VIDEO_BUDGET_SAFETY = 0.94
@@ -108,8 +109,9 @@ def make_gif(master: Path, output: Path, width: int, height: int, fps: Fraction,
     notes = []
     if settings != candidates[0]:
         out_w, out_h = settings.size(width, height)
-        notes.append(f"GIF shrunk to fit {max_bytes / 1e6:.1f} MB: {out_w}×{out_h}, "
-                     f"{float(settings.fps):g} fps, {settings.colours} colours")
+        notes.append(Note("GIF shrunk to fit {limit} MB: {width}×{height}, {fps} fps, {colours} colours",
+                          limit=f"{max_bytes / 1e6:.1f}", width=out_w, height=out_h, fps=f"{float(settings.fps):g}",
+                          colours=settings.colours))
     return settings, notes
 
 
@@ -139,9 +141,11 @@ def fit_video(source: Path, output: Path, video_format: VideoFormat, *, max_byte
                           frames=math.ceil(duration_s * fps), cancelled=cancelled)
         size = output.stat().st_size
         if size <= max_bytes:
-            notes = [f"re-encoded at {video_bitrate / 1000:.0f} kbit/s to fit {max_bytes / 1e6:.1f} MB"]
+            notes = [Note("re-encoded at {bitrate} kbit/s to fit {limit} MB", bitrate=f"{video_bitrate / 1000:.0f}",
+                          limit=f"{max_bytes / 1e6:.1f}")]
             if scale < 1:
-                notes.append(f"scaled to {even(width * scale)}×{even(height * scale)} to fit")
+                notes.append(Note("scaled to {width}×{height} to fit", width=even(width * scale),
+                                  height=even(height * scale)))
             return notes
         safety *= max_bytes / size * VIDEO_BUDGET_SAFETY
     raise EncoderError(f"could not fit the video in {max_bytes / 1e6:.1f} MB after {MAX_FIT_ATTEMPTS} attempts")

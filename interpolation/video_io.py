@@ -25,6 +25,7 @@ from .child_process import CancelCheck, ChildProcess, drain_timeout, work_timeou
 from .encoding import VideoFormat, metadata_args, retimed_subtitle_filter, slowed_audio_filter, subtitle_encoder
 from .errors import BadInputError, EncoderError
 from .probe import open_container, video_stream_of
+from .texts import Note
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def video_sink(output: Path, width: int, height: int, fps: Fraction, video_forma
     for index, codec in enumerate(source.subtitles):
         encoder = subtitle_encoder(video_format.container, codec)
         if encoder is None:
-            notes.append(f"{codec} subtitles dropped ({video_format.container.upper()} cannot hold them)")
+            notes.append(Note("{codec} subtitles dropped ({container} cannot hold them)", codec=codec,
+                              container=video_format.container.upper()))
             continue
         args += ["-map", f"1:s:{index}", f"-c:s:{kept}", encoder]
         if source.slowdown != 1:

@@ -16,12 +16,15 @@ from babel.messages.pofile import read_po
 from bot import i18n
 from bot.commands import CommandError, parse_language
 from bot.replies import result_caption, result_highlights
+from bot.worker import user_message
+from interpolation.errors import LimitExceededError
 from interpolation.options import Result
+from interpolation.texts import Note
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The same method map and keywords as babel.cfg and `make messages` (the engine's EngineError.said("…")).
+#: The same method map and keywords as babel.cfg and `make messages` (the engine's EngineError.said, Note).
 METHOD_MAP = [("bot/**.py", "python"), ("interpolation/**.py", "python")]
-KEYWORDS = DEFAULT_KEYWORDS | {"N_": None, "said": None}
+KEYWORDS = DEFAULT_KEYWORDS | {"N_": None, "said": None, "Note": None}
 
 
 def extracted_ids() -> dict[str | tuple[str, str], str]:
@@ -165,3 +168,17 @@ def test_the_captions_highlights_in_spanish_and_russian():
             "замедление 4×, звук замедлен (4×) с сохранением высоты тона", "сравнение «до и после» (друг над другом)",
             "5 смен сцен оставлено резкими склейками, найден 21 повторяющийся кадр"]
         assert result_caption(result).startswith("25 → 50 кадров/с, 1.0 с, оптический поток\n")
+
+
+def test_the_engines_notes_and_refusals_stay_english_strings_and_are_said_in_the_users_language():
+    note = Note("scaled to {width}×{height} to fit", width=640, height=360)
+    error = LimitExceededError.said("{name}: the video is {seconds} s long (limit {limit} s)", name="clip.mp4",
+                                    seconds="95", limit="60")
+    assert note == "scaled to 640×360 to fit" and str(error) == "clip.mp4: the video is 95 s long (limit 60 s)"
+    result = a_result(notes=(note, "a note without a template"))
+    assert result_caption(result).endswith("\nscaled to 640×360 to fit\na note without a template")
+    with i18n.language("ru"):
+        assert result_caption(result).endswith("\nуменьшено до 640×360, чтобы поместиться\na note without a template")
+        assert user_message(error, Path("/srv/data/inbox/clip.mp4")) == "Видео длится 95 с (лимит 60 с)"
+    with i18n.language("es"):
+        assert user_message(error, Path("/srv/data/inbox/clip.mp4")) == "El vídeo dura 95 s (límite 60 s)"
