@@ -6,6 +6,7 @@ which platform it is talking to.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -13,6 +14,7 @@ from typing import Literal, Protocol
 from interpolation.api import describe_fps
 from interpolation.options import Progress, Result
 from interpolation.texts import Note
+from storage.queue import GAVE_UP_MESSAGE
 
 from .commands import BEST_QUALITY_MODEL, COMPARE_DISPLAY, MODEL_DISPLAY, model_name
 from .i18n import N_, _, ngettext
@@ -77,6 +79,23 @@ DOWNLOAD_FAILED_TEXT = N_("I could not download that file. Please send it again.
 ENQUEUE_FAILED_TEXT = N_("Sorry, I could not queue that video right now. Please try again later.")
 #: How /status shows a failed job: the reason was the reply to the video (stored texts are not repeated).
 FAILED_STATUS_TEXT = N_("Failed (my reply to your video said why)")
+
+
+#: storage's sentence for a job it gave up on after interrupted attempts (GAVE_UP_MESSAGE, "%d" the count).
+GAVE_UP_PATTERN = re.compile(re.escape(GAVE_UP_MESSAGE).replace("%d", r"(?P<count>\d+)"))
+
+
+def stored_failure_text(error: str) -> str:
+    """A failure as the queue stored it, for the user in the current language: the bot's own texts were
+    stored in that language already; storage's gave-up sentence is said again through the catalogues."""
+    gave_up = GAVE_UP_PATTERN.fullmatch(error)
+    if gave_up is None:
+        return error
+    count = int(gave_up["count"])
+    return ngettext("Sorry, I could not finish this video: processing was interrupted {count} time, so I gave up "
+                    "on it. A shorter or smaller clip may work.",
+                    "Sorry, I could not finish this video: processing was interrupted {count} times, so I gave up "
+                    "on it. A shorter or smaller clip may work.", count).format(count=count)
 
 
 def format_duration(seconds: float) -> str:

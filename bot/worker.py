@@ -48,7 +48,7 @@ from .metrics import NO_METRICS, JobObserver
 from .presence import Presence
 from .platform import DeliveryError, RecipientGoneError, RetryAfterError, TooLargeError, error_kind
 from .replies import (OUT_OF_SPACE_TEXT, ChatReplier, Delivery, DeliveryKind, engine_text, progress_text,
-                      queued_text, result_caption)
+                      queued_text, result_caption, stored_failure_text)
 from .service import LANGUAGE_SETTING, out_of_space
 
 log = logging.getLogger(__name__)
@@ -612,7 +612,8 @@ class Worker:
             return
         try:
             with i18n.language(job.options.get(LANGUAGE_SETTING)):
-                await replier.send_error(self.current(job), job.error or _(GENERIC_FAILURE))
+                await replier.send_error(self.current(job),
+                                         stored_failure_text(job.error) if job.error else _(GENERIC_FAILURE))
         except RetryAfterError as error:
             log.warning("job %s: failure message held back %g s (flood wait)", job.id, error.retry_after_s)
             self._report_not_before[job.id] = loop.time() + error.retry_after_s

@@ -15,11 +15,12 @@ from babel.messages.pofile import read_po
 
 from bot import i18n
 from bot.commands import CommandError, parse_language
-from bot.replies import result_caption, result_highlights
+from bot.replies import result_caption, result_highlights, stored_failure_text
 from bot.worker import user_message
 from interpolation.errors import LimitExceededError
 from interpolation.options import Result
 from interpolation.texts import Note
+from storage.queue import GAVE_UP_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The same method map and keywords as babel.cfg and `make messages` (the engine's EngineError.said, Note).
@@ -182,3 +183,12 @@ def test_the_engines_notes_and_refusals_stay_english_strings_and_are_said_in_the
         assert user_message(error, Path("/srv/data/inbox/clip.mp4")) == "Видео длится 95 с (лимит 60 с)"
     with i18n.language("es"):
         assert user_message(error, Path("/srv/data/inbox/clip.mp4")) == "El vídeo dura 95 s (límite 60 s)"
+
+
+def test_storages_gave_up_sentence_is_said_again_in_the_users_language():
+    assert stored_failure_text(GAVE_UP_MESSAGE % 2) == GAVE_UP_MESSAGE % 2
+    assert stored_failure_text("Видео длится 95 с (лимит 60 с)") == "Видео длится 95 с (лимит 60 с)"  # already said
+    with i18n.language("ru"):
+        assert "обработка прерывалась 3 раза, и я сдался" in stored_failure_text(GAVE_UP_MESSAGE % 3)
+    with i18n.language("es"):
+        assert "el proceso se interrumpió 2 veces" in stored_failure_text(GAVE_UP_MESSAGE % 2)
