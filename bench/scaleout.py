@@ -47,8 +47,8 @@ from storage import JobState
 from tests.fakes import FakeTelegram
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-#: The short real clips, cut from the pinned footage: (name, source clip, start s, length s).
-CLIPS = (("tree-1.5s-320x240", "tree.avi", 2.0, 1.5), ("world-1s-480x270", "world.mp4", 1.0, 1.0))
+#: The short real clips, cut from the pinned footage: (name, source clip, start s, length s, width, height).
+CLIPS = (("tree-1.5s-320x240", "tree.avi", 2.0, 1.5, 320, 240), ("world-1s-480x270", "world.mp4", 1.0, 1.0, 480, 270))
 STARTUP_TIMEOUT_S = 180.0
 RUN_TIMEOUT_S = 900.0
 #: Each sender is another user (the per-user cap and fairness do not shape the figures).
@@ -148,7 +148,7 @@ def cut_clips(workdir: Path) -> list[Path]:
     """The short real clips as H.264 MP4s (what a phone sends)."""
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     clips = []
-    for name, source, start, length in CLIPS:
+    for name, source, start, length, _, _ in CLIPS:
         target = workdir / f"{name}.mp4"
         subprocess.run([ffmpeg, "-v", "error", "-y", "-ss", str(start), "-t", str(length), "-i", str(clip_path(source)),
                         "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(target)], check=True, timeout=120)
@@ -217,8 +217,9 @@ async def one_run(engine: str, queue_url: str, workers: int, jobs: int, clips: l
                 for n in range(jobs):
                     user = FIRST_USER + n
                     clip = clips[n % len(clips)]
-                    ref = tg.add_file(clip.read_bytes(), mime_type="video/mp4", file_name=clip.name, width=320,
-                                      height=240, duration=1)
+                    _, _, _, length, width, height = CLIPS[n % len(clips)]
+                    ref = tg.add_file(clip.read_bytes(), mime_type="video/mp4", file_name=clip.name, width=width,
+                                      height=height, duration=max(1, round(length)))
                     messages[user] = tg.send_user_message(user, user, video=ref)
                 sent = await tg.wait_for_all("sendVideo", jobs, lambda call: call.ok, timeout=RUN_TIMEOUT_S)
                 finished = {}
