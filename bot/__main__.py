@@ -1,4 +1,8 @@
-"""``python -m bot``: start every platform whose token is set, plus the one worker.
+"""``python -m bot``: start every platform whose token is set, plus the worker, in one process.
+
+``python -m bot --role frontend`` runs the platforms and the courier (bot/courier.py) without a
+model; ``python -m bot --role worker`` runs only the worker, without any platform token (it imports
+no chat library). Run any number of each against one queue (SMOOTHBOT_QUEUE_URL) and file store.
 
 ``python -m bot --console VIDEO [--fps N] [--loop] [--gif] [--model NAME]`` runs the same flow
 on the terminal without any network. ``python -m bot status`` shows the queue and the workers
@@ -15,6 +19,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -24,6 +29,7 @@ from storage import JobQueue
 from . import logsafe, metrics, status
 from .config import Settings, setting_error
 from .console_adapter import caption_from, run_console
+from .courier import Courier
 from .platform import PlatformAdapter
 from .service import ChatService
 from .worker import Worker
@@ -34,6 +40,8 @@ NO_TOKEN_MESSAGE = (
     "No chat platform is configured: set TELEGRAM_TOKEN and/or DISCORD_TOKEN in the environment or in .env "
     "(see .env.example), or try the bot locally with: python -m bot --console VIDEO"
 )
+Role = Literal["all", "frontend", "worker"]
+ROLES: tuple[Role, ...] = ("all", "frontend", "worker")
 #: Seconds between retention sweeps of old input/result files.
 HOUSEKEEPING_INTERVAL_S = 3600.0
 
@@ -46,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="smoothbot chat service",
                                      epilog="python -m bot status: the queue and the workers; "
                                             "python -m bot migrate TARGET_URL: move the queue (e.g. to PostgreSQL)")
+    parser.add_argument("--role", choices=ROLES, default="all",
+                        help="all: everything in one process (default); frontend: the chat platforms and the "
+                             "delivery of results, no model; worker: runs jobs, needs no platform token")
     parser.add_argument("--console", type=Path, metavar="VIDEO", help="run one video through the chat flow locally")
     parser.add_argument("--fps", type=float, help="(console) target frame rate")
     parser.add_argument("--loop", action="store_true", help="(console) seamless loop")
@@ -88,18 +99,25 @@ async def housekeeping(queue: JobQueue, settings: Settings, stop: asyncio.Event)
             await asyncio.wait_for(stop.wait(), HOUSEKEEPING_INTERVAL_S)
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    """Run the configured platforms and the worker until ``stop`` is set (or SIGINT/SIGTERM)."""
+async def serve(settings: Settings, stop: asyncio.Event | None = None, role: Role = "all") -> int:
+    """Run ``role`` until ``stop`` is set (or SIGINT/SIGTERM): the configured platforms with the courier
+    (``frontend``), the worker (``worker``), or both in this one event loop (``all``)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     async with open_queue(settings) as queue, metrics.serving(settings, queue) as observer:
-        repliers = {}
-        worker = Worker(queue, repliers, settings)
-        worker.metrics = observer
-        service = ChatService(queue, settings, on_enqueued=worker.notify)
+        worker = Worker(queue, settings, woken_by_queue=role == "worker") if role in ("all", "worker") else None
+        if worker is not None:
+            worker.metrics = observer
+        if role == "worker":
+            log.info("worker %s started (no chat platform in this process)", worker.worker_id)
+            await worker.run(stop)
+            return 0
+        courier = Courier(queue, {}, settings)
+        courier.metrics = observer
+        service = ChatService(queue, settings, on_enqueued=worker.notify if worker is not None else None)
         adapters = configured_adapters(settings, service)
         started: list[PlatformAdapter] = []
         try:
@@ -109,11 +127,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
                 except Exception as error:
                     raise PlatformStartError(f"{adapter.platform} did not start: {error}") from error
                 started.append(adapter)
-                worker.repliers[adapter.platform] = adapter
+                courier.repliers[adapter.platform] = adapter
                 log.info("%s adapter started", adapter.platform)
             watch = asyncio.create_task(first_lost(started, stop))
             try:
-                await asyncio.gather(worker.run(stop), housekeeping(queue, settings, stop))
+                await asyncio.gather(run_loops(worker, courier, stop), housekeeping(queue, settings, stop))
             finally:
                 watch.cancel()
                 (lost,) = await asyncio.gather(watch, return_exceptions=True)
@@ -121,6 +139,23 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
             for adapter in reversed(started):
                 await adapter.stop()
     return 1 if isinstance(lost, str) else 0
+
+
+async def run_loops(worker: Worker | None, courier: Courier, stop: asyncio.Event) -> None:
+    """The courier, and the worker when this process has one: the courier stops after the worker, so
+    a job the worker hands back at shutdown is still shown as paused."""
+    if worker is None:
+        await courier.run(stop)
+        return
+    worker_done = asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await worker.run(stop)
+        finally:
+            worker_done.set()
+
+    await asyncio.gather(work(), courier.run(worker_done))
 
 
 async def first_lost(adapters: list[PlatformAdapter], stop: asyncio.Event) -> str | None:
@@ -166,11 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.WARNING)
         caption = caption_from(args.fps, args.loop, args.gif, args.model)
         return asyncio.run(run_console(settings, args.console, caption, args.out_dir))
-    if settings.telegram_token is None and settings.discord_token is None:
+    if args.role != "worker" and settings.telegram_token is None and settings.discord_token is None:
         print(f"error: {NO_TOKEN_MESSAGE}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(serve(settings))
+        return asyncio.run(serve(settings, role=args.role))
     except (PlatformStartError, metrics.MetricsPortError) as error:
         print(f"error: {redactor.redact(str(error))}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""The chat flow on a terminal: same queue, same worker, no network.
+"""The chat flow on a terminal: same queue, same worker and courier, no network.
 
 ``python -m bot --console VIDEO [--fps 60] [--loop] [--gif]`` prints the transcript (queued,
 progress, result) and writes the reply file to ``./out/``.
@@ -17,6 +17,7 @@ from typing import TextIO
 from storage import JobState, SqliteJobQueue
 
 from .config import Settings
+from .courier import Courier
 from .replies import Delivery, JobView
 from .service import Accepted, ChatService
 from .worker import Worker
@@ -75,7 +76,8 @@ async def run_console(settings: Settings, video: Path, caption: str, out_dir: Pa
     async with SqliteJobQueue.open(settings.database, lease_seconds=settings.lease_seconds,
                                    max_attempts=settings.max_attempts,
                                    max_queued_per_user=settings.max_queued_per_user) as queue:
-        worker = Worker(queue, {PLATFORM: replier}, settings)
+        worker = Worker(queue, settings)
+        courier = Courier(queue, {PLATFORM: replier}, settings)
         service = ChatService(queue, settings)
         stream.write(f"you: [video: {video.name}] {caption}".rstrip() + "\n")
         if not video.is_file():
@@ -90,11 +92,17 @@ async def run_console(settings: Settings, video: Path, caption: str, out_dir: Pa
             return 2
         replier.say(accepted.text)
         await service.set_status_message(accepted.job_id, "console")
-        while True:
-            job = await queue.get(accepted.job_id)
-            if job is None or (job.state.is_finished and (job.delivered or job.state != JobState.DONE)):
-                break
-            if not await worker.process_next():
-                await asyncio.sleep(POLL_S)
-        await worker.report_failures()
+        await courier.step()  # follows the queue from here on
+        stop = asyncio.Event()
+        following = asyncio.create_task(courier.run(stop))
+        try:
+            while True:
+                job = await queue.get(accepted.job_id)
+                if job is None or (job.state.is_finished and job.delivered):
+                    break
+                if not await worker.process_next():
+                    await asyncio.sleep(POLL_S)
+        finally:
+            stop.set()
+            await following
         return 0 if job is not None and job.state == JobState.DONE else 1

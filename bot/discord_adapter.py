@@ -345,7 +345,7 @@ class DiscordAdapter:
         outcome = await self.service.accept_link(
             platform=PLATFORM, chat_id=message.channel.id, user_id=message.author.id,
             message_id=Source(message.id).encode(), text=message.content,
-            upload_limit=self.upload_limit_in(message.guild))
+            upload_limit=self.upload_limit_in(message.guild), animations_as_mp4=self.animations_as_mp4)
         if outcome is None:
             return False
         if not isinstance(outcome, Accepted):
@@ -363,7 +363,8 @@ class DiscordAdapter:
         return await self.service.accept_video(
             platform=PLATFORM, chat_id=chat_id, user_id=user_id, message_id=source.encode(), caption=caption,
             file_size=video.size, download_limit=self.settings.discord_download_limit, upload_limit=upload_limit,
-            suffix=suffix_for(video), download=download, check=self.check_video)
+            suffix=suffix_for(video), download=download, check=self.check_video,
+            animations_as_mp4=self.animations_as_mp4)
 
     async def check_video(self, path: Path) -> str | None:
         """The file's content decides (Discord checks only its name): a probe, as the engine's first step."""

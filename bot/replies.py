@@ -74,6 +74,8 @@ class ChatReplier(Protocol):
 
 #: Fixed sentences for what went wrong on the server side; the details go to the log, never to a chat.
 #: These are message ids: send them as ``_(OUT_OF_SPACE_TEXT)``.
+GENERIC_FAILURE = N_("Sorry, something went wrong on my side while smoothing this video. "
+                     "Please try again later.")
 OUT_OF_SPACE_TEXT = N_("Sorry, the server is out of space right now. Please try again later.")
 DOWNLOAD_FAILED_TEXT = N_("I could not download that file. Please send it again.")
 ENQUEUE_FAILED_TEXT = N_("Sorry, I could not queue that video right now. Please try again later.")
@@ -153,6 +155,12 @@ def result_highlights(result: Result) -> list[str]:
     if found:
         lines.append(", ".join(found))
     return lines
+
+
+def job_progress_text(fraction: float, elapsed_s: float | None) -> str:
+    """``progress_text`` from what the queue holds: the job's progress and the time since it started."""
+    done = round(max(0.0, min(1.0, fraction)) * 1000)
+    return progress_text(Progress(frames_done=done, frames_total=1000, elapsed_s=max(0.0, elapsed_s or 0.0)))
 
 
 def result_caption(result: Result, model_note: str | None = None, quality: str = "fast") -> str:

@@ -117,10 +117,12 @@ class ChatService:
     async def accept_video(self, *, platform: str, chat_id: str | int, user_id: str | int, message_id: str | int,
                            caption: str | None, file_size: int | None, download_limit: int | None,
                            upload_limit: int | None, suffix: str, download: Download,
-                           check: Check | None = None) -> Accepted | Refused:
+                           check: Check | None = None, animations_as_mp4: bool = False) -> Accepted | Refused:
         """Check, download, enqueue. Refusals are texts for the user; nothing is raised for bad input.
 
-        ``check`` (optional) looks at the downloaded file before it is queued (a probe of its content)."""
+        ``check`` (optional) looks at the downloaded file before it is queued (a probe of its content).
+        ``upload_limit`` (this chat's largest upload) and ``animations_as_mp4`` (the platform shows a
+        GIF best as a silent MP4) go on the job: the worker, which knows no platform, fits to them."""
         if not self.settings.chat_allowed(chat_id):
             return Refused(_(PRIVATE_CHAT_TEXT))
         if file_size is not None and download_limit is not None and file_size > download_limit:
@@ -155,7 +157,8 @@ class ChatService:
             target.unlink(missing_ok=True)
             return Refused(refusal)
         # The language the job's progress, result and failure are told in (the worker's, the courier's).
-        options = job_settings.to_dict() | {"upload_limit": upload_limit, LANGUAGE_SETTING: i18n.current()}
+        options = job_settings.to_dict() | {"upload_limit": upload_limit, "animations_as_mp4": animations_as_mp4,
+                                            LANGUAGE_SETTING: i18n.current()}
         try:
             result = await self.queue.enqueue(platform, chat_id, user_id, message_id, target, options)
         except QueueFullError as error:
@@ -175,7 +178,8 @@ class ChatService:
         return Accepted(result.job.id, position, new=True)
 
     async def accept_link(self, *, platform: str, chat_id: str | int, user_id: str | int, message_id: str | int,
-                          text: str | None, upload_limit: int | None) -> Accepted | Refused | None:
+                          text: str | None, upload_limit: int | None,
+                          animations_as_mp4: bool = False) -> Accepted | Refused | None:
         """A message whose text holds a link: fetched and checked like an uploaded video (the rest of the
         text is its caption). None when there is no link in ``text``."""
         link = find_link(text)
@@ -195,7 +199,7 @@ class ChatService:
         return await self.accept_video(
             platform=platform, chat_id=chat_id, user_id=user_id, message_id=message_id,
             caption=(text or "").replace(link, " "), file_size=None, download_limit=None, upload_limit=upload_limit,
-            suffix=self.links.suffix(link), download=download)
+            suffix=self.links.suffix(link), download=download, animations_as_mp4=animations_as_mp4)
 
     async def set_status_message(self, job_id: int, message_id: str | int) -> None:
         await self.queue.set_status_message(job_id, message_id)

@@ -470,7 +470,8 @@ class TelegramAdapter:
         outcome = await self.service.accept_video(
             platform=PLATFORM, chat_id=message.chat_id, user_id=message.from_user.id, message_id=message.message_id,
             caption=caption, file_size=media.file_size, download_limit=self.settings.telegram_download_cap,
-            upload_limit=self.settings.telegram_upload_cap, suffix=suffix_for(media), download=download)
+            upload_limit=self.settings.telegram_upload_cap, suffix=suffix_for(media), download=download,
+            animations_as_mp4=self.animations_as_mp4)
         await self.answer_outcome(message, outcome)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -480,7 +481,7 @@ class TelegramAdapter:
             return
         outcome = await self.service.accept_link(
             platform=PLATFORM, chat_id=message.chat_id, user_id=message.from_user.id, message_id=message.message_id,
-            text=message.text, upload_limit=self.settings.telegram_upload_cap)
+            text=message.text, upload_limit=self.settings.telegram_upload_cap, animations_as_mp4=self.animations_as_mp4)
         if outcome is not None:
             await self.answer_outcome(message, outcome)
 

@@ -62,6 +62,9 @@ class Job:
     reply_message_id: str | None  # the message that carried the result (or the error)
     cancel_requested: bool
     files_purged_at: datetime | None = None
+    #: What the worker recorded for the front-end: how to send the result (``set_result``), or a
+    #: failure's kind (``fail``). A JSON object that storage keeps verbatim; None when nothing was.
+    outcome: dict[str, Any] | None = None
 
     @property
     def has_result(self) -> bool:
@@ -93,6 +96,7 @@ class Job:
             reply_message_id=row["reply_message_id"],
             cancel_requested=bool(row["cancel_requested"]),
             files_purged_at=to_datetime(row["files_purged_at"]),
+            outcome=None if row["outcome"] is None else decode_json_object(row["outcome"]),
         )
 
 

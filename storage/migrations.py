@@ -112,6 +112,14 @@ CREATE TABLE edit_slots (
 ) WITHOUT ROWID
 """
 
+# Added in version 4 (PostgreSQL: 3): what the worker knows about the outcome and the front-end
+# needs (a result's kind, caption, size; a failure's kind), as a JSON object. Cancellations from
+# before the front-ends delivered them count as told, so an upgrade sends no old "Cancelled." edits.
+OUTCOME_STATEMENTS: tuple[str, ...] = (
+    "ALTER TABLE jobs ADD COLUMN outcome TEXT",
+    "UPDATE jobs SET delivered = TRUE WHERE state = 'cancelled'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -141,6 +149,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "workers that heartbeat, per-chat status-edit slots",
         (_WORKERS, _EDIT_SLOTS),
+    ),
+    Migration(
+        4,
+        "job outcome (how to send a result, or a failure's kind) for front-ends apart from workers",
+        OUTCOME_STATEMENTS,
     ),
 )
 

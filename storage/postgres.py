@@ -40,7 +40,8 @@ from storage.errors import SchemaTooNewError, StorageUnavailableError
 from storage.exclusive import AdvisoryHold, ExclusiveHold
 from storage.files import FileStore
 from storage.inflight import InFlight
-from storage.migrations import CHANGE_INDEXES, JOB_INDEXES, Migration, check_sequence, latest_version
+from storage.migrations import (CHANGE_INDEXES, JOB_INDEXES, OUTCOME_STATEMENTS, Migration, check_sequence,
+                                latest_version)
 from storage.queue import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -161,6 +162,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "next_at double precision NOT NULL, PRIMARY KEY (platform, chat_id))",
         ),
     ),
+    Migration(3, "job outcome for front-ends apart from workers", OUTCOME_STATEMENTS),
 )
 
 

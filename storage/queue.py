@@ -186,17 +186,22 @@ class JobQueue(ABC):
         """
 
     @abstractmethod
-    async def set_result(self, claim: Claim, result_path: str | os.PathLike[str]) -> Job:
+    async def set_result(
+        self, claim: Claim, result_path: str | os.PathLike[str], outcome: Mapping[str, Any] | None = None
+    ) -> Job:
         """The result file is ready but not yet sent. If the worker dies now, the job comes back
-        to a worker with ``has_result`` set, to be delivered without computing it again."""
+        to a worker with ``has_result`` set, to be delivered without computing it again.
+
+        ``outcome``: what a front-end needs to send it (a JSON object, kept verbatim in ``job.outcome``)."""
 
     @abstractmethod
     async def complete(self, claim: Claim, reply_message_id: PlatformId | None) -> Job:
         """The result was delivered: done and ``delivered`` in one transaction, with the sent message id."""
 
     @abstractmethod
-    async def fail(self, claim: Claim, user_message: str) -> Job:
-        """The job cannot succeed; ``user_message`` is what the user is told.
+    async def fail(self, claim: Claim, user_message: str, kind: str | None = None) -> Job:
+        """The job cannot succeed; ``user_message`` is what the user is told, ``kind`` a short code
+        for why (``job.outcome["failure"]``: "bad_input", "time_limit", …) for logs and front-ends.
 
         The failure then waits in ``unreported_failures()`` until ``mark_reported``, so the user hears
         of it even if the worker dies before sending the message.
@@ -260,6 +265,14 @@ class JobQueue(ABC):
     @abstractmethod
     async def mark_delivered(self, delivery: Delivery, reply_message_id: PlatformId | None) -> Job:
         """The outcome was sent; checked against the delivery lease (``LeaseLostError``)."""
+
+    @abstractmethod
+    async def extend_delivery(self, delivery: Delivery) -> bool:
+        """Keep the delivery lease another ``lease_seconds``; False when it is lost or the job delivered."""
+
+    @abstractmethod
+    async def fail_delivery(self, delivery: Delivery, user_message: str, kind: str | None = None) -> Job:
+        """A made result cannot be sent: the job becomes failed, still under this delivery lease."""
 
     @abstractmethod
     async def release_delivery(self, delivery: Delivery) -> None:

@@ -239,6 +239,9 @@ RETURNING next_at
 # Ends a claim; the caller adds the new state's columns. Checked against the token.
 _FINISH_LEASE = "lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL"
 
+# A made result that no front-end has sent yet: to the user, still in progress (it can be cancelled).
+_UNSENT_RESULT = "(state = 'done' AND NOT delivered AND result_path IS NOT NULL)"
+
 # A finished job whose outcome no front-end has sent yet, and whose delivery lease (if any) ran out.
 _UNDELIVERED = f"""
 state IN {_FINISHED} AND NOT delivered AND (state <> 'done' OR result_path IS NOT NULL)
@@ -396,7 +399,7 @@ class SqlJobQueue(JobQueue):
                 # The newest job not already being stopped: "undo what I just sent".
                 row = await fetch_one(
                     conn,
-                    f"SELECT * FROM jobs WHERE {mine} AND state IN {_ACTIVE} "
+                    f"SELECT * FROM jobs WHERE {mine} AND (state IN {_ACTIVE} OR {_UNSENT_RESULT}) "
                     f"ORDER BY cancel_requested, id DESC LIMIT 1 {lock}",
                     owner,
                 )
@@ -418,6 +421,17 @@ class SqlJobQueue(JobQueue):
                 updated = await fetch_one(
                     conn,
                     "UPDATE jobs SET cancel_requested = TRUE, updated_at = :now, "
+                    f"change_seq = {self._sql.stamp} WHERE id = :id RETURNING *",
+                    params,
+                )
+                return CancelOutcome(CancelStatus.STOPPING, Job.from_row(updated))
+            if job.state is JobState.DONE and not job.delivered and job.result_path is not None:
+                # Made but not sent yet: a front-end re-reads the job before each send and stops.
+                if job.cancel_requested:
+                    return CancelOutcome(CancelStatus.ALREADY_STOPPING, job)
+                updated = await fetch_one(
+                    conn,
+                    "UPDATE jobs SET state = 'cancelled', cancel_requested = TRUE, updated_at = :now, "
                     f"change_seq = {self._sql.stamp} WHERE id = :id RETURNING *",
                     params,
                 )
@@ -656,9 +670,12 @@ class SqlJobQueue(JobQueue):
         await self._update_claimed(claim, "progress = :progress", {"progress": value, "now": now})
         return True
 
-    async def set_result(self, claim: Claim, result_path: str | os.PathLike[str]) -> Job:
-        params = {"result": path_text(result_path, "result_path"), "now": self._now()}
-        return await self._update_claimed(claim, "result_path = :result, progress = 1", params)
+    async def set_result(
+        self, claim: Claim, result_path: str | os.PathLike[str], outcome: Mapping[str, Any] | None = None
+    ) -> Job:
+        params = {"result": path_text(result_path, "result_path"), "now": self._now(),
+                  "outcome": None if outcome is None else encode_json_object(outcome, "outcome")}
+        return await self._update_claimed(claim, "result_path = :result, outcome = :outcome, progress = 1", params)
 
     async def complete(self, claim: Claim, reply_message_id: PlatformId | None) -> Job:
         params = {"reply": optional_id_text(reply_message_id, "reply_message_id"), "now": self._now()}
@@ -695,12 +712,13 @@ class SqlJobQueue(JobQueue):
         self._dialect.changes.fire()
         return Job.from_row(row)
 
-    async def fail(self, claim: Claim, user_message: str) -> Job:
+    async def fail(self, claim: Claim, user_message: str, kind: str | None = None) -> Job:
         if not user_message.strip():
             raise ValueError("a failed job needs a message for the user")
-        return await self._finish(
-            claim, "state = 'failed', error = :error, finished_at = :now", {"error": user_message, "now": self._now()}
-        )
+        params = {"error": user_message, "now": self._now(),
+                  "outcome": None if kind is None else encode_json_object({"failure": kind}, "outcome")}
+        return await self._finish(claim, "state = 'failed', error = :error, outcome = :outcome, finished_at = :now",
+                                  params)
 
     async def mark_cancelled(self, claim: Claim) -> Job:
         return await self._finish(claim, "state = 'cancelled', finished_at = :now", {"now": self._now()})
@@ -812,6 +830,41 @@ class SqlJobQueue(JobQueue):
                 "delivery_token = NULL, delivery_owner = NULL, delivery_expires_at = NULL, "
                 f"change_seq = {self._sql.stamp} WHERE id = :id AND delivery_token = :token AND NOT delivered "
                 "RETURNING *",
+                params,
+            )
+        )
+        if row is None:
+            raise LeaseLostError(delivery.job_id)
+        self._dialect.changes.fire()
+        return Job.from_row(row)
+
+    async def extend_delivery(self, delivery: Delivery) -> bool:
+        """Keep the delivery lease (a long upload, a flood wait); False when it was lost or the job
+        was delivered meanwhile."""
+        now = self._now()
+        row = await self._dialect.write(
+            lambda conn: fetch_one(
+                conn,
+                "UPDATE jobs SET delivery_expires_at = :expires WHERE id = :id AND delivery_token = :token "
+                "AND NOT delivered RETURNING id",
+                {"id": delivery.job_id, "token": delivery.token, "expires": now + self.config.lease_seconds},
+            )
+        )
+        return row is not None
+
+    async def fail_delivery(self, delivery: Delivery, user_message: str, kind: str | None = None) -> Job:
+        """A done job's result cannot be sent (too large, the chat is gone): failed with
+        ``user_message``, still under this delivery lease (tell the user, then ``mark_delivered``)."""
+        if not user_message.strip():
+            raise ValueError("a failed job needs a message for the user")
+        params = {"id": delivery.job_id, "token": delivery.token, "now": self._now(), "error": user_message,
+                  "outcome": None if kind is None else encode_json_object({"failure": kind}, "outcome")}
+        row = await self._dialect.write(
+            lambda conn: fetch_one(
+                conn,
+                "UPDATE jobs SET state = 'failed', error = :error, outcome = :outcome, updated_at = :now, "
+                f"change_seq = {self._sql.stamp} WHERE id = :id AND delivery_token = :token AND NOT delivered "
+                "AND state = 'done' RETURNING *",
                 params,
             )
         )

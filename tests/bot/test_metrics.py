@@ -13,12 +13,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-import bot.worker
+import bot.courier
 from bot import metrics
 from bot.config import Settings
 from bot.platform import TransientError
 from storage import JobState, SqliteJobQueue, WorkerStatus
 from tests.bot.test_telegram import JOB_TIMEOUT, add_clip, bot_settings, running_bot, tg  # noqa: F401 (fixture)
+from tests.bot.pipeline import Pipeline
 from tests.bot.test_worker import RecordingReplier, enqueue_file
 from tests.media import make_testsrc, read_video
 
@@ -70,12 +71,12 @@ def settings(tmp_path) -> Settings:
 
 
 async def test_real_jobs_show_in_the_scraped_metrics(tmp_path, settings, monkeypatch):
-    monkeypatch.setattr(bot.worker, "DELIVERY_RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr(bot.courier, "DELIVERY_RETRY_PAUSE_S", 0.01)
     clip = make_testsrc(tmp_path / "clip.mp4", fps="25", seconds=1)
     replier = FlakyReplier(tmp_path / "out")
     async with SqliteJobQueue.open(settings.database, lease_seconds=30) as queue, \
             metrics.serving(settings, queue) as observer:
-        worker = bot.worker.Worker(queue, {"console": replier}, settings)
+        worker = Pipeline(queue, replier, settings)
         worker.metrics = observer
         started = time.time()
         first = await enqueue_file(queue, settings, clip, 1, "/fps 50", user="u1")

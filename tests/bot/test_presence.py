@@ -45,7 +45,7 @@ async def test_presence_registers_beats_re_registers_and_stops(tmp_path):
 async def test_the_worker_loop_is_present_while_it_runs(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path / "data")
     async with SqliteJobQueue.open(settings.database) as queue:
-        worker = bot.worker.Worker(queue, {}, settings, worker_id="gpu-loop", idle_poll_s=0.05)
+        worker = bot.worker.Worker(queue, settings, worker_id="gpu-loop", idle_poll_s=0.05)
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))
 

@@ -42,7 +42,7 @@ async def test_caption_asks_for_slow_motion_side_by_side_with_fades(tmp_path, se
 
 async def test_engine_options_carry_the_new_settings(settings):
     async with SqliteJobQueue.open(settings.database) as queue:
-        worker = Worker(queue, {}, settings)
+        worker = Worker(queue, settings)
         options = worker.engine_options(JobSettings(fps=60, slowmo=2.5, compare="stack", cut_mode="fade"), "video", None)
         assert (options.fps, options.slowmo, options.compare, options.cut_mode) == (60, 2.5, "stack", "fade")
         old_row = worker.engine_options(JobSettings.from_dict({"fps": 30, "loop": True}), "video", None)
@@ -57,7 +57,7 @@ async def test_a_chats_best_quality_reaches_the_engine_options(settings):
         assert "which has one quality" in answer  # this chat's model is blend
         stored = await service.chat_settings("console", "c")  # through the real SQLite settings row
         assert stored.quality == "best"
-        options = Worker(queue, {}, settings).engine_options(replace(stored, model="rife"), "video", None)
+        options = Worker(queue, settings).engine_options(replace(stored, model="rife"), "video", None)
         assert (options.model, options.quality) == ("rife", "best")
         assert (await service.set_quality("console", "c", "turbo")).startswith("Choose the quality")
         assert (await service.chat_settings("console", "c")).quality == "best"  # a bad value changes nothing

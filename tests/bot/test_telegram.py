@@ -42,9 +42,9 @@ def bot_settings(tg: FakeTelegram, tmp_path: Path, **changes) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(tg: FakeTelegram, settings: Settings) -> AsyncIterator[None]:
+async def running_bot(tg: FakeTelegram, settings: Settings, role: str = "all") -> AsyncIterator[None]:
     stop = asyncio.Event()
-    service = asyncio.create_task(serve(settings, stop))
+    service = asyncio.create_task(serve(settings, stop, role=role))
     await tg.wait_until_polling(timeout=15)
     try:
         yield

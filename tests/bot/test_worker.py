@@ -1,4 +1,4 @@
-"""The worker with the real queue, the real engine (blend model) and a recording chat platform."""
+"""The worker and the courier with the real queue, the real engine (blend model) and a recording chat platform."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from bot.config import Settings
 from bot.console_adapter import ConsoleReplier, run_console
 from bot.replies import Delivery
 from bot.service import Accepted, ChatService
-from bot.worker import GENERIC_FAILURE, Worker
+from bot.worker import GENERIC_FAILURE
 from interpolation.api import run as run_engine
 from storage import JobState, SqliteJobQueue
+from tests.bot.pipeline import Pipeline
 from tests.media import make_testsrc, read_video, video_rate
 
 
@@ -82,7 +83,7 @@ async def test_bad_file_is_answered_and_the_worker_goes_on(tmp_path, settings):
     async with SqliteJobQueue.open(settings.database) as queue:
         bad_id = await enqueue_file(queue, settings, broken, 1)
         good_id = await enqueue_file(queue, settings, good, 2)
-        worker = Worker(queue, {"console": replier}, settings)
+        worker = Pipeline(queue, replier, settings)
         assert await worker.process_next() and await worker.process_next()
         assert (await queue.get(bad_id)).state == JobState.FAILED
         assert (await queue.get(good_id)).state == JobState.DONE
@@ -100,7 +101,7 @@ async def test_unexpected_engine_crash_gets_an_apology_and_the_worker_survives(t
     async with SqliteJobQueue.open(settings.database) as queue:
         first = await enqueue_file(queue, settings, clip, 1)
         second = await enqueue_file(queue, settings, clip, 2)
-        worker = Worker(queue, {"console": replier}, settings, engine_runner=exploding_engine)
+        worker = Pipeline(queue, replier, settings, engine_runner=exploding_engine)
         await worker.process_next()
         worker.engine_runner = run_engine
         await worker.process_next()
@@ -124,7 +125,7 @@ async def test_crash_after_the_result_was_made_redelivers_exactly_once(tmp_path,
 
     async with SqliteJobQueue.open(settings.database, clock=clock, lease_seconds=30) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        crashing = Worker(queue, {"console": CrashOnDelivery(tmp_path / "never")}, settings, worker_id="w1")
+        crashing = Pipeline(queue, CrashOnDelivery(tmp_path / "never"), settings, worker_id="w1")
         with pytest.raises(KeyboardInterrupt):
             await crashing.process_next()
         assert (await queue.get(job_id)).result_path is not None
@@ -133,7 +134,7 @@ async def test_crash_after_the_result_was_made_redelivers_exactly_once(tmp_path,
             raise AssertionError("the result exists; the engine must not run again")
 
         clock.now += 31  # the dead worker's lease expires
-        restarted = Worker(queue, {"console": replier}, settings, worker_id="w2", engine_runner=engine_must_not_run)
+        restarted = Pipeline(queue, replier, settings, worker_id="w2", engine_runner=engine_must_not_run)
         assert await restarted.process_next()
         assert not await restarted.process_next()  # and never again
         job = await queue.get(job_id)
@@ -158,7 +159,7 @@ async def test_cancel_stops_a_running_job_between_frames(tmp_path, settings):
 
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        worker = Worker(queue, {"console": replier}, settings, engine_runner=slow_engine)
+        worker = Pipeline(queue, replier, settings, engine_runner=slow_engine)
         task = asyncio.create_task(worker.process_next())
         await started.wait()
         outcome = await ChatService(queue, settings).cancel("console", "c", "u1")

@@ -1,5 +1,5 @@
-"""The worker's hard cases, with the real queue and the real engine (blend model): a late /cancel,
-the job time limit, errors that must not reach the chat, a full disk, and failed deliveries."""
+"""The hard cases of the worker and the courier, with the real queue and the real engine (blend model): a
+late /cancel, the job time limit, errors that must not reach the chat, a full disk, and failed deliveries."""
 
 from __future__ import annotations
 
@@ -12,16 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from bot import courier as courier_module
 from bot import worker as worker_module
 from bot.config import Settings
 from bot.console_adapter import ConsoleReplier
 from bot.platform import RecipientGoneError, RetryAfterError, TooLargeError, TransientError
 from bot.replies import OUT_OF_SPACE_TEXT, Delivery
 from bot.service import ChatService
-from bot.worker import (GONE_TEXT, SEND_FAILED_TEXT, SHUTDOWN_TEXT, TOO_LARGE_TEXT, Worker, delivery_record,
-                        time_limit_text)
+from bot.courier import GONE_TEXT, SEND_FAILED_TEXT, TOO_LARGE_TEXT
+from bot.worker import time_limit_text
 from interpolation.api import run as run_engine
 from storage import JobState, SqliteJobQueue
+from tests.bot.pipeline import Pipeline
 from tests.bot.test_worker import enqueue_file
 from tests.media import make_testsrc, read_video
 
@@ -97,11 +99,12 @@ async def test_a_cancel_during_the_size_fit_is_never_delivered(tmp_path, setting
 
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        worker = Worker(queue, {"console": replier}, settings, engine_runner=engine_cancelled_in_finish)
+        worker = Pipeline(queue, replier, settings, engine_runner=engine_cancelled_in_finish)
         assert await worker.process_next()
         job = await queue.get(job_id)
     assert phases == ["cancel sent during finish"]
-    assert job.state == JobState.CANCELLED and not job.delivered
+    # Its outcome (the cancellation) was shown: delivered, with no reply message carrying a result.
+    assert job.state == JobState.CANCELLED and job.delivered and job.reply_message_id is None
     assert replier.attempts == [] and replier.delivered == []
     assert "Cancelled." in replier.transcript
     assert files_under(settings.data_dir / "results") == [] and files_under(settings.data_dir / "inbox") == []
@@ -119,7 +122,7 @@ async def test_a_cancel_between_engine_return_and_delivery_is_never_delivered(tm
 
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        worker = Worker(queue, {"console": replier}, settings, engine_runner=engine_then_cancel)
+        worker = Pipeline(queue, replier, settings, engine_runner=engine_then_cancel)
         assert await worker.process_next()
         job = await queue.get(job_id)
     assert job.state == JobState.CANCELLED and not replier.delivered
@@ -139,7 +142,7 @@ async def test_a_cancel_between_refit_retries_stops_the_next_send(tmp_path, sett
     replier = TooLargeThenCancelled(tmp_path / "out")
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        assert await Worker(queue, {"console": replier}, settings).process_next()
+        assert await Pipeline(queue, replier, settings).process_next()
         job = await queue.get(job_id)
     assert job.state == JobState.CANCELLED
     assert len(replier.attempts) == 1  # the re-fitted copy was not sent
@@ -165,7 +168,7 @@ async def test_a_job_past_the_time_limit_is_stopped_and_the_worker_goes_on(tmp_p
     async with SqliteJobQueue.open(settings.database) as queue:
         slow = await enqueue_file(queue, settings, slow_clip, 1)
         quick = await enqueue_file(queue, settings, quick_clip, 2)
-        worker = Worker(queue, {"console": replier}, settings, engine_runner=slow_engine)
+        worker = Pipeline(queue, replier, settings, engine_runner=slow_engine)
         assert await worker.process_next()
         stopped = await queue.get(slow)
         worker.engine_runner = run_engine
@@ -196,7 +199,7 @@ async def test_an_engine_that_ignores_the_stop_is_left_behind_and_the_worker_goe
     async with SqliteJobQueue.open(settings.database) as queue:
         stuck = await enqueue_file(queue, settings, stuck_clip, 1)
         quick = await enqueue_file(queue, settings, quick_clip, 2)
-        worker = Worker(queue, {"console": replier}, settings, engine_runner=deaf_engine)
+        worker = Pipeline(queue, replier, settings, engine_runner=deaf_engine)
         assert await worker.process_next()
         abandoned = [t for t in threading.enumerate() if t.name == f"engine-job-{stuck}"]
         assert abandoned and abandoned[0].is_alive()  # still running, and the worker is free
@@ -229,7 +232,7 @@ async def test_engine_error_detail_goes_to_the_log_not_the_chat(tmp_path, settin
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1, caption="/model dain")
         with caplog.at_level(logging.INFO):
-            assert await Worker(queue, {"console": replier}, settings).process_next()
+            assert await Pipeline(queue, replier, settings).process_next()
         job = await queue.get(job_id)
     assert job.state == JobState.FAILED
     (told,) = replier.errors
@@ -266,7 +269,7 @@ async def test_a_full_disk_while_writing_the_result_says_so_and_removes_the_part
             filler = fill(disk)
             filler.write_bytes(filler.read_bytes()[:-16_384])  # room to start writing, not to finish
             with caplog.at_level(logging.INFO):
-                assert await Worker(queue, {"console": replier}, settings).process_next()
+                assert await Pipeline(queue, replier, settings).process_next()
             job = await queue.get(job_id)
             left = [path for path in files_under(disk) if path != filler]
     assert job.state == JobState.FAILED and replier.errors == [OUT_OF_SPACE_TEXT]
@@ -284,7 +287,7 @@ async def test_a_failed_status_edit_is_logged_as_a_warning(tmp_path, settings, c
 
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        assert await Worker(queue, {"console": EditsFail(tmp_path / "out")}, settings).process_next()
+        assert await Pipeline(queue, EditsFail(tmp_path / "out"), settings).process_next()
         assert (await queue.get(job_id)).state == JobState.DONE  # a failed edit never fails the job
     warned = [r for r in caplog.records if "status update failed" in r.getMessage()]
     assert warned and all(r.levelno == logging.WARNING for r in warned)
@@ -308,7 +311,7 @@ class ScriptedReplier(RecordingReplier):
 
 @pytest.fixture
 def quick_retries(monkeypatch):
-    monkeypatch.setattr(worker_module, "DELIVERY_RETRY_PAUSE_S", 0.05)
+    monkeypatch.setattr(courier_module, "DELIVERY_RETRY_PAUSE_S", 0.05)
 
 
 class CountedFailures(list):
@@ -325,7 +328,7 @@ async def deliver_one(tmp_path, settings, replier, caption: str = "", failures: 
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1, caption)
-        worker = Worker(queue, {"console": replier}, settings)
+        worker = Pipeline(queue, replier, settings)
         if failures is not None:
             worker.metrics = failures
         assert await worker.process_next()
@@ -352,7 +355,7 @@ async def test_a_platform_that_keeps_failing_gets_a_clear_message(tmp_path, sett
     replier = ScriptedReplier(tmp_path / "out", [TransientError("timed out")] * 10)
     job = await deliver_one(tmp_path, settings, replier)
     assert job.state == JobState.FAILED and job.error == SEND_FAILED_TEXT
-    assert len(replier.attempts) == worker_module.DELIVERY_ATTEMPTS and replier.errors == [SEND_FAILED_TEXT]
+    assert len(replier.attempts) == courier_module.DELIVERY_ATTEMPTS and replier.errors == [SEND_FAILED_TEXT]
 
 
 async def test_a_chat_that_is_gone_is_given_up_at_once(tmp_path, settings, quick_retries):
@@ -381,7 +384,7 @@ async def test_too_large_after_fitting_is_refitted_smaller_and_sent(tmp_path, se
     job = await deliver_one(tmp_path, settings, replier)
     assert job.state == JobState.DONE
     sizes = [size for _, size in replier.attempts]
-    assert len(sizes) == 2 and sizes[1] <= sizes[0] * worker_module.REFIT_FACTOR
+    assert len(sizes) == 2 and sizes[1] <= sizes[0] * courier_module.REFIT_FACTOR
     assert len(read_video(replier.delivered[0])[0]) == 20  # the whole clip, smaller
     assert "fit" in replier.transcript
     assert files_under(settings.data_dir / "results") == []
@@ -391,9 +394,9 @@ async def test_too_large_even_after_refits_gets_a_clear_message(tmp_path, settin
     replier = ScriptedReplier(tmp_path / "out", [TooLargeError("413")] * 5)
     failures = CountedFailures()
     job = await deliver_one(tmp_path, settings, replier, caption="/gif", failures=failures)
-    assert failures == [("console", "too_large")] * (1 + worker_module.MAX_REFITS)
+    assert failures == [("console", "too_large")] * (1 + courier_module.MAX_REFITS)
     assert job.state == JobState.FAILED and replier.errors == [TOO_LARGE_TEXT]
-    assert len(replier.attempts) == 1 + worker_module.MAX_REFITS
+    assert len(replier.attempts) == 1 + courier_module.MAX_REFITS
     sizes = [size for _, size in replier.attempts]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]
     assert files_under(settings.data_dir / "results") == []
@@ -410,10 +413,10 @@ async def test_a_failure_message_to_a_blocked_user_is_not_retried_forever(tmp_pa
     replier = Blocked(tmp_path / "out")
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, broken, 1)
-        worker = Worker(queue, {"console": replier}, settings)
+        worker = Pipeline(queue, replier, settings)
         assert await worker.process_next()
-        await worker.report_failures()
-        await worker.report_failures()
+        assert await worker.courier.deliver_pending() == 0
+        assert await worker.courier.deliver_pending() == 0
         assert (await queue.get(job_id)).delivered
     assert len(replier.errors) == 1
 
@@ -423,48 +426,49 @@ async def test_a_shutdown_during_a_flood_wait_hands_the_result_back_and_a_restar
     waiting = ScriptedReplier(tmp_path / "never", [RetryAfterError("429", 60)])
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        first = Worker(queue, {"console": waiting}, settings, worker_id="w1")
+        first = Pipeline(queue, waiting, settings, worker_id="w1")
         stop = asyncio.Event()
         running = asyncio.create_task(first.run(stop))
         while not waiting.attempts:
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(running, 5)
-        held = await queue.get(job_id)
-        assert held.state == JobState.QUEUED and held.attempts == 0 and held.result_path is not None
-        assert SHUTDOWN_TEXT in waiting.transcript
-        assert delivery_record(Path(held.result_path)).is_file()
+        held = await queue.get(job_id)  # made and handed over; its delivery lease given back unsent
+        assert held.state == JobState.DONE and not held.delivered and held.attempts == 1
+        assert Path(held.result_path).is_file() and held.outcome["kind"] == "video"
+        assert not waiting.delivered and [job.id for job in await queue.undelivered()] == [job_id]
 
         def engine_must_not_run(*args, **kwargs):
             raise AssertionError("the result exists; the engine must not run again")
 
         replier = RecordingReplier(tmp_path / "out")
-        second = Worker(queue, {"console": replier}, settings, worker_id="w2", engine_runner=engine_must_not_run)
+        second = Pipeline(queue, replier, settings, worker_id="w2", engine_runner=engine_must_not_run)
         assert await second.process_next()
         assert not await second.process_next()
         done = await queue.get(job_id)
     assert done.state == JobState.DONE and done.delivered and len(replier.delivered) == 1
+    assert done.attempts == 1  # the engine ran once
 
 
 
 async def test_the_lease_stays_alive_through_a_long_flood_wait(tmp_path, settings):
-    """A second worker must not take over a job whose result is waiting out a flood limit."""
+    """A second front-end must not take over a result that is waiting out a flood limit."""
     settings = settings.model_copy(update={"lease_seconds": 0.6})
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     replier = ScriptedReplier(tmp_path / "out", [RetryAfterError("429", 1.5)])
     async with SqliteJobQueue.open(settings.database, lease_seconds=0.6) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        sending = asyncio.create_task(Worker(queue, {"console": replier}, settings, worker_id="w1").process_next())
+        sending = asyncio.create_task(Pipeline(queue, replier, settings, worker_id="w1").process_next())
         while not replier.attempts:
             await asyncio.sleep(0.02)
         await asyncio.sleep(1.0)  # past the lease, inside the wait
-        assert await queue.claim("w2") is None
+        assert await queue.claim_delivery(job_id, "another-front-end") is None
         await sending
         assert (await queue.get(job_id)).state == JobState.DONE
     assert len(replier.delivered) == 1
 
 
-async def test_a_shutdown_during_a_refit_hands_the_result_back(tmp_path, settings):
+async def test_a_shutdown_during_a_refit_gives_the_delivery_back(tmp_path, settings):
     clip = make_testsrc(tmp_path / "clip.mp4", seconds=0.4)
     stop = asyncio.Event()
 
@@ -477,11 +481,13 @@ async def test_a_shutdown_during_a_refit_hands_the_result_back(tmp_path, setting
     replier = RefusedThenStopping(tmp_path / "out")
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, clip, 1)
-        await asyncio.wait_for(Worker(queue, {"console": replier}, settings).run(stop), 10)
+        await asyncio.wait_for(Pipeline(queue, replier, settings).run(stop), 10)
         held = await queue.get(job_id)
-    assert held.state == JobState.QUEUED and held.attempts == 0 and Path(held.result_path).is_file()
+        assert [job.id for job in await queue.undelivered()] == [job_id]  # due again for the next start
+    assert held.state == JobState.DONE and not held.delivered and Path(held.result_path).is_file()
     assert len(replier.attempts) == 1
-    assert [p.name for p in files_under(settings.data_dir / "results")] == ["job-1.mp4", "job-1.mp4.json"]
+    assert [p.name for p in files_under(settings.data_dir / "results")] == ["job-1.mp4"]
+    assert files_under(settings.data_dir / "outbox") == []  # no half-made re-fit
 
 
 async def test_a_failure_nobody_could_be_told_of_is_told_once_after_a_restart(tmp_path, settings):
@@ -496,14 +502,14 @@ async def test_a_failure_nobody_could_be_told_of_is_told_once_after_a_restart(tm
     async with SqliteJobQueue.open(settings.database) as queue:
         job_id = await enqueue_file(queue, settings, broken, 1)
         down = PlatformDown(tmp_path / "out")
-        first = Worker(queue, {"console": down}, settings, worker_id="w1")
+        first = Pipeline(queue, down, settings, worker_id="w1")
         assert await first.process_next()
         assert [job.id for job in await queue.unreported_failures()] == [job_id]  # kept for later
-        await first.report_failures()  # its next loop: not hammered again at once
+        assert await first.courier.deliver_pending() == 0  # its next loop: not hammered again at once
         replier = RecordingReplier(tmp_path / "out")
-        restarted = Worker(queue, {"console": replier}, settings, worker_id="w2")
-        await restarted.report_failures()
-        await restarted.report_failures()
+        restarted = Pipeline(queue, replier, settings, worker_id="w2")
+        assert await restarted.courier.deliver_pending() == 1
+        assert await restarted.courier.deliver_pending() == 0
         assert (await queue.get(job_id)).delivered
     assert len(down.errors) == 1 and len(replier.errors) == 1
     assert replier.errors[0].startswith("Not a video file")

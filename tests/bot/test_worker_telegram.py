@@ -1,4 +1,4 @@
-"""The worker's failure paths end to end: the real service and PTB client against the fake Bot API
+"""The failure paths of delivery end to end: the real service and PTB client against the fake Bot API
 (flood waits, 5xx, a blocked user, a file refused as too large), and a real ``python -m bot``
 process stopped with SIGTERM in the middle of a job."""
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import worker as worker_module
-from bot.worker import GONE_TEXT, SHUTDOWN_TEXT
+from bot import courier as courier_module
+from bot.courier import GONE_TEXT, SHUTDOWN_TEXT
 from storage import JobState, SqliteJobQueue
 from tests.bot.test_telegram import add_clip, bot_settings, replying_to, running_bot, start_bot_process
 from tests.fakes import FakeTelegram
@@ -29,8 +29,8 @@ SHUTDOWN_BOUND_S = 5.0
 
 @pytest.fixture
 def quick_retries(monkeypatch):
-    """The worker's own pause between retries, short: a flood wait must still be sat out in full."""
-    monkeypatch.setattr(worker_module, "DELIVERY_RETRY_PAUSE_S", 0.1)
+    """The courier's own pause between retries, short: a flood wait must still be sat out in full."""
+    monkeypatch.setattr(courier_module, "DELIVERY_RETRY_PAUSE_S", 0.1)
 
 
 @pytest.fixture

@@ -138,3 +138,60 @@ async def test_hand_over_needs_a_result(queue, add_job):
     _, claim = await finished_job(queue, add_job, result=None)
     with pytest.raises(JobStateError, match="set_result"):
         await queue.hand_over(claim)
+
+
+async def test_the_worker_records_how_to_send_and_why_it_failed(queue, add_job):
+    job, claim = await finished_job(queue, add_job, result=None)
+    await queue.set_result(claim, "/out/r.mp4", {"kind": "video", "caption": "25 → 50 fps", "width": 96})
+    handed = await queue.hand_over(claim)
+    assert handed.outcome == {"kind": "video", "caption": "25 → 50 fps", "width": 96}
+    lease = await queue.claim_delivery(job.id, "front-end")
+    assert lease.job.outcome["caption"] == "25 → 50 fps"
+
+    second, claim = await finished_job(queue, lambda q, u, m: add_job(q, "v", 2), result=None)
+    failed = await queue.fail(claim, "Took longer than the limit.", kind="time_limit")
+    assert failed.outcome == {"failure": "time_limit"} and failed.error == "Took longer than the limit."
+
+
+async def test_a_made_but_unsent_result_can_still_be_cancelled(queue, add_job):
+    job, claim = await finished_job(queue, add_job)
+    await queue.hand_over(claim)
+    lease = await queue.claim_delivery(job.id, "front-end")  # sending, when the user says /cancel
+    outcome = await queue.cancel("telegram", job.chat_id, job.user_id)
+    assert outcome.status.value == "stopping" and outcome.job.state is JobState.CANCELLED
+    assert (await queue.cancel("telegram", job.chat_id, job.user_id)).status.value == "nothing"
+    assert (await queue.cancel("telegram", job.chat_id, job.user_id, job.id)).status.value == "finished"
+    assert (await queue.get(job.id)).state is JobState.CANCELLED  # what the front-end re-reads before a send
+    await queue.mark_delivered(lease, None)  # the front-end said "Cancelled." instead
+    assert await queue.undelivered() == []
+
+    sent, claim = await finished_job(queue, lambda q, u, m: add_job(q, "v", 2))
+    await queue.hand_over(claim)
+    lease = await queue.claim_delivery(sent.id, "front-end")
+    await queue.mark_delivered(lease, 9)
+    assert (await queue.cancel("telegram", "v", "v")).status.value == "nothing"  # delivered is final
+
+
+async def test_a_delivery_lease_is_kept_and_a_send_can_fail(open_queue, add_job, clock):
+    queue = await open_queue()
+    job, claim = await finished_job(queue, add_job)
+    await queue.hand_over(claim)
+    lease = await queue.claim_delivery(job.id, "front-end-1")
+    clock.advance(LEASE - 1)
+    assert await queue.extend_delivery(lease)
+    clock.advance(LEASE - 1)  # past the first lease's end, inside the extended one
+    assert await queue.claim_delivery(job.id, "front-end-2") is None
+    failed = await queue.fail_delivery(lease, "Too large for this chat.", kind="too_large")
+    assert failed.state is JobState.FAILED and failed.error == "Too large for this chat." and not failed.delivered
+    assert failed.outcome == {"failure": "too_large"}
+    assert (await queue.mark_delivered(lease, None)).delivered  # the same lease tells the user
+    assert not await queue.extend_delivery(lease)  # delivered: nothing to keep
+
+    second, claim = await finished_job(queue, lambda q, u, m: add_job(q, "v", 2))
+    await queue.hand_over(claim)
+    dead = await queue.claim_delivery(second.id, "front-end-1")
+    clock.advance(LEASE + 1)
+    taken = await queue.claim_delivery(second.id, "front-end-2")
+    assert taken is not None and not await queue.extend_delivery(dead)
+    with pytest.raises(LeaseLostError):
+        await queue.fail_delivery(dead, "Too large.")
