@@ -1,5 +1,5 @@
-"""Telegram polling with two real front-end processes (python -m bot) on the test PostgreSQL and the
-fake Bot API: one polls, the other stands by; SIGKILL the one that polls and the standby takes over;
+"""Telegram polling with two real front-end processes (python -m bot --role frontend) on the test
+PostgreSQL and the fake Bot API: one polls, the other stands by; SIGKILL the one that polls and the standby takes over;
 the update the dead one had fetched but not confirmed is sent again, and the idempotent enqueue drops it."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from tests.media import make_testsrc
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDING = "this front-end holds the polling lock"
-#: The bot's processes are started with these arguments (python -m bot …).
-ROLE: list[str] = []
+#: The front-ends run no worker: the test is about who polls (jobs stay queued; their delivery is
+#: tests/bot/test_roles.py's business).
 
 
 class FrontEnd:
@@ -33,12 +33,12 @@ class FrontEnd:
             "PYTHONPATH": str(ROOT), "TELEGRAM_TOKEN": tg.token, "SMOOTHBOT_TELEGRAM_BASE_URL": tg.base_url,
             "SMOOTHBOT_TELEGRAM_BASE_FILE_URL": tg.base_file_url, "SMOOTHBOT_QUEUE_URL": queue_url,
             "SMOOTHBOT_DATA_DIR": str(tmp_path / "data"),  # shared, as a volume both machines mount
-            "SMOOTHBOT_DEFAULT_MODEL": "blend", "SMOOTHBOT_LEASE_SECONDS": "5",
+            "SMOOTHBOT_LEASE_SECONDS": "5",
             "SMOOTHBOT_TELEGRAM_STANDBY_RETRY_S": "0.2",
         }
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot", *ROLE], cwd=tmp_path, env=env,
-                                            stdout=subprocess.DEVNULL, stderr=log)
+            self.process = subprocess.Popen([sys.executable, "-m", "bot", "--role", "frontend"], cwd=tmp_path,
+                                            env=env, stdout=subprocess.DEVNULL, stderr=log)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
