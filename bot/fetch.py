@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -161,9 +162,12 @@ class Fetcher:
     """Downloads links under the rules in this module's docstring (thread-safe; blocking: run it in a thread)."""
 
     def __init__(self, limits: FetchLimits | None = None, *, resolve: Resolver = system_resolve,
-                 allow_test_servers: Iterable[tuple[str, int]] = ()) -> None:
+                 allow_test_servers: Iterable[tuple[str, int]] = (), verify: ssl.SSLContext | None = None) -> None:
         self.limits = limits or FetchLimits()
         self.resolve = resolve
+        #: TLS certificates are checked against the link's host name; ``verify`` replaces the system's
+        #: trusted roots (a test's own CA), it cannot turn the check off.
+        self.verify: ssl.SSLContext | bool = verify if verify is not None else True
         self._test_servers = frozenset((ipaddress.ip_address(host), int(port)) for host, port in allow_test_servers)
 
     # --- one hop -------------------------------------------------------------------------------------
@@ -200,7 +204,8 @@ class Fetcher:
             why = address_refusal(address)
             if why is not None and (address, port) not in self._test_servers:
                 raise FetchRefused(NOT_ALLOWED_TEXT, f"{host} -> {address}: {why}")
-        return addresses[0]
+        # The first IPv4 answer if there is one: a machine without IPv6 routes would fail on an AAAA first.
+        return min(addresses, key=lambda address: address.version)
 
     def pinned_request(self, client: httpx.Client, url: httpx.URL, headers: dict[str, str]) -> httpx.Request:
         address = self.pinned_address(url)
@@ -217,7 +222,7 @@ class Fetcher:
         limits = self.limits
         timeout = httpx.Timeout(connect=limits.connect_timeout_s, read=limits.read_timeout_s,
                                 write=limits.read_timeout_s, pool=limits.connect_timeout_s)
-        return httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout)
+        return httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout, verify=self.verify)
 
     def open(self, client: httpx.Client, url: str, headers: dict[str, str] | None = None,
              started: float | None = None) -> tuple[httpx.Response, httpx.URL]:

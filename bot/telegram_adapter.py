@@ -465,6 +465,11 @@ class TelegramAdapter:
 
         async def download(target: Path) -> None:
             telegram_file = await self.app.bot.get_file(media.file_id)
+            if self.settings.telegram_local_mode and not Path(telegram_file.file_path or "").is_file():
+                # For the log (without the path: PTB may have put the tokened file URL before it); the user
+                # gets the download-failed sentence.
+                raise FileNotFoundError("local mode: the file getFile named is not readable here: mount the "
+                                        "Bot API server's --dir at the same path")
             await telegram_file.download_to_drive(target)
 
         outcome = await self.service.accept_video(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
+import subprocess
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -201,6 +203,7 @@ async def test_a_large_download_streams_to_disk_in_bounded_memory(site, tmp_path
     finally:
         tracemalloc.stop()
     assert fetched.size == size == (tmp_path / "big.mp4").stat().st_size
+    print(f"fetch: peak Python allocations {peak / 1e6:.2f} MB while fetching {size / 1e6:.0f} MB")
     assert peak < 16 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB while fetching {size / 1e6:.0f} MB"
 
 
@@ -209,3 +212,32 @@ def test_public_addresses_pass_and_embedded_private_ones_do_not():
         assert address_refusal(ipaddress.ip_address(public)) is None, public
     for private in ("::ffff:192.168.1.1", "2002:c0a8:101::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"):
         assert address_refusal(ipaddress.ip_address(private)) is not None, private
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name videos.example (made by the openssl command)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=videos.example", "-addext", "subjectAltName=DNS:videos.example"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+async def test_https_connects_to_the_pinned_address_and_checks_the_certificate_against_the_name(
+        clip, certificate, tmp_path):
+    cert, key = certificate
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    async with VideoSite(clip, ssl_context=served) as site:
+        fetcher = Fetcher(resolve=lambda host, port: [ipaddress.ip_address("127.0.0.1")],
+                          allow_test_servers=[site.address], verify=trusted)
+        await fetch(fetcher, site.url("/clip.mp4", host="videos.example"), tmp_path / "in.mp4")
+        assert (tmp_path / "in.mp4").read_bytes() == clip
+        assert site.requests[-1].host == f"videos.example:{site.port}"
+        # The same address under another name, or as a number: the certificate does not match, so no fetch.
+        for url in (site.url("/clip.mp4", host="other.example"), site.url("/clip.mp4")):
+            error = await refused(fetcher, url, tmp_path / "in.mp4")
+            assert str(error) == "I could not connect to the server of that link." and "CERTIFICATE" in error.detail
+    assert len(site.requests) == 1

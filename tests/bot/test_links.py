@@ -151,3 +151,12 @@ async def test_with_pages_on_yt_dlp_finds_the_video_in_a_page_and_every_request_
         sent = await tg.wait_for("sendVideo", lambda call: call.ok, timeout=JOB_TIMEOUT)
     assert sent.params["caption"].startswith("25 → 50 fps")
     assert jobs_in(tmp_path) == 1
+
+
+async def test_a_link_from_a_chat_outside_the_allowlist_is_never_fetched(tg, reachable, tmp_path):
+    async with running_bot(tg, bot_settings(tg, tmp_path, allowed_chat_ids=[1])):
+        tg.send_user_message(2, 2, text=reachable.url("/clip.mp4"))
+        await tg.wait_updates_confirmed()
+        await tg.wait_quiet(0.5)
+    assert not reachable.requests
+    assert not tg.calls_to("getFile") and jobs_in(tmp_path) == 0

@@ -365,6 +365,7 @@ class FakeTelegram:
             width=width,
             height=height,
             duration=duration,
+            reported_size=Path(path).stat().st_size,
             local_path=Path(path).resolve(),
         )
         self.files[ref.file_id] = ref

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import html
+import ssl
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -34,9 +35,10 @@ class SeenRequest:
 
 
 class VideoSite:
-    def __init__(self, clip: bytes, host: str = "127.0.0.1") -> None:
+    def __init__(self, clip: bytes, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
         self.clip = clip
         self.host = host
+        self.ssl_context = ssl_context
         self.port = 0
         self.requests: list[SeenRequest] = []
         #: Bytes of the body that /big and /lying-length wrote before the client went away.
@@ -50,7 +52,8 @@ class VideoSite:
         return self.host, self.port
 
     def url(self, path: str, *, host: str | None = None) -> str:
-        return f"http://{host or self.host}:{self.port}{path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host or self.host}:{self.port}{path}"
 
     async def __aenter__(self) -> VideoSite:
         app = web.Application()
@@ -69,7 +72,7 @@ class VideoSite:
         app.router.add_get("/gzip.mp4", self._gzip)
         self._runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._raw = await asyncio.start_server(self._lying_length, self.host, 0)
