@@ -210,11 +210,11 @@ class Fetcher:
     def pinned_request(self, client: httpx.Client, url: httpx.URL, headers: dict[str, str]) -> httpx.Request:
         address = self.pinned_address(url)
         extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
-        host_header = url.netloc.decode("ascii")
-        return client.build_request("GET", url.copy_with(host=str(address)),
-                                    headers={"Host": host_header, "User-Agent": USER_AGENT,
-                                             "Accept-Encoding": "identity"} | headers,
-                                    extensions=extensions)
+        sent = httpx.Headers({"User-Agent": USER_AGENT})
+        sent.update(headers)  # a caller's User-Agent, Referer…; the two below are always ours
+        sent["Host"] = url.netloc.decode("ascii")
+        sent["Accept-Encoding"] = "identity"
+        return client.build_request("GET", url.copy_with(host=str(address)), headers=sent, extensions=extensions)
 
     # --- the whole fetch -----------------------------------------------------------------------------
 
