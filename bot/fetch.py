@@ -41,6 +41,9 @@ from pathlib import Path
 
 import httpx
 
+from . import i18n
+from .i18n import N_
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: ``resolve(host, port)`` → every address the name stands for (the default asks the system resolver).
 Resolver = Callable[[str, int], list[IPAddress]]
@@ -61,19 +64,25 @@ NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class FetchRefused(Exception):
-    """The link was not fetched. ``str()`` is a sentence for the user; ``detail`` is for the log only."""
+    """The link was not fetched. ``str()`` is a sentence for the user (English; :meth:`translated` in the
+    current language), ``detail`` is for the log only. ``message`` is a catalogue id, ``values`` its fields."""
 
-    def __init__(self, message: str, detail: str = "") -> None:
+    def __init__(self, message: str, detail: str = "", **values: object) -> None:
         super().__init__(message)
         self.message = message
-        self.detail = detail or message
+        self.values = values
+        self.detail = detail or str(self)
 
     def __str__(self) -> str:
-        return self.message
+        return self.message.format(**self.values) if self.values else self.message
+
+    def translated(self) -> str:
+        text = i18n._(self.message)
+        return text.format(**self.values) if self.values else text
 
 
-NOT_ALLOWED_TEXT = "I can't fetch that link: it points to a private or local address."
-SCHEME_TEXT = "I can only fetch http:// and https:// links."
+NOT_ALLOWED_TEXT = N_("I can't fetch that link: it points to a private or local address.")
+SCHEME_TEXT = N_("I can only fetch http:// and https:// links.")
 
 
 @dataclass(frozen=True)
@@ -177,13 +186,13 @@ class Fetcher:
         try:
             parsed = httpx.URL(str(url)) if not isinstance(url, httpx.URL) else url
         except (httpx.InvalidURL, ValueError, TypeError):
-            raise FetchRefused("That link is not a valid web address.", f"unparsable URL {url!r}") from None
+            raise FetchRefused(N_("That link is not a valid web address."), f"unparsable URL {url!r}") from None
         if parsed.scheme not in SCHEMES:
             raise FetchRefused(SCHEME_TEXT, f"scheme {parsed.scheme!r}")
         if not parsed.raw_host:
-            raise FetchRefused("That link is not a valid web address.", "no host")
+            raise FetchRefused(N_("That link is not a valid web address."), "no host")
         if parsed.userinfo:
-            raise FetchRefused("I don't fetch links that carry a user name or password.", "userinfo in URL")
+            raise FetchRefused(N_("I don't fetch links that carry a user name or password."), "userinfo in URL")
         return parsed
 
     def pinned_address(self, url: httpx.URL) -> IPAddress:
@@ -197,9 +206,9 @@ class Fetcher:
             try:
                 addresses = self.resolve(host.rstrip("."), port)
             except (OSError, UnicodeError) as error:
-                raise FetchRefused("I could not find the server of that link.", f"resolving {host}: {error}") from None
+                raise FetchRefused(N_("I could not find the server of that link."), f"resolving {host}: {error}") from None
             if not addresses:
-                raise FetchRefused("I could not find the server of that link.", f"{host} has no address")
+                raise FetchRefused(N_("I could not find the server of that link."), f"{host} has no address")
         for address in addresses:  # every answer must pass: a name with one private address is refused
             why = address_refusal(address)
             if why is not None and (address, port) not in self._test_servers:
@@ -234,9 +243,9 @@ class Fetcher:
             try:
                 response = client.send(self.pinned_request(client, current, dict(headers or {})), stream=True)
             except httpx.TimeoutException:
-                raise FetchRefused("The server of that link did not answer in time.", f"timeout at {current}") from None
+                raise FetchRefused(N_("The server of that link did not answer in time."), f"timeout at {current}") from None
             except httpx.HTTPError as error:
-                raise FetchRefused("I could not connect to the server of that link.",
+                raise FetchRefused(N_("I could not connect to the server of that link."),
                                    f"{type(error).__name__} at {current}: {error}") from None
             if not response.is_redirect:
                 return response, current
@@ -245,7 +254,7 @@ class Fetcher:
             if hop == self.limits.max_redirects:
                 break
             current = self.check_url(current.join(location))
-        raise FetchRefused("That link redirects too many times.", f"more than {self.limits.max_redirects} redirects")
+        raise FetchRefused(N_("That link redirects too many times."), f"more than {self.limits.max_redirects} redirects")
 
     def fetch(self, url: str, target: Path, *, accept: Callable[[str], bool] | None = None,
               headers: dict[str, str] | None = None) -> Fetched:
@@ -266,31 +275,32 @@ class Fetcher:
         except (httpx.HTTPError, OSError) as error:
             target.unlink(missing_ok=True)
             if isinstance(error, httpx.TimeoutException):
-                raise FetchRefused("The server of that link stopped sending.", f"read timeout: {error}") from None
+                raise FetchRefused(N_("The server of that link stopped sending."), f"read timeout: {error}") from None
             if isinstance(error, OSError) and not isinstance(error, (ConnectionError, TimeoutError)):
                 raise  # our own disk (full, unwritable): the caller's problem, not the link's
-            raise FetchRefused("The download from that link broke off.", f"{type(error).__name__}: {error}") from None
+            raise FetchRefused(N_("The download from that link broke off."), f"{type(error).__name__}: {error}") from None
         return Fetched(target, str(final), content_type, size)
 
     def check_response(self, response: httpx.Response, accept: Callable[[str], bool] | None) -> str:
         if response.status_code != 200:
-            raise FetchRefused(f"That link answered with an error (HTTP {response.status_code}).",
-                               f"HTTP {response.status_code}")
+            raise FetchRefused(N_("That link answered with an error (HTTP {status})."),
+                               f"HTTP {response.status_code}", status=response.status_code)
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
-            raise FetchRefused("That link sends a compressed file; I need the video file itself.",
+            raise FetchRefused(N_("That link sends a compressed file; I need the video file itself."),
                                f"Content-Encoding {encoding}")
         declared = response.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limits.max_bytes:
-            raise FetchRefused(self.too_large_text(), f"Content-Length {declared}")
+            raise self.too_large(f"Content-Length {declared}")
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if accept is not None and not accept(content_type):
-            raise FetchRefused("That link does not lead to a video file.", f"Content-Type {content_type!r}")
+            raise FetchRefused(N_("That link does not lead to a video file."), f"Content-Type {content_type!r}")
         return content_type
 
-    def too_large_text(self, max_bytes: int | None = None) -> str:
+    def too_large(self, detail: str, max_bytes: int | None = None) -> FetchRefused:
         limit = self.limits.max_bytes if max_bytes is None else max_bytes
-        return f"The file at that link is larger than {limit / 1e6:.0f} MB, the most I fetch."
+        return FetchRefused(N_("The file at that link is larger than {limit} MB, the most I fetch."), detail,
+                            limit=f"{limit / 1e6:.0f}")
 
     def save(self, response: httpx.Response, target: Path, started: float) -> int:
         """Stream the body to ``target``, counting every byte, watching the clock and the rate."""
@@ -308,16 +318,16 @@ class Fetcher:
         for piece in response.iter_raw():  # as they arrive (a chunk size would wait for that many bytes)
             received += len(piece)
             if received > max_bytes:
-                raise FetchRefused(self.too_large_text(max_bytes), f"body passed {max_bytes} bytes")
+                raise self.too_large(f"body passed {max_bytes} bytes", max_bytes)
             yield piece
             self.check_time(started)
             self.check_rate(received, time.monotonic() - body_started)
 
     def check_time(self, started: float) -> None:
         if time.monotonic() - started > self.limits.total_timeout_s:
-            raise FetchRefused("Fetching that link took too long.", f"over {self.limits.total_timeout_s:g} s")
+            raise FetchRefused(N_("Fetching that link took too long."), f"over {self.limits.total_timeout_s:g} s")
 
     def check_rate(self, received: int, elapsed_s: float) -> None:
         if elapsed_s > self.limits.rate_grace_s and received / elapsed_s < self.limits.min_rate_bytes_per_s:
-            raise FetchRefused("The server of that link is sending too slowly.",
+            raise FetchRefused(N_("The server of that link is sending too slowly."),
                                f"{received / elapsed_s:.0f} B/s after {elapsed_s:.1f} s")

@@ -27,6 +27,7 @@ from interpolation.options import Limits
 from interpolation.probe import probe
 
 from .config import Settings
+from .i18n import N_
 from .fetch import FetchLimits, FetchRefused, Fetcher, host_matches
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,10 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".g
 VIDEO_TYPES = ("video/", "image/gif", "application/octet-stream", "binary/octet-stream", "application/mp4",
                "application/x-matroska")
 
-LINKS_OFF_TEXT = "Links are turned off on this bot. Please send the video file itself."
-DOMAIN_TEXT = "I don't fetch links from that site here. Please send the video file itself."
-WEB_PAGE_TEXT = ("That link leads to a web page, not a video file. Send a direct link to the video "
-                 "(ending in .mp4, .webm, .gif…) or the file itself.")
+LINKS_OFF_TEXT = N_("Links are turned off on this bot. Please send the video file itself.")
+DOMAIN_TEXT = N_("I don't fetch links from that site here. Please send the video file itself.")
+WEB_PAGE_TEXT = N_("That link leads to a web page, not a video file. Send a direct link to the video "
+                   "(ending in .mp4, .webm, .gif…) or the file itself.")
 
 
 def find_link(text: str | None) -> str | None:

@@ -26,6 +26,7 @@ from yt_dlp.networking.common import Request, RequestHandler, Response
 from yt_dlp.networking.exceptions import HTTPError, TransportError, UnsupportedRequest
 
 from .fetch import FetchRefused, Fetcher
+from .i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 PAGE_MAX_BYTES = 10 * 1000 * 1000
 #: A single file over HTTP(S), with a picture; the best of those.
 FORMAT = "best[protocol^=http][vcodec!=none]/best[protocol^=http]"
-NO_VIDEO_TEXT = "I couldn't find a video I can fetch on that page. Send a direct link to the video or the file itself."
+NO_VIDEO_TEXT = N_("I couldn't find a video I can fetch on that page. Send a direct link to the video or the "
+                   "file itself.")
 
 
 class GuardedHandler(RequestHandler):

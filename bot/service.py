@@ -143,7 +143,7 @@ class ChatService:
         except FetchRefused as error:  # a link that was not fetched, or did not hold a usable video
             partial.unlink(missing_ok=True)
             log.info("link of %s message %s refused: %s", platform, message_id, error.detail)
-            return Refused(str(error))
+            return Refused(error.translated())
         except Exception as error:
             partial.unlink(missing_ok=True)
             if out_of_space(error):
@@ -191,7 +191,7 @@ class ChatService:
             self.links.check(link)
         except FetchRefused as error:
             log.info("link of %s message %s refused: %s", platform, message_id, error.detail)
-            return Refused(str(error))
+            return Refused(error.translated())
 
         async def download(target: Path) -> None:
             await asyncio.to_thread(self.links.download, link, target)

@@ -160,3 +160,15 @@ async def test_a_link_from_a_chat_outside_the_allowlist_is_never_fetched(tg, rea
         await tg.wait_quiet(0.5)
     assert not reachable.requests
     assert not tg.calls_to("getFile") and jobs_in(tmp_path) == 0
+
+
+async def test_a_refused_link_is_answered_in_the_users_language(tg, reachable, tmp_path):
+    tg.add_user(8, language_code="es")
+    async with running_bot(tg, bot_settings(tg, tmp_path)):
+        message_id = tg.send_user_message(8, 8, text="file:///etc/passwd")
+        answer = await tg.wait_for("sendMessage", replying_to(message_id), timeout=JOB_TIMEOUT)
+        since = len(tg.calls)
+        big = tg.send_user_message(8, 8, text=reachable.url("/huge-declared"))
+        too_large = await tg.wait_for("sendMessage", replying_to(big), since=since, timeout=JOB_TIMEOUT)
+    assert answer.params["text"] == "Solo puedo descargar enlaces http:// y https://."
+    assert too_large.params["text"] == "El archivo de ese enlace pesa más de 200 MB, lo máximo que descargo."
