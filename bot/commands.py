@@ -255,8 +255,10 @@ def start_text() -> str:
 
 def help_text(settings: Settings) -> str:
     models = ", ".join(available_models(settings))
+    links = [_("You can also send a link to a video instead of the file, e.g. “https://example.com/clip.mp4 /fps 60”.")]
     return "\n".join([
         _("Send a video (or GIF) and I reply with a smooth version."),
+        *(links if settings.links_enabled else []),
         "",
         _("Options in the caption apply to that video only, e.g. “/fps 60 /loop /gif”."),
         _("Commands set this chat's defaults:"),

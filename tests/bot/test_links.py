@@ -172,3 +172,11 @@ async def test_a_refused_link_is_answered_in_the_users_language(tg, reachable, t
         too_large = await tg.wait_for("sendMessage", replying_to(big), since=since, timeout=JOB_TIMEOUT)
     assert answer.params["text"] == "Solo puedo descargar enlaces http:// y https://."
     assert too_large.params["text"] == "El archivo de ese enlace pesa más de 200 MB, lo máximo que descargo."
+
+
+def test_help_mentions_links_only_where_they_are_on():
+    from bot.commands import help_text
+    from bot.config import Settings
+
+    assert "link to a video" in help_text(Settings(_env_file=None))
+    assert "link to a video" not in help_text(Settings(_env_file=None, links_enabled=False))
