@@ -71,6 +71,9 @@ async def test_language_is_a_chat_setting_that_overrides_the_app(tg, tmp_path, q
         assert queued.params["text"].startswith("En cola")
         sent = await tg.wait_for("sendVideo", lambda c: c.ok, timeout=60)
         assert sent.params["caption"].startswith("25 → 30 fps, 0.4 s, fundido")
+        status = queued.result["message_id"]
+        await tg.wait_for("editMessageText", lambda c: c.params["message_id"] == status and c.params["text"] == "Hecho.",
+                          timeout=30)  # the courier's last word on the job, in the job's language
 
         wrong = tg.send_user_message(group, english, text="/language klingon")
         refusal = await tg.wait_for("sendMessage", replying_to(wrong), timeout=10)
