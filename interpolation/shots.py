@@ -11,7 +11,8 @@ from a fast pan or a flash. Here:
    only on the 100-frame windows that hold a proposal, and confirms it when its probability that the
    frame before ends a shot is above ``SceneSettings.cut_threshold`` (default 0.5). The windows are
    the published inference's own (aligned to multiples of 50), so every probability is exactly what a
-   full run of the network gives.
+   full run of the network gives. The network, and torch with it, is imported only when a window is
+   scored: the engine starts without torch, and the model build imports it beside the scan.
 
 Without the TransNetV2 weights (``make weights`` fetches them) the adaptive detector decides alone, at
 PySceneDetect's own defaults, and :attr:`CutFinder.note` says so (the result's notes carry it).
@@ -22,13 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from scenedetect import AdaptiveDetector, FrameTimecode
 
-from .models import transnet
+from .models import transnet_windows as windows
 from .models.weights import TRANSNET, cached, resolve
+
+if TYPE_CHECKING:  # the network (and torch) is imported only when a window is scored
+    from .models.transnet import TransNetV2
 
 #: Loose settings: propose every frame whose change stands out at all (TransNetV2 filters).
 PROPOSE = {"adaptive_threshold": 1.6, "min_content_val": 6.0}
@@ -40,10 +45,12 @@ DEFAULT_CONFIDENCE = 0.5
 #: Neighbours on each side the adaptive detector averages; it reports a frame this many frames late.
 ADAPTIVE_WINDOW = 2
 
-NetworkLoader = Callable[[], transnet.TransNetV2]
+NetworkLoader = Callable[[], "TransNetV2"]
 
 
-def load_network() -> transnet.TransNetV2:
+def load_network() -> TransNetV2:
+    from .models import transnet
+
     return transnet.load(resolve(TRANSNET))
 
 
@@ -59,7 +66,7 @@ class CutFinder:
         self._only = only
         self.use_network = cached(TRANSNET) is not None if use_network is None else use_network
         self._load = network or load_network
-        self._network: transnet.TransNetV2 | None = None
+        self._network: TransNetV2 | None = None
         settings = dict(PROPOSE) if self.use_network else {
             "adaptive_threshold": ALONE["adaptive_threshold"] * threshold / DEFAULT_CONFIDENCE,
             "min_content_val": ALONE["min_content_val"]}
@@ -87,7 +94,7 @@ class CutFinder:
         self._recent = [*self._recent[-ADAPTIVE_WINDOW:], thumbnail]
         self._count += 1
         if self.use_network:
-            self._small.append(cv2.resize(thumbnail, transnet.INPUT_SIZE[::-1], interpolation=cv2.INTER_AREA))
+            self._small.append(cv2.resize(thumbnail, windows.INPUT_SIZE[::-1], interpolation=cv2.INTER_AREA))
             self._score_ready(final=False)
 
     def finish(self) -> tuple[int, ...]:
@@ -103,7 +110,7 @@ class CutFinder:
 
     def probability(self, frame: int) -> float:
         """TransNetV2's probability that ``frame`` is the last of its shot (its window scored)."""
-        return float(self._scores[frame // transnet.STEP][frame % transnet.STEP])
+        return float(self._scores[frame // windows.STEP][frame % windows.STEP])
 
     def _propose(self, thumbnail: np.ndarray) -> None:
         timecode = FrameTimecode(self._fed, Fraction(25))  # a frame number; the rate plays no part
@@ -112,7 +119,7 @@ class CutFinder:
             k = cut.frame_num
             if 0 < k < self._count and self._only in (None, k):
                 self.proposed.append(k)
-                window = (k - 1) // transnet.STEP  # the window that scores frame k-1
+                window = (k - 1) // windows.STEP  # the window that scores frame k-1
                 if window not in self._scores:
                     self._pending.add(window)
 
@@ -120,20 +127,22 @@ class CutFinder:
         """Score the pending windows whose frames are all here (all of them at the end), then drop
         the small frames no later window reads."""
         have = self._base + len(self._small)
-        ready = sorted(w for w in self._pending if final or have >= first_read(w) + transnet.WINDOW)
+        ready = sorted(w for w in self._pending if final or have >= first_read(w) + windows.WINDOW)
         if ready:
             if self._network is None:
                 self._network = self._load()
             frames = np.stack(self._small)
-            inputs = [frames[np.clip(np.arange(first_read(w), first_read(w) + transnet.WINDOW), 0, have - 1) - self._base]
+            inputs = [frames[np.clip(np.arange(first_read(w), first_read(w) + windows.WINDOW), 0, have - 1) - self._base]
                       for w in ready]
+            from .models import transnet
+
             for w, scores in zip(ready, transnet.score_windows(self._network, inputs)):
                 self._scores[w] = scores
             self.windows_scored += len(ready)
             self._pending.difference_update(ready)
         # A proposal still to come is frame count - ADAPTIVE_WINDOW or later: its window scores
         # frame count - ADAPTIVE_WINDOW - 1 or later.
-        upcoming = max(0, self._count - ADAPTIVE_WINDOW - 1) // transnet.STEP
+        upcoming = max(0, self._count - ADAPTIVE_WINDOW - 1) // windows.STEP
         keep_from = max(0, first_read(min([*self._pending, upcoming])))
         if keep_from > self._base:
             del self._small[:keep_from - self._base]
@@ -142,7 +151,7 @@ class CutFinder:
 
 def first_read(window: int) -> int:
     """The first frame a window reads (frames before 0 are frame 0 repeated)."""
-    return transnet.STEP * window - transnet.CONTEXT
+    return windows.STEP * window - windows.CONTEXT
 
 
 def find_cuts(thumbnails: Iterable[np.ndarray], threshold: float, **kwargs) -> tuple[int, ...]:
@@ -154,7 +163,7 @@ def find_cuts(thumbnails: Iterable[np.ndarray], threshold: float, **kwargs) -> t
 
 
 #: Frames on each side of a loop's seam (last frame → first) that its check reads: a window's context.
-SEAM_FRAMES = transnet.CONTEXT + transnet.STEP
+SEAM_FRAMES = windows.CONTEXT + windows.STEP
 
 
 def seam_is_cut(tail: list[np.ndarray], head: list[np.ndarray], threshold: float, **kwargs) -> bool:

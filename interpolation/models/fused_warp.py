@@ -61,7 +61,7 @@ class Kernels:
     def __init__(self, library: ctypes.CDLL) -> None:
         self._block_input = library.block_input
         self._block_input.argtypes = (*_SIDES, *_MAP, *_MAP, _FLOAT, _INT, _INT, _INT, _INT, _INT, _INT, _PTR, _INT,
-                                      _INT)
+                                      _INT, _INT)
         self._block_input.restype = None
         self._final_frame = library.final_frame
         self._final_frame.argtypes = (*_SIDES, *_MAP, *_MAP, _INT, _INT, _INT, _INT, _PTR, _INT, _INT, _INT)
@@ -86,7 +86,8 @@ class Kernels:
         self._to_pixels.restype = None
 
     def block_input(self, side0: torch.Tensor, side1: torch.Tensor, flow: torch.Tensor, t: torch.Tensor,
-                    previous: torch.Tensor, factor: int, region: tuple[int, int] | None = None) -> torch.Tensor:
+                    previous: torch.Tensor, factor: int, region: tuple[int, int] | None = None,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """A refining block's 28 input channels at ``1/factor`` (1 or even) of the frame, channels-last.
 
         ``side0``/``side1``: ``(1, 7, H, W)`` prepared frames; ``flow``: ``(B, 4, H, W)``; ``t``:
@@ -94,15 +95,19 @@ class Kernels:
         ``(B, 208, H/8f + 1, W/8f + 1)`` or its region's part (its mask and features are what this block is
         handed).
         ``region``: the rows and columns wanted, from the top left (all ``H/f`` × ``W/f`` by default).
+        ``dtype``: float32, or bfloat16 (each value rounded as ``Tensor.to`` rounds it) for a block whose
+        convolutions run in bfloat16: half the bytes written, and no conversion pass of its own.
         """
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"block inputs are float32 or bfloat16, not {dtype}")
         batch, _, height, width = flow.shape
         rows, columns = region or (height // factor, width // factor)
         side0, side1 = _in_side_layout(side0), _in_side_layout(side1)
-        out = torch.empty((batch, rows, columns, BLOCK_INPUT_CHANNELS))
+        out = torch.empty((batch, rows, columns, BLOCK_INPUT_CHANNELS), dtype=dtype)
         times = t.reshape(-1).tolist()
         for item in range(batch):
             fixed = (*_sides(side0, side1), *_map(flow[item]), *_map(previous[item]), times[item], factor, height, width,
-                     columns, *_in_place_size(previous), out[item].data_ptr())
+                     columns, *_in_place_size(previous), out[item].data_ptr(), int(dtype == torch.bfloat16))
             self._in_rows(self._block_input, fixed, rows)
         return out.permute(0, 3, 1, 2)
 

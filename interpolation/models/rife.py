@@ -344,7 +344,7 @@ class IFNet(nn.Module):
                 x = torch.cat((small.reshape(batch, -1, *small.shape[2:]), self.moment(t, small)), 1)
                 x = x[:, :, :region[0], :region[1]]
             elif kernels is not None and factor in FUSED_FACTORS and previous_factor == 2 * factor:
-                x = kernels.block_input(side0, side1, flow, t, raw, int(factor), region)
+                x = kernels.block_input(side0, side1, flow, t, raw, int(factor), region, block.conv_dtype)
             elif kernels is not None and factor == 0.5 and previous_factor == 1.0:
                 x = kernels.enlarged_input(side0, side1, flow, t, raw, region)
             else:

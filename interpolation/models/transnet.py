@@ -23,11 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from .transnet_windows import CONTEXT, INPUT_SIZE, STEP, WINDOW
 
-#: Frame size the network reads (height, width).
-INPUT_SIZE = (27, 48)
-#: Frames per window, frames scored per window, and the context on each side of them.
-WINDOW, STEP, CONTEXT = 100, 50, 25
+__all__ = ["CONTEXT", "INPUT_SIZE", "STEP", "WINDOW", "TransNetV2", "load", "predict", "score_windows"]
 #: Neighbours each frame is compared with (±50 frames).
 LOOKUP = 101
 

@@ -1,4 +1,5 @@
-/* Fused full-size steps of RIFE's forward pass (interpolation/models/rife.py), for CPU float32.
+/* Fused full-size steps of RIFE's forward pass (interpolation/models/rife.py), for CPU float32 (a block's
+ * input may be written as bfloat16, for blocks whose convolutions run in it).
  *
  * The blocks' outputs (and the encoder's) arrive as the phases of their last deconvolution, computed as
  * a 2x2 convolution (rife.phase_convolution); the kernels read them where they are (shuffled_at), so
@@ -21,6 +22,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     const float *data;
@@ -28,6 +30,16 @@ typedef struct {
 } Map;
 
 static inline float at(Map m, int64_t c, int64_t y, int64_t x) { return m.data[c * m.channel + y * m.row + x * m.col]; }
+
+/* A float rounded to bfloat16 (its top 16 bits) to nearest, ties to even, as PyTorch's conversion does;
+ * NaN stays a (quiet) NaN. */
+static inline uint16_t to_bfloat16(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u);
+    return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
 
 /* The network's deconvolutions arrive as their phases (rife.phase_convolution): deconvolution channel d
  * at (y, x) is phase channel 4d + 2 (y mod 2) + (x mod 2) at ((y + 1)/2, (x + 1)/2). A block's output is
@@ -139,14 +151,16 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
                  const float *flow, int64_t flow_channel, int64_t flow_row, int64_t flow_col,
                  const float *previous, int64_t previous_channel, int64_t previous_row, int64_t previous_col,
                  float t, int factor, int height, int width, int out_width, int carried_height, int carried_width,
-                 float *out, int row_begin, int row_end)
+                 void *out, int out_bf16, int row_begin, int row_end)
 {
     Side s0 = {side0, side_row}, s1 = {side1, side_row};
     Map f = {flow, flow_channel, flow_row, flow_col}, p = {previous, previous_channel, previous_row, previous_col};
+    float pixel[BLOCK_INPUT + SIDE_PIXEL]; /* one output pixel; the last store's padding lane fits too */
     for (int y = row_begin; y < row_end; y++) {
         CarriedRows carried = carried_rows(p, y, carried_height);
         for (int x = 0; x < out_width; x++) {
-            float *o = out + ((int64_t)y * out_width + x) * BLOCK_INPUT;
+            int64_t at_pixel = ((int64_t)y * out_width + x) * BLOCK_INPUT;
+            float *o = out_bf16 ? pixel : (float *)out + at_pixel;
             Pixel warped0, warped1;
             float shrunk[FLOW];
             if (factor == 1) {
@@ -177,6 +191,10 @@ void block_input(const float *side0, const float *side1, int64_t side_row,
             o[MOMENT] = t;
             carried_into(o + CARRIED_AT, p, carried, x, carried_width);
             for (int c = 0; c < FLOW; c++) o[FLOW_AT + c] = shrunk[c];
+            if (out_bf16) {
+                uint16_t *half = (uint16_t *)out + at_pixel;
+                for (int c = 0; c < BLOCK_INPUT; c++) half[c] = to_bfloat16(pixel[c]);
+            }
         }
     }
 }

@@ -339,6 +339,18 @@ def test_the_engine_bounds_openmp_spinning_before_torch_loads(given: str | None,
     assert done.stdout.split() == ["False", expected]  # set before torch, which reads it when it loads
 
 
+def test_the_engine_and_the_chat_flow_start_without_importing_torch():
+    """torch takes a second or more to import: the model build does it, in its thread beside the probe and
+    the scan, and the scan only when TransNetV2 scores a window. A blend job never imports it."""
+    import subprocess
+    import sys
+
+    script = ("import sys, interpolation.api, interpolation.__main__, interpolation.shots, bot.__main__; "
+              "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.split() == ["False"]
+
+
 def test_a_model_to_load_is_loaded_beside_the_scan_of_the_clip(tmp_path, monkeypatch):
     import threading
 

@@ -56,6 +56,21 @@ def test_block_input_matches_the_ops(kernels: fused_warp.Kernels, factor: int, l
     torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("factor", [1, 4])
+def test_block_input_in_bfloat16_is_the_float32_input_rounded(kernels: fused_warp.Kernels, factor: int) -> None:
+    """Written as bfloat16 for a bfloat16 block: each value rounded exactly as ``Tensor.to`` rounds it."""
+    side0, side1 = random_side(1, "kernel"), random_side(2, "kernel")
+    flow, t = random_flow(1, 3), torch.tensor([0.3]).view(-1, 1, 1, 1)
+    previous = torch.randn(1, 208, -(-HEIGHT // (8 * factor)) + 1, -(-WIDTH // (8 * factor)) + 1).contiguous(
+        memory_format=torch.channels_last)
+    full = kernels.block_input(side0, side1, flow, t, previous, factor)
+    half = kernels.block_input(side0, side1, flow, t, previous, factor, dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and half.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(half, full.to(torch.bfloat16))
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        kernels.block_input(side0, side1, flow, t, previous, factor, dtype=torch.float16)
+
+
 @pytest.mark.parametrize("factor", [1.0, 0.5])  # 1/2: a small frame's last block, at twice the frame's size
 def test_final_frame_matches_the_ops(kernels: fused_warp.Kernels, factor: float) -> None:
     batch = 2
