@@ -67,11 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_queue(settings: Settings) -> storage.OpeningQueue:
-    """The queue at SMOOTHBOT_QUEUE_URL (SQLite in the data directory by default, or PostgreSQL)."""
+def open_queue(settings: Settings, files: storage.FileStore | None = None) -> storage.OpeningQueue:
+    """The queue at SMOOTHBOT_QUEUE_URL (SQLite in the data directory by default, or PostgreSQL);
+    with ``files``, job files are keys in that store and retention deletes through it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return storage.open_queue(settings.queue_location, lease_seconds=settings.lease_seconds,
-                              max_attempts=settings.max_attempts, max_queued_per_user=settings.max_queued_per_user)
+                              max_attempts=settings.max_attempts, max_queued_per_user=settings.max_queued_per_user,
+                              files=files)
+
+
+def open_files(settings: Settings) -> storage.FileStore:
+    """The file store at SMOOTHBOT_FILES_URL (the data directory by default, or an S3 bucket)."""
+    return storage.open_files(settings.files_location, endpoint_url=settings.s3_endpoint_url)
 
 
 def configured_adapters(settings: Settings, service: ChatService) -> list[PlatformAdapter]:
@@ -107,37 +114,49 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None, role: Rol
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    async with open_queue(settings) as queue, metrics.serving(settings, queue) as observer:
-        worker = Worker(queue, settings, woken_by_queue=role == "worker") if role in ("all", "worker") else None
-        if worker is not None:
-            worker.metrics = observer
-        if role == "worker":
-            log.info("worker %s started (no chat platform in this process)", worker.worker_id)
-            await worker.run(stop)
-            return 0
-        courier = Courier(queue, {}, settings)
-        courier.metrics = observer
-        service = ChatService(queue, settings, on_enqueued=worker.notify if worker is not None else None)
-        adapters = configured_adapters(settings, service)
-        started: list[PlatformAdapter] = []
-        try:
-            for adapter in adapters:
-                try:
-                    await adapter.start()
-                except Exception as error:
-                    raise PlatformStartError(f"{adapter.platform} did not start: {error}") from error
-                started.append(adapter)
-                courier.repliers[adapter.platform] = adapter
-                log.info("%s adapter started", adapter.platform)
-            watch = asyncio.create_task(first_lost(started, stop))
+    files = open_files(settings)
+    async with contextlib.AsyncExitStack() as resources:
+        resources.push_async_callback(files.close)
+        queue = await resources.enter_async_context(open_queue(settings, files))
+        observer = await resources.enter_async_context(metrics.serving(settings, queue))
+        return await serve_roles(settings, queue, files, observer, stop, role)
+
+
+async def serve_roles(settings: Settings, queue: JobQueue, files: storage.FileStore, observer: metrics.JobObserver,
+                      stop: asyncio.Event, role: Role) -> int:
+    """The processes' loops of ``role`` on an open queue and file store."""
+    worker = (Worker(queue, settings, files=files, woken_by_queue=role == "worker")
+              if role in ("all", "worker") else None)
+    if worker is not None:
+        worker.metrics = observer
+    if role == "worker":
+        log.info("worker %s started (no chat platform in this process)", worker.worker_id)
+        await worker.run(stop)
+        return 0
+    courier = Courier(queue, {}, settings, files=files)
+    courier.metrics = observer
+    service = ChatService(queue, settings, on_enqueued=worker.notify if worker is not None else None,
+                          files=files)
+    adapters = configured_adapters(settings, service)
+    started: list[PlatformAdapter] = []
+    try:
+        for adapter in adapters:
             try:
-                await asyncio.gather(run_loops(worker, courier, stop), housekeeping(queue, settings, stop))
-            finally:
-                watch.cancel()
-                (lost,) = await asyncio.gather(watch, return_exceptions=True)
+                await adapter.start()
+            except Exception as error:
+                raise PlatformStartError(f"{adapter.platform} did not start: {error}") from error
+            started.append(adapter)
+            courier.repliers[adapter.platform] = adapter
+            log.info("%s adapter started", adapter.platform)
+        watch = asyncio.create_task(first_lost(started, stop))
+        try:
+            await asyncio.gather(run_loops(worker, courier, stop), housekeeping(queue, settings, stop))
         finally:
-            for adapter in reversed(started):
-                await adapter.stop()
+            watch.cancel()
+            (lost,) = await asyncio.gather(watch, return_exceptions=True)
+    finally:
+        for adapter in reversed(started):
+            await adapter.stop()
     return 1 if isinstance(lost, str) else 0
 
 

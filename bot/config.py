@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     #: or ``postgresql://user:password@host:5432/db``. Default: the SQLite file above. Secret: the
     #: URL may carry a password.
     queue_url: SecretStr | None = None
+    #: Where job files (inputs at enqueue, results) live: a directory (default: ``data_dir``), or
+    #: ``s3://bucket/prefix`` with credentials from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
+    #: ``AWS_REGION`` (or ``AWS_PROFILE``). Every front-end and worker must name the same store.
+    files_url: str | None = None
+    #: The S3 endpoint of a server other than AWS (MinIO, SeaweedFS, Ceph): ``http://host:8333``.
+    s3_endpoint_url: str | None = None
 
     #: Bot API endpoints; point them at a self-hosted Bot API server (or a test double).
     telegram_base_url: str = "https://api.telegram.org/bot"
@@ -121,7 +127,8 @@ class Settings(BaseSettings):
     metrics_interval_s: float = Field(default=15.0, gt=0)
 
     @field_validator("telegram_token", "discord_token", "rife_weights", "dain_weights", "device", "queue_url",
-                     "metrics_port", "telegram_webhook_url", "telegram_webhook_secret", mode="before")
+                     "metrics_port", "telegram_webhook_url", "telegram_webhook_secret", "files_url",
+                     "s3_endpoint_url", mode="before")
     @classmethod
     def blank_is_unset(cls, value: object) -> object:
         """``TELEGRAM_TOKEN=`` in .env means "not configured", not an empty token."""
@@ -163,6 +170,13 @@ class Settings(BaseSettings):
                              "Telegram can post updates")
         return self
 
+    @field_validator("files_url")
+    @classmethod
+    def known_files(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith(("s3://", "file://")):
+            raise ValueError("use a directory, file:///directory or s3://bucket/prefix")
+        return value
+
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def split_ids(cls, value: object) -> object:
@@ -176,6 +190,11 @@ class Settings(BaseSettings):
     @property
     def database(self) -> Path:
         return self.database_path or self.data_dir / "smoothbot.sqlite3"
+
+    @property
+    def files_location(self) -> str:
+        """The file store to open: ``files_url``, or the data directory."""
+        return self.files_url or str(self.data_dir)
 
     @property
     def queue_location(self) -> str:

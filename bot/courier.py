@@ -44,7 +44,7 @@ from interpolation.fit import fit_video, make_gif
 from interpolation.options import Limits
 from interpolation.probe import probe
 from storage import Delivery as DeliveryLease
-from storage import FileMissingError, FileStore, Job, JobQueue, JobState, LeaseLostError
+from storage import FileMissingError, FileStore, Job, JobQueue, JobState, LeaseLostError, is_key
 
 from . import i18n
 from .config import Settings
@@ -347,7 +347,7 @@ class Courier:
         reference = lease.job.result_path
         if reference is None:
             return None
-        if self.files is None:
+        if self.files is None or not is_key(reference):  # a local path (no store, or from before it)
             return Path(reference) if Path(reference).is_file() else None
         try:
             return await self.holding(lease, self.files.get(reference, folder / f"result{Path(reference).suffix}"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from storage import CancelStatus, JobQueue, JobState, QueueFullError
+from storage import CancelStatus, FileStore, JobQueue, JobState, QueueFullError, is_key
 
 from . import i18n
 from .commands import (BEST_QUALITY_MODEL, COMPARE_DISPLAY, CommandError, JobSettings, model_name, parse_caption,
@@ -103,11 +103,13 @@ Controls = Literal["waiting", "running"]
 
 class ChatService:
     def __init__(self, queue: JobQueue, settings: Settings, on_enqueued: Callable[[], None] | None = None,
-                 links: LinkReader | None = None) -> None:
+                 links: LinkReader | None = None, files: FileStore | None = None) -> None:
         self.queue = queue
         self.settings = settings
         self.on_enqueued = on_enqueued
         self.inbox = settings.data_dir / "inbox"
+        #: Where inputs go at enqueue (the workers fetch them there); None: the inbox file is the input.
+        self.files = files
         self.links = links or LinkReader(settings)
 
     async def chat_settings(self, platform: str, chat_id: str | int) -> JobSettings:
@@ -156,26 +158,51 @@ class ChatService:
         if refusal is not None:
             target.unlink(missing_ok=True)
             return Refused(refusal)
+        try:
+            reference = await self.store_input(target)
+        except Exception as error:  # the file store is full or unreachable: nothing is queued
+            log.error("storing the input of %s message %s failed: %s", platform, message_id, error, exc_info=error)
+            return Refused(_(OUT_OF_SPACE_TEXT if out_of_space(error) else ENQUEUE_FAILED_TEXT))
         # The language the job's progress, result and failure are told in (the worker's, the courier's).
         options = job_settings.to_dict() | {"upload_limit": upload_limit, "animations_as_mp4": animations_as_mp4,
                                             LANGUAGE_SETTING: i18n.current()}
         try:
-            result = await self.queue.enqueue(platform, chat_id, user_id, message_id, target, options)
+            result = await self.queue.enqueue(platform, chat_id, user_id, message_id, reference, options)
         except QueueFullError as error:
-            target.unlink(missing_ok=True)
+            await self.discard_input(reference)
             return Refused(queue_full_text(error))
         except Exception as error:  # the database is unwritable (disk full, locked, gone): keep no file
-            target.unlink(missing_ok=True)
+            await self.discard_input(reference)
             log.error("enqueue of %s message %s failed: %s", platform, message_id, error, exc_info=error)
             return Refused(_(OUT_OF_SPACE_TEXT if out_of_space(error) else ENQUEUE_FAILED_TEXT))
         if not result.created:
-            if result.job.input_path != str(target):
-                target.unlink(missing_ok=True)
+            if result.job.input_path != reference:
+                await self.discard_input(reference)
             return Accepted(result.job.id, await self.queue.position(result.job.id), new=False)
         position = await self.queue.position(result.job.id)  # before the worker is woken and claims it
         if self.on_enqueued is not None:
             self.on_enqueued()
         return Accepted(result.job.id, position, new=True)
+
+    async def store_input(self, downloaded: Path) -> str:
+        """The reference to put on the job: a key in the file store (the local copy is then removed;
+        keys are random, never the file's name), or the downloaded file's path."""
+        if self.files is None:
+            return str(downloaded)
+        try:
+            return await self.files.put_input(downloaded)
+        finally:
+            downloaded.unlink(missing_ok=True)
+
+    async def discard_input(self, reference: str) -> None:
+        """Delete an input that did not become a job (best effort: retention would not find it)."""
+        try:
+            if self.files is not None and is_key(reference):
+                await self.files.delete(reference)
+            else:
+                Path(reference).unlink(missing_ok=True)
+        except Exception as error:
+            log.warning("could not delete the unqueued input %s: %s", reference, error)
 
     async def accept_link(self, *, platform: str, chat_id: str | int, user_id: str | int, message_id: str | int,
                           text: str | None, upload_limit: int | None,

@@ -36,7 +36,7 @@ from interpolation.encoding import CHAT_CRF, CHAT_PRESET
 from interpolation.errors import BadInputError, CancelledError, EngineError, WeightsError
 from interpolation.models import FrameInterpolator, create_model
 from interpolation.options import Limits, Options, Progress, Result
-from storage import Claim, FileMissingError, FileStore, JobQueue, LeaseLostError
+from storage import Claim, FileMissingError, FileStore, JobQueue, LeaseLostError, is_key
 
 from . import i18n
 from .commands import JobSettings
@@ -260,7 +260,7 @@ class Worker:
         reference = claim.job.input_path
         if reference is None:
             return None
-        if self.files is None:
+        if self.files is None or not is_key(reference):  # a local path (no store, or from before it)
             return Path(reference) if Path(reference).is_file() else None
         target = self.job_dir(claim.job_id) / f"input{Path(reference).suffix}"
         try:

@@ -18,7 +18,7 @@ from storage.errors import (
     StorageUnavailableError,
 )
 from storage.exclusive import ExclusiveHold
-from storage.files import FileMissingError, FileStore, LocalFileStore, S3FileStore
+from storage.files import FileMissingError, FileStore, LocalFileStore, S3FileStore, is_key
 from storage.jobs import (
     CancelOutcome,
     CancelStatus,
@@ -79,6 +79,7 @@ __all__ = [
     "StorageUnavailableError",
     "WorkerInfo",
     "WorkerStatus",
+    "is_key",
     "open_files",
     "open_queue",
 ]

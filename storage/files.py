@@ -50,6 +50,12 @@ def result_key(job_id: int, source: str | os.PathLike[str]) -> str:
     return f"out/{job_id}{_suffix(source)}"
 
 
+def is_key(reference: str) -> bool:
+    """Whether ``reference`` (a job's ``input_path``/``result_path``) is a key of this module, rather
+    than a local path from before the file store (or from a queue opened without one)."""
+    return isinstance(reference, str) and _KEY.fullmatch(reference) is not None
+
+
 def checked_key(key: str) -> str:
     """Refuse anything that is not a key this module made (no paths, no user text)."""
     if not isinstance(key, str) or not _KEY.fullmatch(key):

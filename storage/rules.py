@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from storage.errors import JobNotFoundError, JobStateError, LeaseLostError, QueueFullError
 from storage.exclusive import DEFAULT_CHECK_S, DEFAULT_RETRY_S, ExclusiveHold, LocalHold
-from storage.files import FileStore
+from storage.files import FileStore, is_key
 from storage.jobs import (
     CancelOutcome,
     CancelStatus,
@@ -923,7 +923,7 @@ class SqlJobQueue(JobQueue):
     # --- internals --------------------------------------------------------------------------------
 
     async def _delete(self, ref: str) -> bool:
-        if self.files is not None:
+        if self.files is not None and is_key(ref):  # else a local path, from before the store was used
             return await self.files.delete(ref)
         try:
             Path(ref).unlink()

@@ -52,3 +52,23 @@ def test_an_unusable_queue_url_is_a_setting_error(monkeypatch, capsys, tmp_path)
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "bad setting queue_url" in err and "postgresql://" in err and "Traceback" not in err
+
+
+def test_the_file_store_is_the_data_dir_unless_a_url_says_otherwise(tmp_path):
+    from bot.__main__ import open_files
+    from storage import LocalFileStore, S3FileStore
+
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", files_url=" ")
+    store = open_files(settings)
+    assert isinstance(store, LocalFileStore) and store.root == tmp_path / "data"
+    on_s3 = settings.model_copy(update={"files_url": "s3://videos/smoothbot", "s3_endpoint_url": "http://127.0.0.1:9"})
+    store = open_files(on_s3)
+    assert isinstance(store, S3FileStore) and (store.bucket, store.prefix) == ("videos", "smoothbot")
+
+
+def test_an_unusable_files_url_is_a_setting_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMOOTHBOT_FILES_URL", "ftp://host/dir")
+    assert main(["--role", "worker"]) == 2
+    err = capsys.readouterr().err
+    assert "bad setting files_url" in err and "s3://bucket/prefix" in err and "Traceback" not in err

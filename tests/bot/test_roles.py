@@ -1,11 +1,14 @@
 """``python -m bot --role frontend|worker``: a front-end with the fake Telegram Bot API and a worker
-process that has no platform token and cannot import any chat library."""
+process that has no platform token and cannot import any chat library; job files in the data
+directory, or in an S3 bucket (SeaweedFS on loopback) that only ever holds keys the bot made."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -88,3 +91,53 @@ async def test_a_front_end_and_a_token_less_worker_process_deliver_one_result(tg
     assert len(tg.calls_to("sendVideo")) == 1
     edits = [c.params["text"] for c in tg.calls_to("editMessageText") if c.ok]
     assert any(text.startswith("Smoothing…") for text in edits) and edits[-1] == "Done.", edits
+
+
+def s3_environment(seaweed, prefix: str) -> dict[str, str]:
+    return {"SMOOTHBOT_FILES_URL": f"s3://smoothbot/{prefix}", "SMOOTHBOT_S3_ENDPOINT_URL": seaweed.endpoint_url,
+            "AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY,
+            "AWS_REGION": seaweed.REGION}
+
+
+async def test_job_files_go_through_the_s3_bucket_under_keys_the_bot_made(tg, tmp_path, seaweed, monkeypatch):
+    import boto3
+
+    prefix = f"roles-{secrets.token_hex(4)}"
+    environment = s3_environment(seaweed, prefix)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    clip = make_testsrc(tmp_path / "clip.mp4", size="640x480", fps="25", seconds=2)
+    settings = bot_settings(tg, tmp_path, progress_edit_interval_s=0.2, files_url=environment["SMOOTHBOT_FILES_URL"],
+                            s3_endpoint_url=seaweed.endpoint_url)
+    bucket = boto3.client("s3", endpoint_url=seaweed.endpoint_url, **seaweed.client_options())
+    seen: set[str] = set()
+
+    def keys() -> set[str]:
+        listing = bucket.list_objects_v2(Bucket="smoothbot", Prefix=f"{prefix}/")
+        return {item["Key"].removeprefix(f"{prefix}/") for item in listing.get("Contents", [])}
+
+    async with running_bot(tg, settings, role="frontend"):
+        evil = tg.add_file(clip.read_bytes(), mime_type="video/mp4", file_name="../../etc/passwd?x#y.mp4",
+                           width=640, height=480, duration=2)
+        message_id = tg.send_user_message(6, 6, video=evil, caption="/fps 50")
+        await tg.wait_for("sendMessage", replying_to(message_id), timeout=15)
+        seen |= keys()  # the input is in the bucket before any worker runs
+        assert len(seen) == 1 and not any((tmp_path / "data" / "inbox").glob("*"))  # no local copy kept
+        shared_queue = {"SMOOTHBOT_QUEUE_URL": f"sqlite:///{settings.database.resolve()}"}
+        with worker_process(tmp_path / "worker-data", tmp_path, **environment, **shared_queue) as worker:
+            sending = asyncio.ensure_future(tg.wait_for("sendVideo", lambda c: c.ok, timeout=JOB_TIMEOUT))
+            while not sending.done():
+                seen |= keys()
+                await asyncio.sleep(0.1)
+            sent = sending.result()
+        assert worker.returncode == 0, worker.stderr.read().decode()[-2000:]
+        deadline = asyncio.get_running_loop().time() + 10
+        while keys():  # delivered: both files are deleted
+            assert asyncio.get_running_loop().time() < deadline, keys()
+            await asyncio.sleep(0.1)
+    assert seen and all(re.fullmatch(r"in/[0-9a-f]{32}\.mp4|out/1\.mp4", key) for key in seen), seen
+    assert "out/1.mp4" in seen  # the worker, on its own data directory, put the result there
+    result = tmp_path / "result.mp4"
+    result.write_bytes(sent.params["video"].content)
+    assert len(read_video(result)[0]) == 100 and replying_to(message_id)(sent)
+    assert not any(path.is_file() for path in (tmp_path / "worker-data").rglob("*.mp4"))  # nothing left behind

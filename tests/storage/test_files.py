@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import FileMissingError, LocalFileStore, S3FileStore, SqliteJobQueue, open_files, open_queue
-from storage.files import checked_key
+from storage.files import checked_key, is_key
 from storage.urls import sqlite_path
 
 
@@ -107,3 +107,20 @@ async def test_open_queue_urls(tmp_path):
         open_queue("mysql://host/db")
     with pytest.raises(ValueError, match="names no file"):
         open_queue("sqlite:///")
+
+
+async def test_jobs_from_before_the_store_keep_local_paths_that_retention_still_deletes(video, tmp_path, clock):
+    """A deployment that turns the file store on has jobs whose paths are local files: those are read
+    and deleted as files, never handed to the store as keys."""
+    files = LocalFileStore(tmp_path / "store")
+    legacy = tmp_path / "inbox" / "telegram-1-1.mp4"
+    legacy.parent.mkdir()
+    legacy.write_bytes(video.read_bytes())
+    async with SqliteJobQueue.open(tmp_path / "q.sqlite3", clock=clock) as before:
+        job = (await before.enqueue("telegram", 1, 1, 1, legacy, {})).job
+    assert not is_key(job.input_path) and is_key(await files.put_input(video))
+    async with SqliteJobQueue.open(tmp_path / "q.sqlite3", clock=clock, files=files) as queue:
+        claim = await queue.claim("worker")
+        await queue.fail(claim, "That file is not a video.")
+        assert await queue.purge_files(job.id) == [str(legacy)]
+    assert not legacy.exists()
