@@ -177,11 +177,19 @@ class InteractionLink:
             await self.interaction.followup.edit_message(self.followup_id, content=fit_text(text), view=view)
 
 
-def token_ended(error: BaseException | None) -> bool:
-    """The interaction's webhook no longer takes calls (expired token, deleted response, no access)."""
-    cause = error.__cause__ if isinstance(error, DeliveryError) else error
-    return isinstance(cause, discord.HTTPException) and (
-        cause.status in (401, 403, 404) or cause.code == INVALID_WEBHOOK_TOKEN)
+def token_ended(error: DeliveryError) -> bool:
+    """The interaction's webhook no longer takes calls at all (expired token, deleted response, no access)."""
+    cause = error.__cause__
+    return isinstance(cause, discord.HTTPException) and (cause.status in (401, 403, 404)
+                                                         or cause.code == INVALID_WEBHOOK_TOKEN)
+
+
+def worth_retrying(error: DeliveryError) -> bool:
+    """A failure the same interaction call may get past later (a rate limit, Discord's side, a file to
+    shrink); any other refusal (an expired token, a deleted response, a follow-up limit) is final for
+    the interaction, and the channel or a DM takes over."""
+    return isinstance(error, (RetryAfterError, TransientError, TooLargeError))
+
 
 class DiscordAdapter:
     platform = PLATFORM
@@ -494,10 +502,11 @@ class DiscordAdapter:
         try:
             return True, await self.call_platform(lambda: call(link))
         except DeliveryError as error:
-            if not token_ended(error):
+            if worth_retrying(error):
                 raise
-            log.info("job %s: the interaction no longer answers (%s); the channel takes over", job.id, error)
-            self.links.pop(job.id, None)
+            if token_ended(error):
+                self.links.pop(job.id, None)
+            log.info("job %s: the interaction does not take this (%s); the channel takes over", job.id, error)
             return False, None
 
     async def post(self, job: JobView, send: Callable[[discord.abc.Messageable], Awaitable[discord.Message]]

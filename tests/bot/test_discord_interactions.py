@@ -222,6 +222,29 @@ async def test_where_the_bot_cannot_post_a_late_result_goes_to_a_dm(fake, settin
     assert (await job(settings, 1)).delivered
 
 
+async def test_a_result_the_interaction_refuses_is_posted_in_the_channel(fake, settings, monkeypatch, clock, clip,
+                                                                         tmp_path):
+    """A follow-up Discord will not take (a user-installed app's limit of follow-ups, say) is no lost result."""
+    stored = ChatService.set_status_message
+
+    async def queued_then_limited(service: ChatService, job_id: int, message_id: str | int) -> None:
+        await stored(service, job_id, message_id)
+        (token,) = fake.interactions
+        fake.fail("POST", f"/webhooks/{fake.application_id}/{token}", 400, message="Too many follow-up messages")
+
+    monkeypatch.setattr(ChatService, "set_status_message", queued_then_limited)
+    async with serving(settings, monkeypatch, clock):
+        _, channel = await fake.add_guild_channel()
+        interaction = await fake.slash("smooth", channel, USER, {"video": clip})
+        await fake.wait_until(lambda: results(list(fake.messages[channel].values())), JOB_TIMEOUT)
+        await fake.wait_until(lambda: interaction.content == "Done.")  # the status still through the interaction
+    (refused,) = [r for r in fake.requests if r.path == f"/webhooks/{fake.application_id}/{interaction.token}"]
+    assert refused.status == 400 and not interaction.followups
+    (result,) = results(list(fake.messages[channel].values()))
+    assert result["content"].startswith(f"<@{USER}> 25 → 50 fps") and frames_of(fake, result, tmp_path) == 50
+    assert (await job(settings, 1)).delivered
+
+
 async def test_status_buttons_work_after_a_restart_for_the_owner_only(fake, settings, monkeypatch, clock, tmp_path):
     long = make_testsrc(tmp_path / "long.mp4", size="640x480", fps="25", seconds=6)
     short = make_testsrc(tmp_path / "short.mp4", seconds=0.4)
@@ -237,6 +260,8 @@ async def test_status_buttons_work_after_a_restart_for_the_owner_only(fake, sett
         assert waiting["content"] == "Queued — position 1"
         assert custom_ids(waiting) == ["smooth:cancel:2", "smooth:where:2"]
     async with serving(settings, monkeypatch, clock):  # a new process: a new client, the same queue
+        place = await fake.press(channel, int(waiting["id"]), "smooth:where:2", USER)
+        await fake.wait_until(lambda: place.callbacks)
         cancel_2 = await fake.press(channel, int(waiting["id"]), "smooth:cancel:2", USER)
         await fake.wait_until(lambda: cancel_2.callbacks)
         stranger = await fake.press(channel, int(interaction.original["id"]), "smooth:cancel:1", OTHER)
@@ -249,6 +274,9 @@ async def test_status_buttons_work_after_a_restart_for_the_owner_only(fake, sett
             while (await queue.get(1)).state != JobState.CANCELLED:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
+    place_answer = place.callbacks[0]["data"]  # the place now, for the asker only
+    assert (place.callback_type, place_answer["content"], place_answer["flags"]) == (
+        CHANNEL_MESSAGE, "Queued — position 1", EPHEMERAL)
     assert cancel_2.callback_type == UPDATE_MESSAGE  # the pressed status message says so, buttons gone
     assert waiting["content"] == "Cancelled. That video was still waiting in the queue." and not custom_ids(waiting)
     assert (await job(settings, 2)).state == JobState.CANCELLED
