@@ -47,13 +47,19 @@ def worker_process(data_dir: Path, cwd: Path, **extra: str) -> Iterator[subproce
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 30) -> int:
+    """SIGTERM (a clean shutdown), SIGKILL after ``grace_s``; returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 @pytest.fixture
