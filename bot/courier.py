@@ -208,7 +208,7 @@ class Courier:
         """Send every finished outcome that is due here; returns how many were sent."""
         sent = 0
         loop = asyncio.get_running_loop()
-        for job in await self.queue.undelivered():
+        for job in await self.queue.undelivered(platforms=tuple(self.repliers)):
             if self.stopping.is_set():
                 break
             if job.platform not in self.repliers or loop.time() < self._not_before.get(job.id, 0.0):

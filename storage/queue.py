@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -255,8 +255,8 @@ class JobQueue(ABC):
         seconds per chat, across every front-end on this queue."""
 
     @abstractmethod
-    async def undelivered(self, limit: int = 20) -> list[Job]:
-        """Finished jobs whose outcome no front-end has sent yet, oldest first."""
+    async def undelivered(self, limit: int = 20, platforms: Sequence[str] | None = None) -> list[Job]:
+        """Finished jobs whose outcome no front-end has sent yet, oldest first (of ``platforms`` only)."""
 
     @abstractmethod
     async def claim_delivery(self, job_id: int, owner: str) -> Delivery | None:

@@ -784,13 +784,23 @@ class SqlJobQueue(JobQueue):
         """Wait until some job may have changed, or ``timeout`` passes (then poll ``changes_since``)."""
         return await self._dialect.changes.wait(timeout)
 
-    async def undelivered(self, limit: int = 20) -> list[Job]:
+    async def undelivered(self, limit: int = 20, platforms: Sequence[str] | None = None) -> list[Job]:
         """Finished jobs whose outcome no front-end has sent yet (and whose delivery lease, if any,
-        ran out): done with a result, failed, or cancelled. Oldest first."""
+        ran out): done with a result, failed, or cancelled. Oldest first.
+
+        ``platforms``: only jobs of these (a front-end that runs Telegram alone is not kept from its
+        own jobs by a queue of undelivered Discord ones)."""
+        params: dict[str, Any] = {"now": self._now(), "limit": limit}
+        only = ""
+        if platforms is not None:
+            names = [platform_name(platform) for platform in platforms]
+            if not names:
+                return []
+            params |= {f"platform_{n}": name for n, name in enumerate(names)}
+            only = f"AND platform IN ({', '.join(f':platform_{n}' for n in range(len(names)))})"
         rows = await self._dialect.read(
             lambda conn: conn.fetch(
-                f"SELECT * FROM jobs WHERE {_UNDELIVERED} ORDER BY finished_at, id LIMIT :limit",
-                {"now": self._now(), "limit": limit},
+                f"SELECT * FROM jobs WHERE {_UNDELIVERED} {only} ORDER BY finished_at, id LIMIT :limit", params
             )
         )
         return [Job.from_row(row) for row in rows]

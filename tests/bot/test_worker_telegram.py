@@ -149,7 +149,10 @@ async def test_sigterm_mid_job_hands_it_back_and_a_restart_delivers_it_once(tg, 
     assert held["state"] == "queued" and held["attempts"] == 0 and held["lease_owner"] is None
     assert tg.messages[8][queued.result["message_id"]]["text"] == SHUTDOWN_TEXT
     assert not tg.calls_to("sendVideo")
-    assert not [p for p in (tmp_path / "data" / "results").rglob("*") if p.is_file()]  # no half-made files
+    data = tmp_path / "data"
+    half_made = [p for folder in ("results", "work", "out") for p in (data / folder).rglob("*") if p.is_file()]
+    assert half_made == []
+    assert [p.parent.name for p in (data / "in").rglob("*") if p.is_file()] == ["in"]  # the input waits in the store
 
     second = start_bot_process(tg, tmp_path)
     try:

@@ -195,3 +195,14 @@ async def test_a_delivery_lease_is_kept_and_a_send_can_fail(open_queue, add_job,
     assert taken is not None and not await queue.extend_delivery(dead)
     with pytest.raises(LeaseLostError):
         await queue.fail_delivery(dead, "Too large.")
+
+
+async def test_a_front_end_asks_only_for_its_own_platforms(queue):
+    for message, platform in enumerate(["discord", "telegram", "discord", "console"]):
+        await queue.enqueue(platform, "c", "u", message, f"/in/{message}", {})
+        await queue.cancel(platform, "c", "u")
+    assert [job.platform for job in await queue.undelivered()] == ["discord", "telegram", "discord", "console"]
+    assert [job.platform for job in await queue.undelivered(limit=1, platforms=["telegram"])] == ["telegram"]
+    assert [job.platform for job in await queue.undelivered(platforms=("telegram", "console"))] == [
+        "telegram", "console"]
+    assert await queue.undelivered(platforms=[]) == []
