@@ -4,10 +4,11 @@ Two checks, each per pair of input frames (the frame is mixed as a whole, never 
 
 - The self-test. Every :attr:`Confidence.test_every` consecutive pairs, the frame in the middle of
   the last three input frames is a frame whose truth is known: the model's midpoint of its two
-  neighbours and their cross-fade each predict it. Where the cross-fade predicts it at least as well
-  (mean squared error), the pairs from there on take the least-squares mix of the two, the weight that
-  would have predicted that known frame best; where the model predicts it better they are the model's
-  as they are. The clip's own frames decide, not a threshold on its noise or texture. The known frame
+  neighbours and their cross-fade each predict it, and the least-squares weight of the cross-fade in
+  a mix of the two (the one that would have predicted that frame best) joins a running mean of the
+  chain's tests (:attr:`Confidence.test_share`: one test alone swings with the content). Where that
+  mean is at least ½ (at ½ the cross-fade alone predicts as well as the model), the pairs from there on
+  take that mix; below it they are the model's frames as they are. The clip's own frames decide, not a threshold on its noise or texture. The known frame
   is twice as far from its neighbours as the frame being made is from its pair: the test sees more
   motion than the pair does, which favours the model, the safe side.
 - Per pair, from the model's own warps (taken with the flow before the last block,
@@ -47,12 +48,16 @@ class Confidence:
     #: … and at which it is the cross-fade.
     lean_to: float = 0.95
     #: A self-test on one of every this many consecutive pairs (each costs one more forward pass of
-    #: the model); the pairs in between take the last test's weight.
+    #: the model); the pairs in between take the running mean as it stands.
     test_every: int = 8
+    #: A new self-test's share of the running mean (exponential: the last few tests count).
+    test_share: float = 0.3
 
     def __post_init__(self) -> None:
         if self.test_every < 1:
             raise ValueError(f"test_every must be at least 1, got {self.test_every}")
+        if not 0.0 < self.test_share <= 1.0:
+            raise ValueError(f"test_share must be in (0, 1], got {self.test_share}")
 
 
 def pair_lean(frame0: np.ndarray, frame1: np.ndarray, warped0: np.ndarray, warped1: np.ndarray,
@@ -67,10 +72,10 @@ def pair_lean(frame0: np.ndarray, frame1: np.ndarray, warped0: np.ndarray, warpe
 
 
 def self_test_weight(before: Frame, known: Frame, after: Frame, model_middle: Frame) -> float:
-    """The cross-fade's weight learnt on a known frame: ``model_middle`` is the model's midpoint of
-    ``before`` and ``after``, ``known`` the real frame between them. The least-squares weight ``w`` of
-    ``(1 − w) · model + w · cross-fade`` against ``known`` where the cross-fade alone does at least as
-    well as the model (that is where ``w`` ≥ ½), else 0."""
+    """The cross-fade's least-squares weight learnt on a known frame: ``model_middle`` is the model's
+    midpoint of ``before`` and ``after``, ``known`` the real frame between them; the ``w`` for which
+    ``(1 − w) · model + w · cross-fade`` comes closest to ``known`` (unbounded; 0 where the two agree).
+    ``w`` ≥ ½ exactly where the cross-fade alone predicts ``known`` at least as well as the model."""
     first, second = before.astype(np.float32), after.astype(np.float32)
     model = model_middle.astype(np.float32)
     error = model - known.astype(np.float32)
@@ -78,8 +83,13 @@ def self_test_weight(before: Frame, known: Frame, after: Frame, model_middle: Fr
     spread = float(np.square(apart, dtype=np.float64).sum())
     if spread <= 0.0:
         return 0.0
-    weight = float(np.multiply(error, apart, dtype=np.float64).sum()) / spread
-    return min(1.0, weight) if weight >= 0.5 else 0.0
+    return float(np.multiply(error, apart, dtype=np.float64).sum()) / spread
+
+
+def lean_of(score: float) -> float:
+    """The cross-fade's share for a running mean of self-test weights: the mix where the cross-fade
+    does at least as well as the model (``score`` ≥ ½), at most the cross-fade, else none."""
+    return min(1.0, score) if score >= 0.5 else 0.0
 
 
 def mixed(frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float], weights: list[float]
@@ -106,6 +116,8 @@ class _Pair:
     second: Frame
     #: Pairs since the chain's last self-test (0: this pair runs one); None: the first pair of a chain.
     since_test: int | None
+    #: The running mean of the chain's self-test weights so far (None: no test yet).
+    score: float | None = None
     weight: float = 0.0
     #: Set once ``weight`` is known: a later pair in another lane may take it.
     ready: threading.Event = field(default_factory=threading.Event)
@@ -120,8 +132,8 @@ class Lean:
         self._lock = threading.Lock()
 
     def test_weight(self, frame0: Frame, frame1: Frame, predict: Predict) -> float:
-        """The self-test's weight for the pair: its own test (one ``predict`` call), the pair before's,
-        or 0 at the start of a chain."""
+        """The self-test's lean for the pair: from the running mean with its own test (one ``predict``
+        call) or as the pair before left it; 0 at the start of a chain."""
         with self._lock:
             seen = next((p for p in reversed(self._pairs)
                          if np.array_equal(p.first, frame0) and np.array_equal(p.second, frame1)), None)
@@ -140,11 +152,16 @@ class Lean:
             seen.ready.wait()
             return seen.weight
         try:
-            if before is not None and entry.since_test == 0:
-                entry.weight = self_test_weight(before.first, frame0, frame1, predict(before.first, frame1))
-            elif before is not None:
+            if before is not None:
+                tested = None
+                if entry.since_test == 0:
+                    tested = self_test_weight(before.first, frame0, frame1, predict(before.first, frame1))
                 before.ready.wait()
-                entry.weight = before.weight
+                entry.score = before.score
+                if tested is not None:
+                    share = self.settings.test_share
+                    entry.score = tested if before.score is None else share * tested + (1.0 - share) * before.score
+                entry.weight = 0.0 if entry.score is None else lean_of(entry.score)
         finally:
             entry.ready.set()
         return entry.weight

@@ -11,7 +11,7 @@ import pytest
 
 from bench.cases import TUNING_CLIPS, footage_case, pan_case
 from bench.quality import psnr
-from interpolation.models.confidence import Confidence, Lean, mixed, pair_lean, self_test_weight
+from interpolation.models.confidence import Confidence, Lean, lean_of, mixed, pair_lean, self_test_weight
 from interpolation.models.rife import RifeInterpolator
 from tests.media import textured
 
@@ -20,7 +20,7 @@ def frames(count: int, seed: int = 0) -> list[np.ndarray]:
     return [textured(16, 24, seed=seed + index) for index in range(count)]
 
 
-def test_the_self_test_takes_the_cross_fade_only_where_it_predicts_the_known_frame_at_least_as_well():
+def test_the_self_test_learns_the_cross_fades_weight_on_the_known_frame():
     before, after = textured(32, 48, seed=1), textured(32, 48, seed=2)
     blend = (before.astype(np.float32) + after) / 2
     model = np.clip(blend + 40.0 * np.sign(textured(32, 48, seed=3) - 127.5), 0, 255)
@@ -28,15 +28,15 @@ def test_the_self_test_takes_the_cross_fade_only_where_it_predicts_the_known_fra
     def toward(share: float) -> np.ndarray:  # the known frame this share of the way from the model to the cross-fade
         return model + (blend - model) * share
 
-    assert self_test_weight(before, blend, after, model.astype(np.uint8)) == pytest.approx(1.0, abs=0.01)
-    assert self_test_weight(before, toward(0.7), after, model.astype(np.uint8)) == pytest.approx(0.7, abs=0.01)
-    assert self_test_weight(before, toward(0.5), after, model.astype(np.uint8)) == pytest.approx(0.5, abs=0.01)
-    assert self_test_weight(before, toward(0.4), after, model.astype(np.uint8)) == 0.0  # the model predicts better
-    assert self_test_weight(before, model, after, model.astype(np.uint8)) == 0.0
-    # Beyond the cross-fade: at most the cross-fade.
-    assert self_test_weight(before, toward(1.5), after, model.astype(np.uint8)) == 1.0
-    # Model and cross-fade the same: nothing to choose.
-    assert self_test_weight(before, model, after, blend) == 0.0
+    for share in (0.0, 0.4, 0.7, 1.0, 1.5):
+        assert self_test_weight(before, toward(share), after, model.astype(np.uint8)) == pytest.approx(share, abs=0.01)
+    assert self_test_weight(before, model, after, blend) == 0.0  # model and cross-fade the same: nothing to learn
+
+
+def test_the_lean_is_the_mix_only_where_the_cross_fade_does_at_least_as_well():
+    assert lean_of(0.49) == 0.0 and lean_of(-2.0) == 0.0  # the model predicted the known frames better
+    assert lean_of(0.5) == 0.5 and lean_of(0.8) == 0.8
+    assert lean_of(1.7) == 1.0  # at most the cross-fade
 
 
 def test_the_pair_check_leans_where_the_warps_explain_none_of_the_change():
@@ -75,14 +75,32 @@ def test_a_chain_of_pairs_is_tested_every_few_pairs_and_the_first_pair_is_the_mo
     lean, predict = Lean(Confidence(test_every=4)), CountingPredict()
     weights = [lean.test_weight(a, b, predict) for a, b in zip(sequence, sequence[1:])]
     assert weights[0] == 0.0  # no known frame before the first pair
-    # The second pair tests on (0, 1, 2); then every fourth pair.
+    # The second pair tests on (0, 1, 2); then every fourth pair; the pairs between keep the mean.
     assert len(predict.calls) == 3
-    tested = [1, 5, 9]
-    for index, weight in enumerate(weights[1:], start=1):
-        source = max(test for test in tested if test <= index)
-        assert weight == weights[source] > 0.0
-    # The known frame's own test: before = frame 0, after = frame 2 for the pair (1, 2).
     assert predict.calls[0] == (int(sequence[0][0, 0, 0]), int(sequence[2][0, 0, 0]))
+    assert all(weight > 0.0 for weight in weights[1:])
+    for index in range(2, len(weights)):
+        if index not in (5, 9):
+            assert weights[index] == weights[index - 1]
+
+
+def test_the_running_mean_of_the_tests_decides_not_one_test():
+    sequence = frames(5)
+    lean = Lean(Confidence(test_every=1, test_share=0.3))
+    first_test = CountingPredict()  # far from the known frame: the cross-fade wins by a clear weight
+    first = self_test_weight(sequence[0], sequence[1], sequence[2], first_test(sequence[0], sequence[2]))
+    assert first > 0.5
+
+    def as_the_cross_fade(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        return (before.astype(np.float32) + after) / 2  # the model agrees with the cross-fade: weight 0
+
+    weights = [lean.test_weight(sequence[0], sequence[1], first_test),
+               lean.test_weight(sequence[1], sequence[2], first_test)]
+    weights += [lean.test_weight(a, b, as_the_cross_fade) for a, b in zip(sequence[2:], sequence[3:])]
+    assert weights[0] == 0.0
+    assert weights[1] == pytest.approx(first)
+    assert weights[2] == pytest.approx(0.7 * first)  # one test that says otherwise moves the mean by its share
+    assert 0.49 * first < 0.5 and weights[3] == 0.0
 
 
 def test_a_pair_seen_again_reuses_its_weight_and_a_broken_chain_starts_again():
