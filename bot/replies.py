@@ -110,6 +110,8 @@ def queued_text(position: int | None) -> str:
 
 
 def progress_text(progress: Progress | None) -> str:
+    if progress is not None and progress.stage == "adapting":
+        return _("Adapting the model to this clip… {percent}%").format(percent=int(progress.fraction * 100))
     if progress is None or progress.frames_done == 0:
         return _("Smoothing… {percent}%").format(percent=0)
     percent = int(progress.fraction * 100)

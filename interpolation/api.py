@@ -96,6 +96,7 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
             "the result would have {frames} frames (limit {limit}); ask for a lower frame rate or a shorter clip",
             frames=schedule.frame_count, limit=options.limits.max_output_frames)
 
+    interpolator = adapted_model(interpolator, options, info.path, source, notes, progress, cancelled)
     destination.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".smoothbot-", dir=destination.parent))
     try:
@@ -118,6 +119,39 @@ def run(input_path: Path | str, output_path: Path | str, options: Options | None
         compare=options.compare, codec=video_format.codec if video_format else None,
         container=video_format.container if video_format else None,
     )
+
+
+def adapted_model(model: FrameInterpolator, options: Options, path: Path, source: SourceTimeline, notes: list[str],
+                  progress: ProgressCallback | None, cancelled: CancelCheck | None) -> FrameInterpolator:
+    """In best mode, RIFE fine-tuned on this clip where that helps on its held-out frames (a note says so
+    whenever it ran), else ``model``; progress reports the training steps as stage "adapting"."""
+    if options.quality != "best" or not options.adapt or model.name != "rife":
+        return model
+    from .models import adapt as tta
+    from .models.rife import RifeInterpolator, internal_scale
+
+    settings = tta.SETTINGS
+    starts = tta.chosen_starts(tta.usable_starts(source.duplicate, source.cut_before), settings.triplets)
+    if not isinstance(model, RifeInterpolator) or len(starts) < settings.min_triplets:
+        return model  # too short to teach anything
+    started = time.monotonic()
+
+    def step_done(done: int, total: int) -> None:
+        if progress is not None:
+            progress(Progress(done, total, time.monotonic() - started, stage="adapting"))
+
+    step_done(0, settings.steps)
+    frames = upright_frames(path, source)
+    try:
+        triplets = tta.collect_triplets(frames, starts, settings.seed)
+    finally:
+        frames.close()  # stops the decoder after the last triplet
+    scale = model.scale or internal_scale(source.height, source.width, model.quality)
+    adaptation = tta.adapt(model, triplets, scale, settings, step_done, cancelled)
+    if adaptation is None:
+        return model
+    notes.append(adaptation.note)
+    return adaptation.model if adaptation.kept else model
 
 
 def video_format_for(output: Path, kind: OutputKind, options: Options) -> VideoFormat | None:

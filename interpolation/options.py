@@ -84,6 +84,9 @@ class Options:
     model: str = "rife"
     #: "fast" (one pass) or "best" (RIFE averages four views of each pair: ~4× the time, sharper).
     quality: str = "fast"
+    #: With ``quality="best"`` and RIFE: first fine-tune a copy of the network on the clip's own frames
+    #: (:mod:`interpolation.models.adapt`), kept only where it beats the published weights on held-out frames.
+    adapt: bool = True
     weights: Path | None = None
     device: str | None = None
     #: Size budget for the final file; fps/scale/bitrate/colours shrink until it fits.
@@ -171,6 +174,8 @@ class Progress:
     frames_done: int
     frames_total: int
     elapsed_s: float
+    #: "smoothing" (frames_* count output frames) or "adapting" (they count training steps, best mode).
+    stage: str = "smoothing"
 
     @property
     def fraction(self) -> float:
