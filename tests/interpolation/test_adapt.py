@@ -145,3 +145,10 @@ def test_a_clip_too_short_to_teach_anything_is_smoothed_without_adapting(tmp_pat
     result = api.run(clip(tmp_path, 8), tmp_path / "out.mp4", Options(quality="best"), progress=seen.append)
     assert not any(p.stage == "adapting" for p in seen)
     assert not any("adapt" in note for note in result.notes)
+
+
+def test_the_status_says_adapting_while_the_model_adapts():
+    from bot.replies import progress_text
+
+    assert progress_text(Progress(1, 4, 2.0, stage="adapting")) == "Adapting the model to this clip… 25%"
+    assert progress_text(Progress(1, 4, 2.0)).startswith("Smoothing… 25%")
