@@ -178,11 +178,12 @@ class ChatService:
         if not result.created:
             if result.job.input_path != reference:
                 await self.discard_input(reference)
-            return Accepted(result.job.id, await self.queue.position(result.job.id), new=False)
-        position = await self.queue.position(result.job.id)  # before the worker is woken and claims it
+            return Accepted(result.job.id, result.position, new=False)
+        # The place read in the enqueue's transaction: the enqueue itself wakes a worker, which may
+        # claim the job before a second read could see it waiting.
         if self.on_enqueued is not None:
             self.on_enqueued()
-        return Accepted(result.job.id, position, new=True)
+        return Accepted(result.job.id, result.position, new=True)
 
     async def store_input(self, downloaded: Path) -> str:
         """The reference to put on the job: a key in the file store (the local copy is then removed;

@@ -104,6 +104,9 @@ class Job:
 class EnqueueResult:
     job: Job
     created: bool  # False: this platform message was enqueued before, ``job`` is that job
+    #: The job's place among the waiting jobs, read in the enqueue's own transaction (before any
+    #: worker can claim it); None when it is no longer waiting (a re-delivered message's finished job).
+    position: int | None = None
 
 
 @dataclass(frozen=True)

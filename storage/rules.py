@@ -348,7 +348,8 @@ class SqlJobQueue(JobQueue):
             # The common case in one statement: a new message from a user under the cap.
             inserted = await fetch_one(conn, self._sql.insert_under_cap, {**row, "cap": cap, "now": self._now()})
             if inserted is not None:
-                return EnqueueResult(Job.from_row(inserted), created=True)
+                job = Job.from_row(inserted)
+                return EnqueueResult(job, created=True, position=await self._position_in(conn, job.id))
             existing = await fetch_one(
                 conn,
                 "SELECT * FROM jobs WHERE platform = :platform AND chat_id = :chat_id AND message_id = :message_id",
@@ -357,7 +358,9 @@ class SqlJobQueue(JobQueue):
             if existing is not None:
                 # A re-delivered message (answered even at the cap), or our own insert whose COMMIT
                 # answer was lost and that the dialect ran again: the token tells them apart.
-                return EnqueueResult(Job.from_row(existing), created=existing["enqueue_token"] == row["enqueue_token"])
+                job = Job.from_row(existing)
+                return EnqueueResult(job, created=existing["enqueue_token"] == row["enqueue_token"],
+                                     position=await self._position_in(conn, job.id))
             (count,) = await fetch_one(conn, _QUEUED_FOR_USER, row)
             raise QueueFullError(count, cap)
 
@@ -446,8 +449,14 @@ class SqlJobQueue(JobQueue):
     async def position(self, job_id: int) -> int | None:
         return (await self.positions()).get(job_id)
 
+    async def _position_in(self, conn: Connection, job_id: int) -> int | None:
+        return (await self._positions_in(conn)).get(job_id)
+
     async def positions(self) -> dict[int, int]:
-        rows = await self._dialect.read(lambda conn: conn.fetch(_WAITING, {"now": self._now()}))
+        return await self._dialect.read(self._positions_in)
+
+    async def _positions_in(self, conn: Connection) -> dict[int, int]:
+        rows = await conn.fetch(_WAITING, {"now": self._now()})
         return {job_id: place for place, job_id in enumerate(fair_order(rows), start=1)}
 
     async def get(self, job_id: int) -> Job | None:

@@ -105,3 +105,21 @@ async def test_nonsense_settings_are_refused_before_opening(db_path, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):  # before any connection is tried
         open_queue("postgresql://nobody@127.0.0.1:1/nothing", **bad)
     assert QueueConfig().heartbeat_interval == QueueConfig().lease_seconds / 3
+
+
+async def test_enqueue_tells_the_place_the_job_took_even_if_a_worker_claims_it_at_once(queue):
+    """The place is read in the enqueue's own transaction: a worker woken by the enqueue may claim
+    the job before anyone could ask ``position`` (the "Queued — position 1" answer still holds)."""
+    first = await queue.enqueue("telegram", 1, 7, 1, "/in/a", {})
+    second = await queue.enqueue("telegram", 2, 8, 1, "/in/b", {})
+    assert (first.position, second.position) == (1, 2)
+
+    claim = await queue.claim("worker-a")
+    assert claim is not None and claim.job.id == first.job.id
+    assert await queue.position(first.job.id) is None  # what a second read would have said
+    assert first.position == 1
+
+    again = await queue.enqueue("telegram", 2, 8, 1, "/in/b-again", {})
+    assert not again.created and again.position == 1  # the re-delivered message: its job's place now
+    claimed = await queue.enqueue("telegram", 1, 7, 1, "/in/a-again", {})
+    assert not claimed.created and claimed.position is None  # running: no longer waiting
