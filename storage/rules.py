@@ -411,34 +411,19 @@ class SqlJobQueue(JobQueue):
             job = Job.from_row(row)
             params = {"id": job.id, "now": self._now()}
             if job.state is JobState.QUEUED:
-                updated = await fetch_one(
-                    conn,
-                    "UPDATE jobs SET state = 'cancelled', finished_at = :now, updated_at = :now, "
-                    f"change_seq = {self._sql.stamp} WHERE id = :id RETURNING *",
-                    params,
-                )
-                return CancelOutcome(CancelStatus.CANCELLED, Job.from_row(updated))
+                updated = await self._change_job(conn, "state = 'cancelled', finished_at = :now", params)
+                return CancelOutcome(CancelStatus.CANCELLED, updated)
             if job.state is JobState.RUNNING:
                 if job.cancel_requested:
                     return CancelOutcome(CancelStatus.ALREADY_STOPPING, job)
-                updated = await fetch_one(
-                    conn,
-                    "UPDATE jobs SET cancel_requested = TRUE, updated_at = :now, "
-                    f"change_seq = {self._sql.stamp} WHERE id = :id RETURNING *",
-                    params,
-                )
-                return CancelOutcome(CancelStatus.STOPPING, Job.from_row(updated))
+                updated = await self._change_job(conn, "cancel_requested = TRUE", params)
+                return CancelOutcome(CancelStatus.STOPPING, updated)
             if job.state is JobState.DONE and not job.delivered and job.result_path is not None:
                 # Made but not sent yet: a front-end re-reads the job before each send and stops.
                 if job.cancel_requested:
                     return CancelOutcome(CancelStatus.ALREADY_STOPPING, job)
-                updated = await fetch_one(
-                    conn,
-                    "UPDATE jobs SET state = 'cancelled', cancel_requested = TRUE, updated_at = :now, "
-                    f"change_seq = {self._sql.stamp} WHERE id = :id RETURNING *",
-                    params,
-                )
-                return CancelOutcome(CancelStatus.STOPPING, Job.from_row(updated))
+                updated = await self._change_job(conn, "state = 'cancelled', cancel_requested = TRUE", params)
+                return CancelOutcome(CancelStatus.STOPPING, updated)
             return CancelOutcome(CancelStatus.FINISHED, job)
 
         outcome = await self._dialect.write(body)
@@ -976,6 +961,11 @@ class SqlJobQueue(JobQueue):
                 report.cancelled,
             )
         return report
+
+    async def _change_job(self, conn: Connection, assignments: str, params: dict[str, Any]) -> Job:
+        """UPDATE the job ``params["id"]`` in the open transaction as a change-feed change."""
+        sql = f"UPDATE jobs SET {assignments}, updated_at = :now, change_seq = {self._sql.stamp} WHERE id = :id RETURNING *"
+        return Job.from_row(await fetch_one(conn, sql, params))
 
     async def _update_claimed(self, claim: Claim, assignments: str, params: dict[str, Any]) -> Job:
         """UPDATE the claimed job (a change-feed change) if the claim still holds; else LeaseLostError."""
