@@ -59,6 +59,24 @@ def test_mixed_takes_the_cross_fade_at_each_moment_by_its_weight():
     assert np.all(mixed(a, b, model, [0.5], [0.5])[0] == 55)  # half of 10, half of 100
 
 
+def test_the_warp_check_decides_only_where_no_self_test_has_spoken_yet():
+    """The first pair of a chain follows the warp check; once a self-test has run, its running mean
+    alone decides (the warp check's single-pair leans went against the clip's own known frames)."""
+    sequence = frames(4)
+    unmoved = [(sequence[0].astype(np.float32), sequence[1].astype(np.float32))]  # warps that explain nothing
+    model = [np.full_like(sequence[0], 7)]
+    lean = Lean(Confidence(test_every=8))
+    first = lean.apply(sequence[0], sequence[1], model, [0.5], unmoved, CountingPredict())[0]
+    assert np.array_equal(first, mixed(sequence[0], sequence[1], model, [0.5], [1.0])[0])  # the cross-fade
+
+    def exact(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        return sequence[1]  # the model predicts the known frame exactly: weight 0
+
+    unmoved = [(sequence[1].astype(np.float32), sequence[2].astype(np.float32))]
+    second = lean.apply(sequence[1], sequence[2], model, [0.5], unmoved, exact)[0]
+    assert second is model[0]  # the self-test says the model: the warps do not lean it
+
+
 class CountingPredict:
     """A stand-in model midpoint that makes the cross-fade win every self-test by a known weight."""
 
@@ -74,7 +92,7 @@ def test_a_chain_of_pairs_is_tested_every_few_pairs_and_the_first_pair_is_the_mo
     sequence = frames(12)
     lean, predict = Lean(Confidence(test_every=4)), CountingPredict()
     weights = [lean.test_weight(a, b, predict) for a, b in zip(sequence, sequence[1:])]
-    assert weights[0] == 0.0  # no known frame before the first pair
+    assert weights[0] is None  # no known frame before the first pair
     # The second pair tests on (0, 1, 2); then every fourth pair; the pairs between keep the mean.
     assert len(predict.calls) == 3
     assert predict.calls[0] == (int(sequence[0][0, 0, 0]), int(sequence[2][0, 0, 0]))
@@ -97,7 +115,7 @@ def test_the_running_mean_of_the_tests_decides_not_one_test():
     weights = [lean.test_weight(sequence[0], sequence[1], first_test),
                lean.test_weight(sequence[1], sequence[2], first_test)]
     weights += [lean.test_weight(a, b, as_the_cross_fade) for a, b in zip(sequence[2:], sequence[3:])]
-    assert weights[0] == 0.0
+    assert weights[0] is None
     assert weights[1] == pytest.approx(first)
     assert weights[2] == pytest.approx(0.7 * first)  # one test that says otherwise moves the mean by its share
     assert 0.49 * first < 0.5 and weights[3] == 0.0
@@ -111,7 +129,7 @@ def test_a_pair_seen_again_reuses_its_weight_and_a_broken_chain_starts_again():
     assert tested > 0.0 and len(predict.calls) == 1
     assert lean.test_weight(sequence[1], sequence[2], predict) == tested and len(predict.calls) == 1
     # A pair that does not follow one seen (a scene cut, a new clip): the model again, then a new test.
-    assert lean.test_weight(sequence[4], sequence[5], predict) == 0.0 and len(predict.calls) == 1
+    assert lean.test_weight(sequence[4], sequence[5], predict) is None and len(predict.calls) == 1
     assert lean.test_weight(sequence[5], sequence[6], predict) > 0.0 and len(predict.calls) == 2
 
 
