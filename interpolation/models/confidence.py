@@ -37,6 +37,8 @@ from .base import Frame
 
 #: The model's own midpoint of two frames, without any lean (what the self-test compares).
 Predict = Callable[[Frame, Frame], Frame]
+#: Per moment, both frames of a pair warped there by the model (what :func:`pair_lean` reads).
+Warps = Callable[[], list[tuple[np.ndarray, np.ndarray]]]
 #: Pairs remembered to find the one before a new pair (two lanes at once, a few chunks each).
 REMEMBERED_PAIRS = 8
 
@@ -170,12 +172,13 @@ class Lean:
         return entry.weight
 
     def apply(self, frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float],
-              warps: list[tuple[np.ndarray, np.ndarray]], predict: Predict) -> list[Frame]:
+              warps: Warps, predict: Predict) -> list[Frame]:
         """The model's ``middles`` at ``times`` leaned toward the cross-fade; ``warps``: per time, frame
-        0 and frame 1 warped there by the model (float32 ``(H, W, 3)``, 8-bit levels)."""
+        0 and frame 1 warped there by the model (float32 ``(H, W, 3)``, 8-bit levels), called only
+        where no self-test has spoken yet (a warp of both full-size frames is not free)."""
         tested = self.test_weight(frame0, frame1, predict)
         if tested is not None:
             return mixed(frame0, frame1, middles, times, [tested] * len(middles))
         first, second = frame0.astype(np.float32), frame1.astype(np.float32)
-        weights = [pair_lean(first, second, warped0, warped1, self.settings) for warped0, warped1 in warps]
+        weights = [pair_lean(first, second, warped0, warped1, self.settings) for warped0, warped1 in warps()]
         return mixed(frame0, frame1, middles, times, weights)

@@ -631,7 +631,9 @@ class RifeInterpolator(FrameInterpolator):
             flows: list[torch.Tensor] | None = [] if self.lean is not None else None
             frames = self.network_frames(frame0, frame1, moments, scale, flows)
             if self.lean is not None and flows:
-                frames = self.lean.apply(frame0, frame1, frames, moments, self.warped_pictures(frame0, frame1, flows[0]),
+                flow = flows[0]
+                frames = self.lean.apply(frame0, frame1, frames, moments,
+                                         lambda: self.warped_pictures(frame0, frame1, flow),
                                          lambda before, after: self.network_frames(before, after, [0.5], scale)[0])
             results.extend(frames)
         return results

@@ -66,15 +66,21 @@ def test_the_warp_check_decides_only_where_no_self_test_has_spoken_yet():
     unmoved = [(sequence[0].astype(np.float32), sequence[1].astype(np.float32))]  # warps that explain nothing
     model = [np.full_like(sequence[0], 7)]
     lean = Lean(Confidence(test_every=8))
-    first = lean.apply(sequence[0], sequence[1], model, [0.5], unmoved, CountingPredict())[0]
+    first = lean.apply(sequence[0], sequence[1], model, [0.5], lambda: unmoved, CountingPredict())[0]
     assert np.array_equal(first, mixed(sequence[0], sequence[1], model, [0.5], [1.0])[0])  # the cross-fade
 
     def exact(before: np.ndarray, after: np.ndarray) -> np.ndarray:
         return sequence[1]  # the model predicts the known frame exactly: weight 0
 
-    unmoved = [(sequence[1].astype(np.float32), sequence[2].astype(np.float32))]
-    second = lean.apply(sequence[1], sequence[2], model, [0.5], unmoved, exact)[0]
-    assert second is model[0]  # the self-test says the model: the warps do not lean it
+    warped: list[int] = []
+
+    def unmoved_again() -> list[tuple[np.ndarray, np.ndarray]]:
+        warped.append(1)
+        return [(sequence[1].astype(np.float32), sequence[2].astype(np.float32))]
+
+    second = lean.apply(sequence[1], sequence[2], model, [0.5], unmoved_again, exact)[0]
+    assert second is model[0]  # the self-test says the model: the warps do not lean it …
+    assert not warped  # … and are not even computed
 
 
 class CountingPredict:
