@@ -354,7 +354,7 @@ def summary_lines(results: BenchResults) -> list[str]:
         lines.append(f"- Memory: peak RSS of a 60 s clip is × {worst:.3f} that of a 10 s clip "
                      f"({'flat' if worst <= FLAT_TOLERANCE else 'NOT flat'}).")
     for section in results.sections:
-        lines += section.summary
+        lines += [line if line.startswith("- ") else f"- {line}" for line in section.summary]
     if results.intake:
         busiest = max(results.intake, key=lambda r: r.senders)
         lines.append(f"- Bot: with {busiest.senders} users sending at once, median {busiest.median_s * 1000:.0f} ms and "

@@ -86,6 +86,14 @@ def test_breakdown_table_and_summary():
     assert "## Where a run's time goes" in report.render_markdown(results, [])
 
 
+def test_a_sections_summary_lines_are_bullets_of_the_summary():
+    results = report.BenchResults(mode="quick", command="test", machine=describe(REPO),
+                                  sections=[report.Section("cuts", "Cuts", summary=["Cut detection: recall 0.82",
+                                                                                   "- already a bullet"])])
+    summary = report.summary_lines(results)
+    assert "- Cut detection: recall 0.82" in summary and "- already a bullet" in summary
+
+
 def test_the_model_that_ran_is_read_from_the_reply():
     transcript = "you: [video: clip.mp4] /fps 60\nbot: Queued\n[video: out/job-1.mp4]\n30 → 60 fps, 10.0 s, optical flow\n"
     assert endtoend.model_in_caption(transcript) == "flow"
