@@ -20,7 +20,7 @@ from .cases import Case
 from .endtoend import EndToEndRow
 from .machine import Machine
 from .memory import FLAT_TOLERANCE, MemoryResults
-from .pipeline import OverheadRow
+from .pipeline import ALONE_REPEATS, OverheadRow
 from .quality import PSNR_CEILING_DB, Score, psnr, sample_truth
 from .speed import RIFE_MODES, SpeedResults, SpeedRow
 
@@ -256,14 +256,20 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
     """Where a whole run's time goes, against the model alone on the same frames."""
     body = []
     for r in rows:
-        alone = r.alone_s
+        alone, spread = r.alone_s, r.overhead_range
+        alone_text = "–" if not alone else f"{alone:.1f}"
+        if alone and r.alone_range_ms:
+            alone_text += " ({:.1f}–{:.1f})".format(*(ms * r.interpolated / 1000 for ms in r.alone_range_ms))
+        overhead_text = "–" if r.overhead is None else f"{100 * r.overhead:+.0f} %"
+        if r.overhead is not None and spread:
+            overhead_text += f" ({100 * spread[0]:+.0f} … {100 * spread[1]:+.0f} %)"
         body.append([
-            f"{r.flow} ({r.encoder})", r.model, f"{r.cli_wall_s:.1f}", f"{alone:.1f}" if alone else "–",
-            f"{100 * r.overhead:+.0f} %" if r.overhead is not None else "–",
+            f"{r.flow} ({r.encoder})", r.model, f"{r.cli_wall_s:.1f}", alone_text, overhead_text,
             f"{r.startup_s:.1f}", f"{r.probe_scan_s:.1f}", f"{r.load_s:.1f} ({r.load_exposed_s:.1f})",
             f"{r.render_s:.1f}", f"{r.model_s:.1f}", f"{r.render_s - r.model_s:.1f}",
             f"{r.model_cpu_s:.1f}", f"{r.process_cpu_s - r.model_cpu_s:.1f}", f"{r.children_cpu_s:.1f}"])
-    return markdown_table(["run (encoder)", "model that ran", "wall s", "model alone s", "on top of the model",
+    return markdown_table(["run (encoder)", "model that ran", "wall s", "model alone s (median; range)",
+                           "on top of the model (range)",
                            "start-up + queue + reply s", "probe + scan s", "model build s (not hidden)",
                            "render s", "model busy s", "render outside model s", "CPU s: model lanes",
                            "CPU s: rest of the process", "CPU s: ffmpeg"], body)
@@ -346,9 +352,12 @@ def summary_lines(results: BenchResults) -> list[str]:
                              f"({SGEMM_QUALIFIER}; {ratio_text(lane.speedup)} one pair at a time).")
     for row in results.breakdown:
         if row.overhead is not None:
+            spread = row.overhead_range
+            within = "" if not spread else f", {100 * spread[0]:+.0f} … {100 * spread[1]:+.0f} % over its timings"
             lines.append(f"- Overhead: the {row.flow.lower()} flow ({row.encoder}) took {row.cli_wall_s:.1f} s for a "
                          f"{row.clip} fps clip, {100 * row.overhead:+.0f} % on top of the model alone "
-                         f"({row.alone_s:.1f} s for the same {row.interpolated} frames in its lanes; goal ≤ +10 %).")
+                         f"({row.alone_s:.1f} s for the same {row.interpolated} frames in its lanes{within}; "
+                         f"goal ≤ +10 %).")
     if results.memory is not None and results.memory.growth:
         worst = max(results.memory.growth.values())
         lines.append(f"- Memory: peak RSS of a 60 s clip is × {worst:.3f} that of a 10 s clip "
@@ -451,7 +460,8 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
                 "the same clip, each a fresh process timed inside itself (`bench/pipeline.py`). The model runs in "
                 "its lanes exactly as in production (two pairs at once on a CPU); *model busy* is the wall time "
                 "in which at least one lane ran. *Model alone* is the same model, after the run, on the clip's "
-                "first pairs in its lanes with nothing else running, times the run's interpolated frames: the "
+                "first pairs in its lanes with nothing else running, times the run's interpolated frames "
+                f"(timed {ALONE_REPEATS} times: the median, the fastest and slowest in brackets): the "
                 "wall time over it is the pipeline's overhead (goal ≤ 10 %). The model build runs beside the "
                 "probe and scan; only the part they did not hide (in brackets) delays the run. CPU seconds: the "
                 "model's lane threads, the rest of the Python process (start-up, scan, decode, planning), and "

@@ -76,6 +76,16 @@ def test_the_split_subtracts_only_the_unhidden_model_build():
     assert row(alone_ms_per_frame=None).overhead is None
 
 
+def test_the_overhead_comes_with_its_range_over_the_model_alone_timings():
+    r = row(alone_range_ms=(180.0, 220.0))  # median 200 ms: 60 s; fastest 54 s, slowest 66 s
+    low, high = r.overhead_range
+    assert low == pytest.approx(66.0 / 66.0 - 1) and high == pytest.approx(66.0 / 54.0 - 1)
+    assert "60.0 (54.0–66.0) | +10 % (+0 … +22 %)" in report.breakdown_table([r])
+    results = report.BenchResults(mode="quick", command="test", machine=describe(REPO), breakdown=[r])
+    assert "+0 … +22 % over its timings" in "\n".join(report.summary_lines(results))
+    assert row().overhead_range is None
+
+
 def test_breakdown_table_and_summary():
     results = report.BenchResults(mode="quick", command="test", machine=describe(REPO), breakdown=[row()])
     table = report.breakdown_table(results.breakdown)
@@ -128,3 +138,9 @@ def test_quality_spread_shows_the_per_frame_range():
                                   method_order=["blend"])
     low, high = min(scores[0].psnr_per_frame), max(scores[0].psnr_per_frame)
     assert f"| {case.name} | {low:.2f}–{high:.2f} (2) |" in report.spread_table(results, case.kind)
+
+
+def test_the_model_alone_is_timed_once_per_repeat(tmp_path: Path):
+    clip = make_testsrc(tmp_path / "clip.mp4", fps="10", seconds=1)
+    timings = pipeline.model_alone_ms(BlendInterpolator(), clip, pairs=6, repeats=3)
+    assert len(timings) == 3 and all(ms > 0 for ms in timings)
