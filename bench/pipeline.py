@@ -8,8 +8,8 @@ every call of the model, which runs in its lanes as always (two pairs at once on
 in which at least one lane was busy is the model's). CPU seconds of the process's threads, of the
 model's lanes and of the ffmpeg children (encoder, audio) say who took the cores. After the run the
 same model times the clip's first pairs alone, in its lanes (:data:`ALONE_REPEATS` times: the median,
-and the range beside it): the run's wall time over that is the overhead on top of the model. Measuring all of it in one run keeps the split consistent on a shared,
-noisy CPU.
+and the range beside it): the run's wall time over that is the overhead on top of the model.
+Measuring all of it in one run keeps the split consistent on a shared, noisy CPU.
 
     python -m bench.pipeline child REPORT.json CLI|chat ALONE_PAIRS ARGS...   # (used by the benchmark)
 """
