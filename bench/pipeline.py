@@ -151,7 +151,16 @@ class OverheadRow:
     @property
     def alone_s(self) -> float | None:
         """What the model alone needs for this run's interpolated frames."""
-        return None if self.alone_ms_per_frame is None else self.alone_ms_per_frame * self.interpolated / 1000
+        return None if self.alone_ms_per_frame is None else self._for_the_run(self.alone_ms_per_frame)
+
+    @property
+    def alone_range_s(self) -> tuple[float, float] | None:
+        """:attr:`alone_s` at the fastest and the slowest timing of the model alone."""
+        return None if not self.alone_range_ms else (self._for_the_run(self.alone_range_ms[0]),
+                                                     self._for_the_run(self.alone_range_ms[1]))
+
+    def _for_the_run(self, ms_per_frame: float) -> float:
+        return ms_per_frame * self.interpolated / 1000
 
     @property
     def overhead(self) -> float | None:
@@ -162,11 +171,11 @@ class OverheadRow:
     @property
     def overhead_range(self) -> tuple[float, float] | None:
         """:attr:`overhead` against the slowest and the fastest timing of the model alone."""
-        if not self.alone_range_ms or min(self.alone_range_ms) <= 0:
+        spread = self.alone_range_s
+        if not spread or min(spread) <= 0:
             return None
-        fastest, slowest = self.alone_range_ms
-        return (self.cli_wall_s / (slowest * self.interpolated / 1000) - 1,
-                self.cli_wall_s / (fastest * self.interpolated / 1000) - 1)
+        fastest, slowest = spread
+        return self.cli_wall_s / slowest - 1, self.cli_wall_s / fastest - 1
 
 
 def make_clip(path: Path, width: int, height: int, fps: int, seconds: float) -> Path:

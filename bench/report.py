@@ -252,17 +252,22 @@ def overhead_table(rows: Sequence[OverheadRow]) -> str:
                            "engine outside model s", "model share of the run"], body)
 
 
+def percent_range(shares: tuple[float, float]) -> str:
+    """Two shares as signed percentages, e.g. "-4 … +21 %"."""
+    return f"{100 * shares[0]:+.0f} … {100 * shares[1]:+.0f} %"
+
+
 def breakdown_table(rows: Sequence[OverheadRow]) -> str:
     """Where a whole run's time goes, against the model alone on the same frames."""
     body = []
     for r in rows:
-        alone, spread = r.alone_s, r.overhead_range
+        alone, alone_spread, spread = r.alone_s, r.alone_range_s, r.overhead_range
         alone_text = "–" if not alone else f"{alone:.1f}"
-        if alone and r.alone_range_ms:
-            alone_text += " ({:.1f}–{:.1f})".format(*(ms * r.interpolated / 1000 for ms in r.alone_range_ms))
+        if alone and alone_spread:
+            alone_text += " ({:.1f}–{:.1f})".format(*alone_spread)
         overhead_text = "–" if r.overhead is None else f"{100 * r.overhead:+.0f} %"
         if r.overhead is not None and spread:
-            overhead_text += f" ({100 * spread[0]:+.0f} … {100 * spread[1]:+.0f} %)"
+            overhead_text += f" ({percent_range(spread)})"
         body.append([
             f"{r.flow} ({r.encoder})", r.model, f"{r.cli_wall_s:.1f}", alone_text, overhead_text,
             f"{r.startup_s:.1f}", f"{r.probe_scan_s:.1f}", f"{r.load_s:.1f} ({r.load_exposed_s:.1f})",
@@ -353,7 +358,7 @@ def summary_lines(results: BenchResults) -> list[str]:
     for row in results.breakdown:
         if row.overhead is not None:
             spread = row.overhead_range
-            within = "" if not spread else f", {100 * spread[0]:+.0f} … {100 * spread[1]:+.0f} % over its timings"
+            within = "" if not spread else f", {percent_range(spread)} over its timings"
             lines.append(f"- Overhead: the {row.flow.lower()} flow ({row.encoder}) took {row.cli_wall_s:.1f} s for a "
                          f"{row.clip} fps clip, {100 * row.overhead:+.0f} % on top of the model alone "
                          f"({row.alone_s:.1f} s for the same {row.interpolated} frames in its lanes{within}; "
