@@ -91,13 +91,13 @@ RIFE_MODES: tuple[ModelEntry, ...] = (
                "Practical-RIFE's published forward, eager fp32 (the reference implementation)", count_flops=True),
     ModelEntry("rife", rife_factory, "the engine's forward: same arithmetic reordered, frames prepared once, "
                "fused oneDNN convolutions (channels-last, packed weights), deconvolutions as 2×2 phase convolutions, "
-               "compiled warp kernels, convolutions in bfloat16 on a CPU with AMX (float32 elsewhere), warps and "
+               "compiled warp kernels, convolutions in bfloat16 on a CPU with AMX or AVX-512 BF16 (float32 elsewhere), warps and "
                "flows fp32, zero padding and blocks on the whole padded frame as published; "
                "then the default's lean toward the cross-fade (interpolation/models/confidence.py), so its "
                "output differs from the reference's where the lean acts",
                reference="rife-reference"),
     ModelEntry("rife-fp32", rife_fp32_factory, "the engine's forward with its convolutions forced to float32 "
-               "(--quality fast, SMOOTHBOT_RIFE_PRECISION=fp32): the same as rife where the CPU has no AMX",
+               "(--quality fast, SMOOTHBOT_RIFE_PRECISION=fp32): the same as rife where the CPU has neither AMX nor AVX-512 BF16",
                reference="rife-reference"),
     ModelEntry("rife-best", rife_best_factory, "quality mode --quality best: plain, reversed and mirrored views "
                "averaged (4 passes; its output differs from the reference's on purpose)", reference="rife-reference"),

@@ -505,31 +505,35 @@ def reduced_precision(device: torch.device) -> contextlib.AbstractContextManager
     return contextlib.nullcontext()
 
 
-#: ``auto``: bfloat16 convolutions on a CPU with AMX tiles, float32 elsewhere; ``fp32`` / ``bf16`` force one.
+#: ``auto``: bfloat16 convolutions on a CPU with bfloat16 instructions (AMX tiles or AVX-512 BF16),
+#: float32 elsewhere; ``fp32`` / ``bf16`` force one.
 PRECISIONS = ("auto", "fp32", "bf16")
 #: Overrides the model's ``precision`` argument's default (``auto``), e.g. for A/B measurements.
 PRECISION_ENV = "SMOOTHBOT_RIFE_PRECISION"
 
 
-def has_amx() -> bool:
-    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later), which run oneDNN's bfloat16
-    convolutions 5–8× faster than float32 ones (bench/REPORT.md, "RIFE speed modes")."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe is not None and probe())
+def has_bfloat16_convolutions() -> bool:
+    """Whether this CPU has instructions that run oneDNN's bfloat16 convolutions faster than float32
+    ones: AMX tiles (Intel Sapphire Rapids and later) or AVX-512 BF16 (AMD Zen 4 and later, Intel
+    Cooper Lake)."""
+    probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
+    return any(probe is not None and probe() for probe in probes)
 
 
 def conv_dtype(device: torch.device, precision: str) -> torch.dtype:
     """The dtype RIFE's convolutions run in (:meth:`IFNet.use_precision`).
 
-    ``auto`` takes bfloat16 only on a CPU with AMX: there the convolutions, which were 90 % of a forward
-    pass, run 5–8× faster, and the frames score within 0.01 dB of float32's on the bench's real clips.
-    With AVX-512 BF16 but no AMX (checked here with ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) oneDNN's
-    bfloat16 convolutions were 0.5–0.7× as fast as float32's, and a forward pass 9× slower: float32 there.
-    Other devices keep float32 weights (CUDA: :func:`reduced_precision`'s autocast).
+    ``auto`` takes bfloat16 on a CPU with bfloat16 instructions. With AMX the convolutions, which were
+    90 % of a forward pass, ran 5–8× faster (2026-12-03). On an AMD EPYC with AVX-512 BF16 and no AMX
+    (2026-12-04, 2 threads) a forward pass took 0.63–0.81× of float32's at 176×144–1280×720, and the
+    tuning clips' frames scored within ±0.01 dB of float32's (±0.05 dB per frame). An earlier check
+    that only capped an AMX CPU's oneDNN at that ISA (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) had
+    found it slower: the real CPU decides. Other devices keep float32 weights (CUDA:
+    :func:`reduced_precision`'s autocast).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"RIFE precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if device.type != "cpu" or precision == "fp32" or (precision == "auto" and not has_amx()):
+    if device.type != "cpu" or precision == "fp32" or (precision == "auto" and not has_bfloat16_convolutions()):
         return torch.float32
     return torch.bfloat16
 

@@ -23,7 +23,7 @@ from tests.media import make_testsrc, read_video, textured
 @pytest.fixture(scope="module")
 def rife() -> RifeInterpolator:
     """float32 throughout, so the comparisons with the published forward are exact to rounding (the
-    bfloat16 convolutions that ``auto`` picks on an AMX CPU have their own tests)."""
+    bfloat16 convolutions that ``auto`` picks on a CPU with bfloat16 instructions have their own tests)."""
     return RifeInterpolator(device="cpu", precision="fp32")
 
 
@@ -347,13 +347,15 @@ def test_the_encoder_and_the_blocks_give_their_published_outputs_as_phases(rife:
         torch.testing.assert_close(block(x, LAST_BLOCK_OUTPUTS), published[:, :LAST_BLOCK_OUTPUTS], rtol=1e-4, atol=1e-4)
 
 
-def test_auto_precision_takes_bfloat16_convolutions_only_on_an_amx_cpu(monkeypatch: pytest.MonkeyPatch):
+def test_auto_precision_takes_bfloat16_convolutions_only_on_a_cpu_with_bfloat16_instructions(
+        monkeypatch: pytest.MonkeyPatch):
     from interpolation.models import rife as rife_module
 
     cpu = torch.device("cpu")
-    for amx in (True, False):
-        monkeypatch.setattr(rife_module, "has_amx", lambda amx=amx: amx)
-        assert rife_module.conv_dtype(cpu, "auto") == (torch.bfloat16 if amx else torch.float32)
+    for amx, avx512_bf16 in ((True, True), (False, True), (True, False), (False, False)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda bf16=avx512_bf16: bf16, raising=False)
+        assert rife_module.conv_dtype(cpu, "auto") == (torch.bfloat16 if amx or avx512_bf16 else torch.float32)
         assert rife_module.conv_dtype(cpu, "fp32") == torch.float32
         assert rife_module.conv_dtype(cpu, "bf16") == torch.bfloat16
         assert rife_module.conv_dtype(torch.device("cuda"), "bf16") == torch.float32  # CUDA: fp16 autocast instead
