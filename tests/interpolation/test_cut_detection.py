@@ -14,6 +14,7 @@ from interpolation.analysis import scan
 from interpolation.api import run
 from interpolation.models import weights
 from interpolation.options import Limits, Options, SceneSettings
+from interpolation.shots import find_cuts
 from interpolation.probe import probe
 from tests.interpolation.test_scene_cuts import RecordingBlend
 from tests.media import read_video, write_frames
@@ -97,3 +98,32 @@ def test_nothing_is_morphed_across_a_cut_of_matched_colours(tmp_path):
         assert (inputs[cut - 1].tobytes(), inputs[cut].tobytes()) not in pairs  # held/copied, never morphed
     assert (inputs[1].tobytes(), inputs[2].tobytes()) in pairs  # within a shot the model runs
     assert len(pairs) == len(inputs) - 1 - 4
+
+
+def test_the_megamind_trailer_has_its_black_frame_and_three_dialogue_cuts():
+    """OpenCV's Megamind trailer: a black first frame, then shot/reverse-shot in one warm light (the
+    case colour histograms missed; labelled by eye)."""
+    from bench.footage import cached_clip
+
+    path = cached_clip("Megamind.avi")
+    if path is None:
+        pytest.skip("the Megamind clip is not available here (pip install -e '.[bench]'; python -m bench.footage)")
+    source = scanned(path)
+    assert cuts_of(source) == list(cut_cases.MEGAMIND_CUTS) and source.cut_note is None
+
+
+@pytest.mark.parametrize("use_network", [True, False])
+def test_a_cut_right_after_the_first_frame_is_found(use_network):
+    """The adaptive detector never judges frame 1 (it needs two frames before it): a black or title
+    frame cut to the first shot is judged against the changes after it, and confirmed as any cut."""
+    from bench.cuts import thumbnails
+
+    shot = cut_cases.bikes(31, 20)
+    black = np.zeros_like(shot[0])
+    title = cut_cases.bikes(150, 1)[0]  # a frame of another shot
+    for first in (black, title):
+        assert find_cuts(thumbnails([first, *shot]), 0.5, use_network=use_network) == (1,)
+    assert find_cuts(thumbnails([black, shot[0], shot[1]]), 0.5, use_network=use_network) == (1,)  # too short for all its neighbours
+    assert find_cuts(thumbnails(shot), 0.5, use_network=use_network) == ()
+    pan, _ = case("whip pan").build()  # moves fast from its first frame on: frame 1 changes as much as the next
+    assert find_cuts(thumbnails(pan), 0.5, use_network=use_network) == ()
