@@ -31,6 +31,9 @@ class Machine:
     date: str
     load_average_start: tuple[float, float, float]
     load_average_end: tuple[float, float, float] | None = None
+    #: The dtype of the engine's RIFE convolutions on this CPU (``rife.conv_dtype``, precision "auto"
+    #: unless $SMOOTHBOT_RIFE_PRECISION says otherwise): "bfloat16" or "float32".
+    rife_convolutions: str = "float32"
 
 
 def cpu_info() -> tuple[str, list[str]]:
@@ -68,6 +71,15 @@ def ffmpeg_version() -> str:
     return first.removeprefix("ffmpeg version ").split(" Copyright")[0]
 
 
+def rife_convolutions() -> str:
+    import torch
+
+    from interpolation.models.rife import PRECISION_ENV, conv_dtype
+
+    dtype = conv_dtype(torch.device("cpu"), os.environ.get(PRECISION_ENV) or "auto")
+    return str(dtype).removeprefix("torch.")
+
+
 def describe(repo: Path) -> Machine:
     import cv2
     import numpy
@@ -89,4 +101,5 @@ def describe(repo: Path) -> Machine:
         commit=git_commit(repo),
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         load_average_start=os.getloadavg(),
+        rife_convolutions=rife_convolutions(),
     )

@@ -30,6 +30,13 @@ if TYPE_CHECKING:  # the bot benchmark imports the whole bot; only the runner ne
 REPORT_NAME = "REPORT.md"
 #: What "% of SGEMM" means: useful work is counted once, on the published network, never on our own.
 SGEMM_QUALIFIER = "FLOPs counted on the reference forward"
+
+
+def sgemm_qualifier(machine: Machine | None) -> str:
+    """:data:`SGEMM_QUALIFIER`, and that the rate is float32's where RIFE's convolutions ran in bfloat16."""
+    if machine is not None and machine.rife_convolutions == "bfloat16":
+        return SGEMM_QUALIFIER + "; RIFE's convolutions in bfloat16, the SGEMM in float32"
+    return SGEMM_QUALIFIER
 RESULTS_NAME = "results.json"
 PSNR_PLOT = "psnr.png"
 CROPS_PLOT = "crops.png"
@@ -347,14 +354,15 @@ def summary_lines(results: BenchResults) -> list[str]:
                 if row.speedup:
                     parts.append(f"{ratio_text(row.speedup)} the speed of the published forward")
                 if row.sgemm_fraction:
-                    parts.append(f"{100 * row.sgemm_fraction:.0f} % of this CPU's SGEMM rate ({SGEMM_QUALIFIER})")
+                    parts.append(f"{100 * row.sgemm_fraction:.0f} % of this CPU's SGEMM rate "
+                                 f"({sgemm_qualifier(results.machine)})")
                 lines.append("- Speed: RIFE " + ", ".join(parts) + f" ({results.speed.threads} torch threads).")
         for lane in results.speed.lanes:
             if lane.label == "rife" and lane.laned_gflops:
                 lines.append(f"- Throughput as the engine runs a clip ({lane.lanes} pairs at once, one thread each): "
                              f"RIFE {ms_text(lane.laned_ms)} ms/frame at {lane.width}×{lane.height}, "
                              f"{100 * lane.laned_gflops / results.speed.sgemm_gflops:.0f} % of this CPU's SGEMM rate "
-                             f"({SGEMM_QUALIFIER}; {ratio_text(lane.speedup)} one pair at a time).")
+                             f"({sgemm_qualifier(results.machine)}; {ratio_text(lane.speedup)} one pair at a time).")
     for row in results.breakdown:
         if row.overhead is not None:
             spread = row.overhead_range
@@ -389,6 +397,7 @@ def render_markdown(results: BenchResults, plots: Sequence[str]) -> str:
     out.append(markdown_table(["", ""], [
         ["CPU", m.cpu_model], ["cores", f"{m.logical_cpus} logical, {m.usable_cpus} usable by this process"],
         ["flags", " ".join(m.flags) or "–"], ["torch", f"{m.torch_version}, {m.torch_threads} threads"],
+        ["RIFE convolutions (fast path)", m.rife_convolutions],
         ["OpenCV", f"{m.opencv_version}, {m.opencv_threads} threads"], ["numpy", m.numpy_version],
         ["ffmpeg", m.ffmpeg_version], ["Python", m.python_version],
         ["load average (1, 5, 15 min)", f"start {', '.join(f'{x:.1f}' for x in m.load_average_start)}; "

@@ -69,3 +69,19 @@ def test_sections_keep_their_order_in_the_console_tables():
     console = report.console_tables(results)
     assert console.index("Demo detection:") < console.index("Second:")
     assert results.notes == ["demo: one note"]
+
+
+def test_the_machine_says_which_dtype_rifes_convolutions_ran_in(monkeypatch: pytest.MonkeyPatch):
+    """A bfloat16 run's "% of SGEMM" is against a float32 SGEMM: the report says so, and the machine
+    table names the dtype the engine's fast path picked here (or the one the environment forced)."""
+    from interpolation.models.rife import PRECISION_ENV
+
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
+    machine = describe(REPO)
+    assert machine.rife_convolutions == "float32"
+    assert report.sgemm_qualifier(machine) == report.SGEMM_QUALIFIER
+    monkeypatch.setenv(PRECISION_ENV, "bf16")
+    machine = describe(REPO)
+    assert machine.rife_convolutions == "bfloat16"
+    assert report.sgemm_qualifier(machine) == (report.SGEMM_QUALIFIER
+                                               + "; RIFE's convolutions in bfloat16, the SGEMM in float32")
