@@ -45,10 +45,28 @@ def test_the_pair_check_leans_where_the_warps_explain_none_of_the_change():
     assert pair_lean(a, b, middle, middle) == 0.0  # both warps land on the same picture: explained
     assert pair_lean(a, b, a, b) == 1.0  # the warps left the frames as they were
     settings = Confidence()
-    halfway = settings.lean_from + 0.5 * (settings.lean_to - settings.lean_from)
-    weight = pair_lean(a, b, middle + (a - middle) * halfway, middle + (b - middle) * halfway)
+    halfway = settings.lean_from + 0.5 * (settings.lean_to - settings.lean_from)  # of the squared difference
+    kept = np.float32(np.sqrt(halfway))
+    weight = pair_lean(a, b, middle + (a - middle) * kept, middle + (b - middle) * kept)
     assert weight == pytest.approx(0.5, abs=0.02)
     assert pair_lean(a, a, a, a) == 0.0  # no change at all
+
+
+def test_the_pair_check_does_not_lean_where_the_warps_explain_a_small_object_on_a_noisy_still():
+    """Most pixels of a still shot differ only by noise, which no warp removes: the mean absolute
+    difference is mostly noise either way, the squared one is the object's, which the warps explain."""
+    rng = np.random.default_rng(7)
+    still = textured(192, 256, seed=5).astype(np.float32)
+
+    def shot(left: int) -> np.ndarray:
+        frame = still.copy()
+        frame[90:98, left:left + 8] = 250.0
+        return frame + rng.normal(0.0, 3.0, still.shape).astype(np.float32)
+
+    a, b, warped0, warped1 = shot(100), shot(104), shot(102), shot(102)  # the warps move both to the middle
+    absolute_left = np.abs(warped0 - warped1).mean() / np.abs(a - b).mean()
+    assert absolute_left > 0.9  # the earlier absolute check (cross-fade from 0.85, fully at 0.95) leaned here
+    assert pair_lean(a, b, warped0, warped1) == 0.0
 
 
 def test_mixed_takes_the_cross_fade_at_each_moment_by_its_weight():
