@@ -6,7 +6,9 @@ from a fast pan or a flash. Here:
 1. PySceneDetect's ``AdaptiveDetector`` scores every frame by how much its hue, saturation and
    brightness change *pixel by pixel* against the previous frame, relative to the changes of its
    neighbours (so a pan, which changes every frame a lot, is not a spike). With loose settings it
-   proposes every plausible cut (high recall, cheap: one HSV conversion per thumbnail).
+   proposes every plausible cut (high recall, cheap: one HSV conversion per thumbnail). Frame 1,
+   which it never judges (too few frames before it), is judged by the same rule against the frames
+   after it: a black or title frame cut to the first shot (the Megamind trailer's first cut).
 2. TransNetV2 (:mod:`interpolation.models.transnet`), a network trained for shot boundaries, runs
    only on the 100-frame windows that hold a proposal, and confirms it when its probability that the
    frame before ends a shot is above ``SceneSettings.cut_threshold`` (default 0.5). The windows are
