@@ -30,13 +30,6 @@ if TYPE_CHECKING:  # the bot benchmark imports the whole bot; only the runner ne
 REPORT_NAME = "REPORT.md"
 #: What "% of SGEMM" means: useful work is counted once, on the published network, never on our own.
 SGEMM_QUALIFIER = "FLOPs counted on the reference forward"
-
-
-def sgemm_qualifier(machine: Machine | None) -> str:
-    """:data:`SGEMM_QUALIFIER`, and that the rate is float32's where RIFE's convolutions ran in bfloat16."""
-    if machine is not None and machine.rife_convolutions == "bfloat16":
-        return SGEMM_QUALIFIER + "; RIFE's convolutions in bfloat16, the SGEMM in float32"
-    return SGEMM_QUALIFIER
 RESULTS_NAME = "results.json"
 PSNR_PLOT = "psnr.png"
 CROPS_PLOT = "crops.png"
@@ -45,6 +38,14 @@ CROP_SIDE = 112
 #: Method colours, stable across plots and runs.
 COLOURS = {"blend": "#9e9e9e", "minterpolate": "#f28e2b", "flow": "#59a14f", "rife": "#4e79a7", "rife-best": "#1f3f66",
            "dain": "#b07aa1"}
+
+
+def sgemm_qualifier(machine: Machine | None) -> str:
+    """:data:`SGEMM_QUALIFIER`, and that the rate is float32's where RIFE's convolutions ran in bfloat16."""
+    if machine is not None and machine.rife_convolutions == "bfloat16":
+        return SGEMM_QUALIFIER + "; RIFE's convolutions in bfloat16, the SGEMM in float32"
+    return SGEMM_QUALIFIER
+
 
 
 @dataclass

@@ -18,9 +18,10 @@ Two checks, each per pair of input frames (the frame is mixed as a whole, never 
   the unwarped frames' (the flow removed less than 30 % of it), no motion the network found explains
   the change (foliage, noise, light), and the frame leans to the cross-fade, fully from
   :attr:`Confidence.lean_to` on (:func:`pair_lean`). The tuning clips' first pairs: tree 0.86 (the
-  cross-fade scores 1.1 dB more there), carphone 0.60, bikes 0.37, vtest and bunny under 0.1. Once a chain has a self-test, the warps no longer lean its pairs: on
-  the tuning clips that check helped only a chain's first pair (tree: +1.05 dB) and changed no mean
-  elsewhere, and single pairs it leaned went against the clip's own known frames.
+  cross-fade scores 1.1 dB more there), carphone 0.60, bikes 0.37, vtest and bunny under 0.1. Once a
+  chain has a self-test, the warps no longer lean its pairs: on the tuning clips that check helped
+  only a chain's first pair (tree: +1.05 dB) and changed no mean elsewhere, and single pairs it
+  leaned went against the clip's own known frames.
 
 Measured on the bench's tuning clips and synthetic cases only (``bench/cases.py``, ``TUNING_CLIPS``;
 ``bench/versus.py``).

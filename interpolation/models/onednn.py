@@ -10,7 +10,7 @@ Measured on this project's 2-core CPU at 480p, eight residual convolutions in a 
 with the fused gain and sum took 1.14–1.36× less time than the plain NCHW ops (the larger gain on the
 finest, 32-channel block). bfloat16 feature maps run the same fused ops with the weights cast to
 bfloat16 (float32 accumulation): on a CPU with AMX tiles 5–8× faster than float32, with AVX-512
-BF16 alone a forward pass in 0.63–0.81× of float32's time (see :func:`.rife.conv_dtype`). Elsewhere (CUDA, other dtypes, no oneDNN, autograd) the functions compute
+BF16 alone a frame in 0.67–0.74× of float32's time (see :func:`.rife.conv_dtype`). Elsewhere (CUDA, other dtypes, no oneDNN, autograd) the functions compute
 the same thing with plain ops.
 """
 

@@ -525,8 +525,9 @@ def conv_dtype(device: torch.device, precision: str) -> torch.dtype:
 
     ``auto`` takes bfloat16 on a CPU with bfloat16 instructions. With AMX the convolutions, which were
     90 % of a forward pass, ran 5–8× faster (2026-12-03). On an AMD EPYC with AVX-512 BF16 and no AMX
-    (2026-12-04, 2 threads) a forward pass took 0.63–0.81× of float32's at 176×144–1280×720, and the
-    tuning clips' frames scored within ±0.01 dB of float32's (±0.05 dB per frame). An earlier check
+    (2026-12-04, 2 threads) a frame took 0.67–0.74× of float32's time at 256×256–1280×720
+    (bench/REPORT.md, "RIFE speed modes"), and the tuning clips' frames scored within ±0.01 dB of
+    float32's (±0.05 dB per frame). An earlier check
     that only capped an AMX CPU's oneDNN at that ISA (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) had
     found it slower: the real CPU decides. Other devices keep float32 weights (CUDA:
     :func:`reduced_precision`'s autocast).
