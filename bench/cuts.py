@@ -92,15 +92,13 @@ def totals(rows: list[CutRow]) -> tuple[float, float, int, float]:
     return precision, recall, found - true, 1000 * sum(r.seconds for r in rows) / frames
 
 
-def run_cases(cases: list[CutCase], log: Callable[[str], None], notes: list[str] | None = None) -> list[CutRow]:
+def run_cases(cases: list[CutCase], log: Callable[[str], None], notes: list[str]) -> list[CutRow]:
     """Every detector on every case; a case whose footage cannot be had is left out, said in ``notes``."""
     rows = []
     for case in cases:
         try:
             frames, _ = case.build()
         except (OSError, ValueError, FootageError) as error:
-            if notes is None:
-                raise
             notes.append(f"cut detection: {case.name} not available ({error})")
             continue
         thumbs = thumbnails(frames)

@@ -47,7 +47,6 @@ def sgemm_qualifier(machine: Machine | None) -> str:
     return SGEMM_QUALIFIER
 
 
-
 @dataclass
 class ThroughputRow:
     scenario: str

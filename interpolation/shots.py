@@ -108,8 +108,9 @@ class CutFinder:
         """Flush the adaptive detector and score what is left. The clip is mirrored at its end (the
         frames before the last, backwards), so the last frames' neighbours change as much as their
         own step: a repeated last frame would make any motion there stand out as a cut."""
-        for k in range(max(1, len(self._first_changes) - ADAPTIVE_WINDOW + 1), min(UNJUDGED, self._count - 1) + 1):
-            self._judge_first(k)  # a clip too short for them to have all their neighbours
+        for k in range(1, min(UNJUDGED, self._count - 1) + 1):
+            if k + ADAPTIVE_WINDOW >= self._count:  # not judged yet: the clip ends before all its neighbours
+                self._judge_first(k)
         for thumbnail in self._recent[-2::-1]:
             self._propose(thumbnail, padding=True)
         if not self.use_network:

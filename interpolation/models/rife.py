@@ -516,7 +516,7 @@ def has_bfloat16_convolutions() -> bool:
     """Whether this CPU has instructions that run oneDNN's bfloat16 convolutions faster than float32
     ones: AMX tiles (Intel Sapphire Rapids and later) or AVX-512 BF16 (AMD Zen 4 and later, Intel
     Cooper Lake)."""
-    probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
     return any(probe is not None and probe() for probe in probes)
 
 
@@ -527,10 +527,9 @@ def conv_dtype(device: torch.device, precision: str) -> torch.dtype:
     90 % of a forward pass, ran 5–8× faster (2026-12-03). On an AMD EPYC with AVX-512 BF16 and no AMX
     (2026-12-04, 2 threads) a frame took 0.67–0.74× of float32's time at 256×256–1280×720
     (bench/REPORT.md, "RIFE speed modes"), and the tuning clips' frames scored within ±0.01 dB of
-    float32's (±0.05 dB per frame). An earlier check
-    that only capped an AMX CPU's oneDNN at that ISA (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) had
-    found it slower: the real CPU decides. Other devices keep float32 weights (CUDA:
-    :func:`reduced_precision`'s autocast).
+    float32's (±0.05 dB per frame). An earlier check that only capped an AMX CPU's oneDNN at that ISA
+    (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) had found it slower: the real CPU decides. Other devices
+    keep float32 weights (CUDA: :func:`reduced_precision`'s autocast).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"RIFE precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
