@@ -76,6 +76,9 @@ class TimedModel(FrameInterpolator):
         self.lanes_used = max(self.lanes_used, lanes)
         return lanes
 
+    def expect(self, frame0: Frame, frame1: Frame) -> None:
+        self.inner.expect(frame0, frame1)
+
     def start_lane(self, lanes: int) -> None:
         self.inner.start_lane(lanes)
 

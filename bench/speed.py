@@ -14,7 +14,6 @@ time (the minimum is the least disturbed sample).
 
 from __future__ import annotations
 
-import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .cases import Frame, pan_sequence
 from .methods import Method
 from .quality import psnr
-from interpolation.api import in_lanes
+from interpolation.api import in_lanes, pair_jobs
 from interpolation.models import FrameInterpolator
 
 #: Frame sizes (width, height): a small square, a phone clip, 480p (the end-to-end clip's size), HD.
@@ -305,8 +304,7 @@ def lane_throughput(model: FrameInterpolator, label: str, size: tuple[int, int],
 
     def laned() -> float:
         started = time.perf_counter()
-        for _ in in_lanes(model, lanes, (functools.partial(model.interpolate, frames[k], frames[k + 1], [0.5])
-                                         for k in steps)):
+        for _ in in_lanes(model, lanes, pair_jobs(model, ((frames[k], frames[k + 1]) for k in steps), [0.5])):
             pass
         return time.perf_counter() - started
 

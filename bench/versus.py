@@ -5,8 +5,11 @@ does) is scored the same way: every other frame of 2n + 1 consecutive frames ins
 dropped and interpolated back (n ≥ 20 triplets), PSNR against the dropped camera frame. The methods:
 RIFE's published forward (``rife_reference.py``, Practical-RIFE's inference at its default 1× scale,
 zero padding), the engine's default (``--quality fast``), a plain cross-fade, and ``--quality best``.
-Model time is the wall time of all of a clip's pairs, the methods run one after another on the same
-frames with the same torch threads (run it under ``flock -x /tmp/smoothbot-cpu.lock`` on a shared box).
+Model time is the wall time of all of a clip's pairs, one pair at a time, the methods run one after
+another on the same frames with the same torch threads (run it under ``flock -x /tmp/smoothbot-cpu.lock``
+on a shared box), each after one untimed pair of the clip's size (first-call costs: compiling the warp
+kernels, creating the convolutions for a new size). The default is also timed as the engine runs it on
+a CPU, its pairs in the model's lanes (two pairs at once, one torch thread each).
 
 ``python -m bench.versus [--group tuning|held-out|all] [--triplets N] [--no-best] [--out FILE]``
 prints the markdown table for ``bench/REPORT.md`` and writes it (and the numbers as JSON) where asked.
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from interpolation.api import in_lanes, pair_jobs
 from interpolation.models import FrameInterpolator, create_model
 
 from .cases import HELD_OUT_CLIPS, TUNING_CLIPS, VERSUS_TRIPLETS, Case, FootageClip, footage_case
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Column order of the table; "published" is what the others are compared with.
 METHODS = ("published", "fast", "blend", "best")
+#: The method also timed in its lanes, as the engine runs it (the ``lanes`` time of its score).
+IN_LANES = "fast"
 
 
 def published_model() -> FrameInterpolator:
@@ -55,7 +61,10 @@ FACTORIES: dict[str, Callable[[], FrameInterpolator]] = {
 class MethodScore:
     psnr_db: float  # mean over the triplets
     psnr_per_frame: list[float]
-    seconds: float  # model wall time for all pairs
+    seconds: float  # model wall time for all pairs, one at a time
+    #: The same pairs in the model's lanes (``lanes_for``; None where not timed that way).
+    lanes_seconds: float | None = None
+    lanes: int = 1
 
 
 @dataclass
@@ -72,31 +81,64 @@ class ClipRow:
     def time_ratio(self, method: str) -> float:
         return self.scores[method].seconds / self.scores["published"].seconds
 
+    def lanes_ratio(self, method: str) -> float | None:
+        """The method's time in its lanes over the published forward's (one pair at a time, all threads)."""
+        laned = self.scores[method].lanes_seconds
+        return None if laned is None else laned / self.scores["published"].seconds
+
     def delta_spread(self, method: str) -> tuple[float, float]:
         """Smallest and largest per-triplet PSNR difference to the published forward."""
         differences = np.subtract(self.scores[method].psnr_per_frame, self.scores["published"].psnr_per_frame)
         return float(differences.min()), float(differences.max())
 
 
-def score(model: FrameInterpolator, case: Case) -> MethodScore:
-    kept = case.kept
+def warm_up(model: FrameInterpolator, case: Case) -> None:
+    """One untimed pair of the clip's size whose frames are none of the clip's (its first two, upside
+    down): first-call costs are paid, and no cache or chain of the model starts with a timed pair."""
+    first, second = (np.ascontiguousarray(frame[::-1]) for frame in case.kept[:2])
+    model.interpolate(first, second, [0.5])
+
+
+def midpoints(model: FrameInterpolator, kept: Sequence[np.ndarray], lanes: int = 1) -> list[np.ndarray]:
+    """The model's midpoint of every consecutive pair, one pair at a time or in ``lanes`` (in order)."""
+    pairs = list(zip(kept, kept[1:]))
+    if lanes <= 1:
+        return [model.interpolate(a, b, [0.5])[0] for a, b in pairs]
+    return [frames[0] for frames in in_lanes(model, lanes, pair_jobs(model, pairs, [0.5]))]
+
+
+def score(model: FrameInterpolator, case: Case, laned: FrameInterpolator | None = None) -> MethodScore:
+    """PSNR and time of one pair at a time; ``laned``: another instance of the same model (so that
+    neither run finds the other's frames in its caches), then timed on the same pairs in its lanes,
+    whose frames must be the same."""
+    warm_up(model, case)
     started = time.perf_counter()
-    outputs = [model.interpolate(a, b, [0.5])[0] for a, b in zip(kept, kept[1:])]
+    outputs = midpoints(model, case.kept)
     seconds = time.perf_counter() - started
     per_frame = [psnr(out, truth) for out, truth in zip(outputs, case.truth)]
-    return MethodScore(float(np.mean(per_frame)), per_frame, seconds)
+    result = MethodScore(float(np.mean(per_frame)), per_frame, seconds)
+    lanes = 1 if laned is None else laned.lanes_for(case.height, case.width)
+    if laned is not None and lanes > 1:
+        warm_up(laned, case)
+        started = time.perf_counter()
+        in_lanes_frames = midpoints(laned, case.kept, lanes)
+        result.lanes_seconds, result.lanes = time.perf_counter() - started, lanes
+        if not all(np.array_equal(a, b) for a, b in zip(outputs, in_lanes_frames)):
+            raise AssertionError(f"{case.name}: {model.name}'s frames in lanes differ from one pair at a time")
+    return result
 
 
 def compare(cases: Sequence[tuple[str, Case]], models: dict[str, FrameInterpolator],
-            log: Callable[[str], None] = print) -> list[ClipRow]:
-    """Every model (``published`` among them) on every ``(group, case)``."""
+            log: Callable[[str], None] = print, laned: FrameInterpolator | None = None) -> list[ClipRow]:
+    """Every model (``published`` among them) on every ``(group, case)``; ``laned``: a second instance of
+    :data:`IN_LANES`'s model, to time it in its lanes too."""
     if "published" not in models:
         raise ValueError("the comparison needs the published forward ('published')")
     rows = []
     for group, case in cases:
         row = ClipRow(group, case.name, f"{case.width}×{case.height}", len(case.truth))
         for name, model in models.items():
-            row.scores[name] = score(model, case)
+            row.scores[name] = score(model, case, laned if name == IN_LANES else None)
             log(f"  {group:<8} {case.name:<12} {name:<9} {row.scores[name].psnr_db:6.2f} dB "
                 f"{row.scores[name].seconds:7.1f} s")
         rows.append(row)
@@ -111,6 +153,7 @@ def table(rows: Sequence[ClipRow]) -> str:
     header = ["group", "clip", "size", "triplets", *(f"{name} dB" for name in methods),
               *(f"{name} − published dB (min … max)" for name in others if name != "blend"),
               *(f"{name} time / published" for name in others if name != "blend"),
+              *([f"{IN_LANES} in lanes / published"] if IN_LANES in methods else []),
               *(["fast − blend dB"] if {"fast", "blend"} <= set(methods) else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -121,6 +164,9 @@ def table(rows: Sequence[ClipRow]) -> str:
                 low, high = row.delta_spread(name)
                 cells.append(f"{row.delta(name):+.2f} ({low:+.2f} … {high:+.2f})")
         cells += [f"{row.time_ratio(name):.2f}" for name in others if name != "blend"]
+        if IN_LANES in methods:
+            laned = row.lanes_ratio(IN_LANES)
+            cells.append("—" if laned is None else f"{laned:.2f} ({row.scores[IN_LANES].lanes} lanes)")
         if {"fast", "blend"} <= set(methods):
             cells.append(f"{row.scores['fast'].psnr_db - row.scores['blend'].psnr_db:+.2f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -144,7 +190,7 @@ def run_clips(group: str, triplets: int, with_best: bool,
             continue
         cases.append((clip_group, case))
     models = {name: FACTORIES[name]() for name in METHODS if with_best or name != "best"}
-    return compare(cases, models, log), notes
+    return compare(cases, models, log, FACTORIES[IN_LANES]()), notes
 
 
 def section(full: bool, log: Callable[[str], None]) -> Section:

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -288,8 +288,14 @@ def produce(schedule: Plan, frames: Iterable[np.ndarray], model: FrameInterpolat
         for group, needed in pair_groups(schedule, frames):
             yield from frames_for(group, needed, model)
         return
-    jobs = (functools.partial(list, frames_for(group, needed, model)) for group, needed in pair_groups(schedule, frames))
-    for outputs in in_lanes(model, lanes, jobs):
+    def jobs() -> Iterator[Callable[[], list[np.ndarray]]]:
+        for group, needed in pair_groups(schedule, frames):
+            head = group[0]
+            if not (head.is_copy or head.fade):
+                model.expect(needed[head.left], needed[head.right])  # in order, before a lane has it
+            yield functools.partial(list, frames_for(group, needed, model))
+
+    for outputs in in_lanes(model, lanes, jobs()):
         yield from outputs
 
 
@@ -309,6 +315,15 @@ def in_lanes(model: FrameInterpolator, lanes: int, jobs: Iterable[Callable[[], T
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         model.end_lanes()
+
+
+def pair_jobs(model: FrameInterpolator, pairs: Iterable[tuple[np.ndarray, np.ndarray]], times: Sequence[float]
+              ) -> Iterator[Callable[[], list[np.ndarray]]]:
+    """For :func:`in_lanes`: each pair's frames at ``times``, the pair announced to the model
+    (:meth:`~.models.FrameInterpolator.expect`) as its job is made, in order (what :func:`produce` does)."""
+    for frame0, frame1 in pairs:
+        model.expect(frame0, frame1)
+        yield functools.partial(model.interpolate, frame0, frame1, list(times))
 
 
 def pair_groups(schedule: Plan, frames: Iterable[np.ndarray]

@@ -38,6 +38,11 @@ class FrameInterpolator(ABC):
         """
         return 1
 
+    def expect(self, frame0: Frame, frame1: Frame) -> None:
+        """Called in the engine's own thread, in the order of the pairs, before a pair is handed to a
+        lane: a model whose frames depend on the pairs before it fixes the pair's place here, so that
+        the lanes' timing cannot change its frames. The default: nothing."""
+
     def start_lane(self, lanes: int) -> None:
         """Called first in each engine thread that will run pairs while ``lanes`` threads run at once."""
 

@@ -127,43 +127,79 @@ class _Pair:
     second: Frame
     #: Pairs since the chain's last self-test (0: this pair runs one); None: the first pair of a chain.
     since_test: int | None
+    #: The pair before it in its chain (None: the chain starts here).
+    before: _Pair | None = None
     #: The running mean of the chain's self-test weights so far (None: no test yet).
     score: float | None = None
     #: The self-test's lean (None: no self-test has informed the chain yet).
     weight: float | None = None
-    #: Set once ``weight`` is known: a later pair in another lane may take it.
+    #: Whether a call has taken on working out ``weight`` (the others wait for ``ready``).
+    claimed: bool = False
+    #: Set once ``weight`` is known, or will never be (its pair failed): a later pair may take it.
     ready: threading.Event = field(default_factory=threading.Event)
 
 
 class Lean:
-    """The lean of one model: remembers the last pairs (thread-safe: the engine runs two lanes)."""
+    """The lean of one model: remembers the last pairs (thread-safe: the engine runs two lanes).
+
+    A pair's place in its chain is fixed when the lean first hears of it. The engine announces the
+    pairs in order (:meth:`expect`) before its lanes run them, so which lane finishes its forward pass
+    first cannot start a chain anew (two lanes once broke a chain at every pair that overtook the one
+    before it, and the frames changed from run to run); without the announcement, the order of the
+    calls decides.
+    """
 
     def __init__(self, settings: Confidence = Confidence()) -> None:
         self.settings = settings
         self._pairs: list[_Pair] = []
         self._lock = threading.Lock()
 
+    def expect(self, frame0: Frame, frame1: Frame) -> None:
+        """The pair comes next: it follows the pairs announced or seen before it."""
+        with self._lock:
+            self._entry(frame0, frame1)
+
+    def release(self, frame0: Frame, frame1: Frame) -> None:
+        """The pair's frames will not come (its call failed): a pair after it waits no longer."""
+        with self._lock:
+            entry = self._find(frame0, frame1)
+            if entry is not None:
+                entry.claimed = True
+        if entry is not None:
+            entry.ready.set()
+
+    def _find(self, frame0: Frame, frame1: Frame) -> _Pair | None:
+        return next((p for p in reversed(self._pairs)
+                     if np.array_equal(p.first, frame0) and np.array_equal(p.second, frame1)), None)
+
+    def _entry(self, frame0: Frame, frame1: Frame) -> _Pair:
+        """The pair's entry, made (after the last pair that ends where it starts) if it is new; under the lock."""
+        seen = self._find(frame0, frame1)
+        if seen is not None:
+            return seen
+        before = next((p for p in reversed(self._pairs) if np.array_equal(p.second, frame0)), None)
+        if before is None:
+            since = None
+        elif before.since_test is None or before.since_test + 1 >= self.settings.test_every:
+            since = 0
+        else:
+            since = before.since_test + 1
+        entry = _Pair(frame0.copy(), frame1.copy(), since, before)
+        self._pairs = [*self._pairs[-(REMEMBERED_PAIRS - 1):], entry]
+        return entry
+
     def test_weight(self, frame0: Frame, frame1: Frame, predict: Predict) -> float | None:
         """The self-test's lean for the pair: from the running mean with its own test (one ``predict``
         call) or as the pair before left it; None at the start of a chain (no test yet)."""
         with self._lock:
-            seen = next((p for p in reversed(self._pairs)
-                         if np.array_equal(p.first, frame0) and np.array_equal(p.second, frame1)), None)
-            before = None
-            if seen is None:
-                before = next((p for p in reversed(self._pairs) if np.array_equal(p.second, frame0)), None)
-                if before is None:
-                    since = None
-                elif before.since_test is None or before.since_test + 1 >= self.settings.test_every:
-                    since = 0
-                else:
-                    since = before.since_test + 1
-                entry = _Pair(frame0.copy(), frame1.copy(), since)
-                self._pairs = [*self._pairs[-(REMEMBERED_PAIRS - 1):], entry]
-        if seen is not None:  # the same pair again (its times in several calls)
-            seen.ready.wait()
-            return seen.weight
+            entry = self._entry(frame0, frame1)
+            mine = not entry.claimed
+            entry.claimed = True
+        if not mine:  # the same pair again (its times in several calls), or another lane has it
+            entry.ready.wait()
+            return entry.weight
         try:
+            before = entry.before
             if before is not None:
                 tested = None
                 if entry.since_test == 0:
@@ -176,6 +212,7 @@ class Lean:
                 entry.weight = None if entry.score is None else lean_of(entry.score)
         finally:
             entry.ready.set()
+            entry.before = None  # the chain keeps no frames beyond the remembered pairs
         return entry.weight
 
     def apply(self, frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float],

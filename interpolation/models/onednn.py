@@ -16,6 +16,7 @@ the same thing with plain ops.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -35,6 +36,21 @@ def fusable(x: torch.Tensor) -> bool:
     """Whether oneDNN's fused CPU convolution applies to ``x`` (float32 or bfloat16, on the CPU, no autograd)."""
     return (x.device.type == "cpu" and x.dtype in FUSED_DTYPES and torch.backends.mkldnn.is_available()
             and not (torch.is_grad_enabled() and x.requires_grad))
+
+
+@functools.cache
+def runs_bfloat16() -> bool:
+    """Whether this CPU's oneDNN runs bfloat16 convolutions at all: it needs AVX-512 (BW, VL, DQ) or
+    AVX-NE-CONVERT, and refuses on an AVX2-only CPU. Tried once on a tiny convolution."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    x = torch.zeros((1, 8, 4, 4), dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    weight = torch.zeros((8, 8, 3, 3))
+    try:
+        conv_leaky(x, weight, torch.zeros(8), 1, WeightPacks())
+    except RuntimeError:
+        return False
+    return True
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:

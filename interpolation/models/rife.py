@@ -36,7 +36,7 @@ from .confidence import Confidence, Lean
 from . import weights as weights_files
 from .base import Frame, FrameInterpolator, check_pair
 from .checkpoints import pick_device, read_state_dict, state_dict_mismatch
-from .onednn import LEAKY_SLOPE, WeightPacks, channels_last, conv, conv_leaky, residual_conv_leaky
+from .onednn import LEAKY_SLOPE, WeightPacks, channels_last, conv, conv_leaky, residual_conv_leaky, runs_bfloat16
 
 #: Each block downsamples by 4 after its own ``1/scale`` resize; the coarsest block works at
 #: 1/16 of the (internally scaled) frame, so sizes are padded to a multiple of 16 × 4.
@@ -533,8 +533,13 @@ def conv_dtype(device: torch.device, precision: str) -> torch.dtype:
     """
     if precision not in PRECISIONS:
         raise ValueError(f"RIFE precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if device.type != "cpu" or precision == "fp32" or (precision == "auto" and not has_bfloat16_convolutions()):
+    if device.type != "cpu" or precision == "fp32":
         return torch.float32
+    if precision == "auto":
+        return torch.bfloat16 if has_bfloat16_convolutions() and runs_bfloat16() else torch.float32
+    if not runs_bfloat16():
+        raise ValueError("RIFE precision bf16 needs a CPU with AVX-512 or AMX, which this one lacks: "
+                         "use fp32 or auto")
     return torch.bfloat16
 
 
@@ -621,11 +626,24 @@ class RifeInterpolator(FrameInterpolator):
         # Torch also remembers the last setting for threads started later: give them the full count.
         torch.set_num_threads(self.threads)
 
-    @torch.inference_mode()
+    def expect(self, frame0: Frame, frame1: Frame) -> None:
+        if self.lean is not None:
+            self.lean.expect(frame0, frame1)
+
     def interpolate(self, frame0: Frame, frame1: Frame, times: Sequence[float]) -> list[Frame]:
         check_pair(frame0, frame1, times)
         if not times:
             return []
+        try:
+            return self.leaned_frames(frame0, frame1, times)
+        except BaseException:
+            if self.lean is not None:
+                self.lean.release(frame0, frame1)  # a later pair in another lane may be waiting for it
+            raise
+
+    @torch.inference_mode()
+    def leaned_frames(self, frame0: Frame, frame1: Frame, times: Sequence[float]) -> list[Frame]:
+        """:meth:`interpolate` of a checked pair: the network's frames in batches, leaned."""
         height, width = frame0.shape[:2]
         scale = self.scale or internal_scale(height, width, self.quality)
         per_batch = max(1, int(BATCH_PIXEL_BUDGET / (height * width * scale * scale)))

@@ -269,9 +269,18 @@ class LaneRecordingBlend:
         self.ended = 0
         self.calls = 0
         self.fail_at = fail_at
+        self.announced: list[tuple[bytes, bytes]] = []  # (frame0, frame1) as expect() heard them
+        self.handed: list[tuple[bytes, bytes]] = []  # as interpolate() got them, when it got them
 
     def lanes_for(self, height: int, width: int) -> int:
         return 2
+
+    def expect(self, frame0, frame1) -> None:
+        import threading
+
+        assert threading.current_thread() is threading.main_thread()  # the engine's own thread
+        with self.lock:
+            self.announced.append((frame0.tobytes(), frame1.tobytes()))
 
     def start_lane(self, lanes: int) -> None:
         import threading
@@ -286,6 +295,8 @@ class LaneRecordingBlend:
         import time
 
         with self.lock:
+            assert (frame0.tobytes(), frame1.tobytes()) in self.announced  # announced before a lane had it
+            self.handed.append((frame0.tobytes(), frame1.tobytes()))
             self.calls += 1
             call = self.calls
             self.running += 1
@@ -312,6 +323,9 @@ def test_a_model_with_two_lanes_gets_two_pairs_at_once_and_the_output_keeps_its_
     run(source, f"{laned_dir}/", blend(fps=30), model=model)
     assert model.most_at_once == 2 and len(model.lane_threads) == 2 and model.started_lanes == [2, 2]
     assert model.ended == 1
+    # Every pair announced once, in the clip's order (each pair starts where the one before ended).
+    assert sorted(model.announced) == sorted(set(model.handed)) and len(model.announced) == len(set(model.announced))
+    assert all(before[1] == after[0] for before, after in zip(model.announced, model.announced[1:]))
     expected, laned = read_png_dir(expected_dir), read_png_dir(laned_dir)
     assert len(laned) == len(expected) == 36  # 1.2 s at 30 fps
     assert all(np.array_equal(a, b) for a, b in zip(expected, laned))

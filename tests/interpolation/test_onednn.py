@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from interpolation.models.onednn import (PACKS_PER_CONVOLUTION, WeightPacks, channels_last, conv_leaky, fusable,
+from interpolation.models.onednn import (PACKS_PER_CONVOLUTION, WeightPacks, channels_last, conv_leaky, fusable, runs_bfloat16,
                                         is_channels_last, residual_conv_leaky)
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
@@ -119,6 +119,19 @@ def test_each_thread_count_gets_its_own_pack() -> None:
         torch.testing.assert_close(result, results[0])
 
 
+def test_the_bfloat16_probe_agrees_with_the_cpus_instructions() -> None:
+    """oneDNN's bfloat16 convolutions need AVX-512 BW, VL and DQ, or AVX-NE-CONVERT (an AVX2-only CPU refuses)."""
+    from pathlib import Path
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo to read the CPU's instructions from")
+    flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split(":")[1].split())
+    capable = {"avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
+    assert runs_bfloat16() == capable
+
+
+@pytest.mark.skipif(not runs_bfloat16(), reason="this CPU's oneDNN has no bfloat16 convolutions (AVX2 only)")
 def test_bfloat16_inputs_run_fused_in_bfloat16_close_to_float32() -> None:
     """bfloat16 feature maps (weights cast to bfloat16, float32 accumulation): the packed convolutions
     keep the dtype and stay within bfloat16's rounding of the float32 ops; packs are kept per dtype."""

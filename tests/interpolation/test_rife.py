@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from interpolation.api import run
 from interpolation.errors import WeightsError
 from interpolation.models import fused_warp, weights
+from interpolation.models.onednn import runs_bfloat16
 from interpolation.models.rife import (BLOCK_SCALES, LAST_BLOCK_OUTPUTS, SIDE_BY_SIDE_ORDER, IFBlock, IFNet,
                                       RifeInterpolator, TRAINING_ONLY_PREFIXES, block_region, internal_scale, load_ifnet,
                                       deconvolved, phase_convolution, resize)
@@ -314,6 +315,38 @@ def test_two_lanes_share_each_frame_encoding_and_match_one_lane(monkeypatch: pyt
     assert torch.get_num_threads() == model.threads
 
 
+def test_two_lanes_give_one_lanes_frames_when_the_later_pair_finishes_its_forward_first(monkeypatch: pytest.MonkeyPatch):
+    """Noise frames, so the lean acts from the second pair on. The first pair's forward pass is held back,
+    so the second pair reaches the lean first: announced in order, its frames are still one lane's."""
+    import threading
+
+    from interpolation.api import in_lanes, pair_jobs
+
+    rng = np.random.default_rng(7)
+    sequence = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
+    pairs = list(zip(sequence, sequence[1:]))
+    one_lane = RifeInterpolator(device="cpu")
+    expected = [one_lane.interpolate(a, b, [0.5])[0] for a, b in pairs]
+
+    model = RifeInterpolator(device="cpu")
+    network_frames = model.network_frames
+    second_done = threading.Event()
+
+    def held_back(frame0: np.ndarray, *args, **kwargs) -> list[np.ndarray]:
+        if frame0 is sequence[0] and not second_done.is_set():
+            second_done.wait(10)  # the first pair's forward ends after the second pair's lean
+        result = network_frames(frame0, *args, **kwargs)
+        if frame0 is sequence[1]:
+            threading.Timer(0.2, second_done.set).start()
+        return result
+
+    monkeypatch.setattr(model, "network_frames", held_back)
+
+    got = [frames[0] for frames in in_lanes(model, 2, pair_jobs(model, pairs, [0.5]))]
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert not all(np.array_equal(a, one_lane.network_frames(*pair, [0.5], 1.0)[0]) for a, pair in zip(got, pairs))
+
+
 def test_lanes_are_for_cpu_frames_up_to_hd(rife: RifeInterpolator):
     if rife.threads < 2:
         assert rife.lanes_for(480, 854) == 1  # one core: nothing to split
@@ -352,6 +385,7 @@ def test_auto_precision_takes_bfloat16_convolutions_only_on_a_cpu_with_bfloat16_
     from interpolation.models import rife as rife_module
 
     cpu = torch.device("cpu")
+    monkeypatch.setattr(rife_module, "runs_bfloat16", lambda: True)
     for amx, avx512_bf16 in ((True, True), (False, True), (True, False), (False, False)):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda bf16=avx512_bf16: bf16, raising=False)
@@ -359,12 +393,21 @@ def test_auto_precision_takes_bfloat16_convolutions_only_on_a_cpu_with_bfloat16_
         assert rife_module.conv_dtype(cpu, "fp32") == torch.float32
         assert rife_module.conv_dtype(cpu, "bf16") == torch.bfloat16
         assert rife_module.conv_dtype(torch.device("cuda"), "bf16") == torch.float32  # CUDA: fp16 autocast instead
+    # A CPU whose oneDNN cannot run bfloat16 at all (AVX2 only): auto is float32, bf16 says why it cannot be.
+    monkeypatch.setattr(rife_module, "runs_bfloat16", lambda: False)
+    assert rife_module.conv_dtype(cpu, "auto") == torch.float32
+    with pytest.raises(ValueError, match="bf16 needs a CPU with AVX-512 or AMX"):
+        rife_module.conv_dtype(cpu, "bf16")
     monkeypatch.setenv(rife_module.PRECISION_ENV, "fp32")
     assert RifeInterpolator(device="cpu").precision == "fp32"
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
         RifeInterpolator(device="cpu", precision="int4")
 
 
+needs_bfloat16 = pytest.mark.skipif(not runs_bfloat16(), reason="this CPU's oneDNN has no bfloat16 convolutions")
+
+
+@needs_bfloat16
 @pytest.mark.parametrize(("height", "width"), [(64, 96), (136, 176)])
 def test_bfloat16_convolutions_stay_close_to_float32(height: int, width: int):
     """The convolutions in bfloat16 (float32 accumulation, float32 warps and flows between them): on
