@@ -5,11 +5,12 @@ does) is scored the same way: every other frame of 2n + 1 consecutive frames ins
 dropped and interpolated back (n ≥ 20 triplets), PSNR against the dropped camera frame. The methods:
 RIFE's published forward (``rife_reference.py``, Practical-RIFE's inference at its default 1× scale,
 zero padding), the engine's default (``--quality fast``), a plain cross-fade, and ``--quality best``.
-Model time is the wall time of all of a clip's pairs, one pair at a time, the methods run one after
-another on the same frames with the same torch threads (run it under ``flock -x /tmp/smoothbot-cpu.lock``
-on a shared box), each after one untimed pair of the clip's size (first-call costs: compiling the warp
-kernels, creating the convolutions for a new size). The default is also timed as the engine runs it on
-a CPU, its pairs in the model's lanes (two pairs at once, one torch thread each).
+Model time is the wall time of all of a clip's pairs, one pair at a time, on the same frames with the
+same torch threads, each run after one untimed pair of the clip's size (first-call costs: compiling the
+warp kernels, creating the convolutions for a new size); the methods take turns, three timed runs each,
+and the median is reported (run it under ``flock -x /tmp/smoothbot-cpu.lock`` on a shared box). The
+default is also timed as the engine runs it on a CPU, its pairs in the model's lanes (two pairs at
+once, one torch thread each); every run of a method, lanes included, must give the same frames.
 
 ``python -m bench.versus [--group tuning|held-out|all] [--triplets N] [--no-best] [--out FILE]``
 prints the markdown table for ``bench/REPORT.md`` and writes it (and the numbers as JSON) where asked.
@@ -57,12 +58,19 @@ FACTORIES: dict[str, Callable[[], FrameInterpolator]] = {
 }
 
 
+#: Timed runs of each method per clip, in turns (published, fast, fast in lanes, …, then again), so that
+#: other work on a shared machine weighs on every method alike; the median is reported.
+REPEATS = 3
+
+
 @dataclass
 class MethodScore:
     psnr_db: float  # mean over the triplets
     psnr_per_frame: list[float]
-    seconds: float  # model wall time for all pairs, one at a time
-    #: The same pairs in the model's lanes (``lanes_for``; None where not timed that way).
+    seconds: float  # model wall time for all pairs, one at a time (median of the timed runs)
+    #: Every timed run's seconds, one pair at a time.
+    runs: list[float] = field(default_factory=list)
+    #: The same pairs in the model's lanes (``lanes_for``), median seconds; None where not timed that way.
     lanes_seconds: float | None = None
     lanes: int = 1
 
@@ -107,40 +115,46 @@ def midpoints(model: FrameInterpolator, kept: Sequence[np.ndarray], lanes: int =
     return [frames[0] for frames in in_lanes(model, lanes, pair_jobs(model, pairs, [0.5]))]
 
 
-def score(model: FrameInterpolator, case: Case, laned: FrameInterpolator | None = None) -> MethodScore:
-    """PSNR and time of one pair at a time; ``laned``: another instance of the same model (so that
-    neither run finds the other's frames in its caches), then timed on the same pairs in its lanes,
-    whose frames must be the same."""
+def timed_run(model: FrameInterpolator, case: Case, lanes: int = 1) -> tuple[list[np.ndarray], float]:
+    """The clip's midpoints and their wall time, the model starting afresh (``close``: no frame or
+    chain kept from a run before) after an untimed :func:`warm_up`."""
+    model.close()
     warm_up(model, case)
     started = time.perf_counter()
-    outputs = midpoints(model, case.kept)
-    seconds = time.perf_counter() - started
-    per_frame = [psnr(out, truth) for out, truth in zip(outputs, case.truth)]
-    result = MethodScore(float(np.mean(per_frame)), per_frame, seconds)
-    lanes = 1 if laned is None else laned.lanes_for(case.height, case.width)
-    if laned is not None and lanes > 1:
-        warm_up(laned, case)
-        started = time.perf_counter()
-        in_lanes_frames = midpoints(laned, case.kept, lanes)
-        result.lanes_seconds, result.lanes = time.perf_counter() - started, lanes
-        if not all(np.array_equal(a, b) for a, b in zip(outputs, in_lanes_frames)):
-            raise AssertionError(f"{case.name}: {model.name}'s frames in lanes differ from one pair at a time")
-    return result
+    outputs = midpoints(model, case.kept, lanes)
+    return outputs, time.perf_counter() - started
 
 
 def compare(cases: Sequence[tuple[str, Case]], models: dict[str, FrameInterpolator],
-            log: Callable[[str], None] = print, laned: FrameInterpolator | None = None) -> list[ClipRow]:
-    """Every model (``published`` among them) on every ``(group, case)``; ``laned``: a second instance of
-    :data:`IN_LANES`'s model, to time it in its lanes too."""
+            log: Callable[[str], None] = print, repeats: int = REPEATS) -> list[ClipRow]:
+    """Every model (``published`` among them) on every ``(group, case)``, timed ``repeats`` times in
+    turns; :data:`IN_LANES`'s model also in its lanes. Every run of a method must give the same frames."""
     if "published" not in models:
         raise ValueError("the comparison needs the published forward ('published')")
     rows = []
     for group, case in cases:
         row = ClipRow(group, case.name, f"{case.width}×{case.height}", len(case.truth))
-        for name, model in models.items():
-            row.scores[name] = score(model, case, laned if name == IN_LANES else None)
-            log(f"  {group:<8} {case.name:<12} {name:<9} {row.scores[name].psnr_db:6.2f} dB "
-                f"{row.scores[name].seconds:7.1f} s")
+        frames: dict[str, list[np.ndarray]] = {}
+        runs: dict[str, list[float]] = {}
+        lanes = {name: (model.lanes_for(case.height, case.width) if name == IN_LANES else 1)
+                 for name, model in models.items()}
+        for _ in range(repeats):
+            for name, model in models.items():
+                ways = [(name, 1)] + ([(f"{name} in lanes", lanes[name])] if lanes[name] > 1 else [])
+                for key, lane_count in ways:
+                    outputs, seconds = timed_run(model, case, lane_count)
+                    expected = frames.setdefault(name, outputs)
+                    if not all(np.array_equal(a, b) for a, b in zip(expected, outputs)):
+                        raise AssertionError(f"{case.name}: {name}'s frames differ between its runs ({key})")
+                    runs.setdefault(key, []).append(seconds)
+        for name in models:
+            per_frame = [psnr(out, truth) for out, truth in zip(frames[name], case.truth)]
+            score = MethodScore(float(np.mean(per_frame)), per_frame, float(np.median(runs[name])), runs[name])
+            if f"{name} in lanes" in runs:
+                score.lanes_seconds, score.lanes = float(np.median(runs[f"{name} in lanes"])), lanes[name]
+            row.scores[name] = score
+            log(f"  {group:<8} {case.name:<12} {name:<9} {score.psnr_db:6.2f} dB "
+                f"{score.seconds:7.1f} s (runs {', '.join(f'{run:.1f}' for run in runs[name])})")
         rows.append(row)
     return rows
 
@@ -190,7 +204,7 @@ def run_clips(group: str, triplets: int, with_best: bool,
             continue
         cases.append((clip_group, case))
     models = {name: FACTORIES[name]() for name in METHODS if with_best or name != "best"}
-    return compare(cases, models, log, FACTORIES[IN_LANES]()), notes
+    return compare(cases, models, log), notes
 
 
 def section(full: bool, log: Callable[[str], None]) -> Section:

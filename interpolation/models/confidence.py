@@ -2,15 +2,18 @@
 
 Two checks, each per pair of input frames (the frame is mixed as a whole, never pixel by pixel):
 
-- The self-test. Every :attr:`Confidence.test_every` consecutive pairs, the frame in the middle of
-  the last three input frames is a frame whose truth is known: the model's midpoint of its two
-  neighbours and their cross-fade each predict it, and the least-squares weight of the cross-fade in
-  a mix of the two (the one that would have predicted that frame best) joins a running mean of the
-  chain's tests (:attr:`Confidence.test_share`: one test alone swings with the content). Where that
-  mean is at least ½ (at ½ the cross-fade alone predicts as well as the model), the pairs from there on
-  take that mix; below it they are the model's frames as they are. The clip's own frames decide, not a threshold on its noise or texture. The known frame
-  is twice as far from its neighbours as the frame being made is from its pair: the test sees more
-  motion than the pair does, which favours the model, the safe side.
+- The self-test. On the second pair of a chain, and then every :attr:`Confidence.test_every`
+  consecutive pairs, the frame in the middle of the last three input frames is a frame whose truth is
+  known: the model's midpoint of its two neighbours and their cross-fade each predict it, and the
+  least-squares weight of the cross-fade in a mix of the two (the one that would have predicted that
+  frame best) joins a running mean of the chain's tests (:attr:`Confidence.test_share`: one test alone
+  swings with the content). Where that mean is at least ½ (at ½ the cross-fade alone predicts as well
+  as the model), the pairs from there on take that mix; below it they are the model's frames as they
+  are. The clip's own frames decide, not a threshold on its noise or texture. The known frame is twice
+  as far from its neighbours as the frame being made is from its pair: the test sees more motion than
+  the pair does, which favours the model, the safe side. While the mean stays settled, far from any
+  change of the lean, the tests come ever more rarely (16, then 32 pairs apart: :func:`next_spacing`);
+  a test that unsettles it brings them back to every 8.
 - Where no self-test has spoken yet (the first pair of a run, and of every stretch whose pairs do
   not chain: frame 1 of one is frame 0 of the next; a scene cut, a seek, a new clip), the model's own
   warps decide (taken with the flow before the last block, :meth:`~.rife.IFNet.forward`'s ``flows``):
@@ -58,10 +61,19 @@ class Confidence:
     test_every: int = 8
     #: A new self-test's share of the running mean (exponential: the last few tests count).
     test_share: float = 0.3
+    #: Where the running mean is settled, at least this far from every change of the lean (below ½ by
+    #: it: the model's frames; at 1 + it or more: the cross-fade), the next test comes after twice as many
+    #: pairs as the last one, …
+    settled_by: float = 0.25
+    #: … up to this many; a mean that is not settled brings the spacing back to :attr:`test_every`.
+    test_every_settled: int = 32
 
     def __post_init__(self) -> None:
         if self.test_every < 1:
             raise ValueError(f"test_every must be at least 1, got {self.test_every}")
+        if self.test_every_settled < self.test_every:
+            raise ValueError(f"test_every_settled must be at least test_every ({self.test_every}), "
+                             f"got {self.test_every_settled}")
         if not 0.0 < self.test_share <= 1.0:
             raise ValueError(f"test_share must be in (0, 1], got {self.test_share}")
 
@@ -103,6 +115,14 @@ def lean_of(score: float) -> float:
     return min(1.0, score) if score >= 0.5 else 0.0
 
 
+def next_spacing(score: float, spacing: int, settings: Confidence) -> int:
+    """Pairs until the chain's next self-test, after one that left the running mean at ``score`` and came
+    ``spacing`` pairs after the test before it: twice that where the mean is settled (the lean would be
+    the same ``settled_by`` either way of it), :attr:`Confidence.test_every` where it is not."""
+    settled = score + settings.settled_by < 0.5 or score - settings.settled_by >= 1.0
+    return min(settings.test_every_settled, 2 * spacing) if settled else settings.test_every
+
+
 def mixed(frame0: Frame, frame1: Frame, middles: list[Frame], times: list[float], weights: list[float]
           ) -> list[Frame]:
     """Each of ``middles`` (the model's frames at ``times``) mixed with the cross-fade at its time, by
@@ -125,10 +145,12 @@ class _Pair:
 
     first: Frame
     second: Frame
-    #: Pairs since the chain's last self-test (0: this pair runs one); None: the first pair of a chain.
-    since_test: int | None
     #: The pair before it in its chain (None: the chain starts here).
-    before: _Pair | None = None
+    before: _Pair | None
+    #: Pairs since the chain's last self-test (0: this pair ran one); None: the first pair of a chain.
+    since_test: int | None = None
+    #: Pairs from the chain's last self-test to its next (:func:`next_spacing`).
+    spacing: int = 0
     #: The running mean of the chain's self-test weights so far (None: no test yet).
     score: float | None = None
     #: The self-test's lean (None: no self-test has informed the chain yet).
@@ -178,13 +200,7 @@ class Lean:
         if seen is not None:
             return seen
         before = next((p for p in reversed(self._pairs) if np.array_equal(p.second, frame0)), None)
-        if before is None:
-            since = None
-        elif before.since_test is None or before.since_test + 1 >= self.settings.test_every:
-            since = 0
-        else:
-            since = before.since_test + 1
-        entry = _Pair(frame0.copy(), frame1.copy(), since, before)
+        entry = _Pair(frame0.copy(), frame1.copy(), before)
         self._pairs = [*self._pairs[-(REMEMBERED_PAIRS - 1):], entry]
         return entry
 
@@ -201,14 +217,16 @@ class Lean:
         try:
             before = entry.before
             if before is not None:
-                tested = None
-                if entry.since_test == 0:
+                before.ready.wait()  # its running mean, and so whether this pair tests
+                entry.score, entry.spacing = before.score, before.spacing
+                due = before.since_test is None or before.since_test + 1 >= before.spacing
+                entry.since_test = 0 if due else before.since_test + 1  # type: ignore[operator]
+                if due:
                     tested = self_test_weight(before.first, frame0, frame1, predict(before.first, frame1))
-                before.ready.wait()
-                entry.score = before.score
-                if tested is not None:
                     share = self.settings.test_share
                     entry.score = tested if before.score is None else share * tested + (1.0 - share) * before.score
+                    entry.spacing = (self.settings.test_every if before.score is None
+                                     else next_spacing(entry.score, before.spacing, self.settings))
                 entry.weight = None if entry.score is None else lean_of(entry.score)
         finally:
             entry.ready.set()

@@ -757,3 +757,5 @@ class RifeInterpolator(FrameInterpolator):
     def close(self) -> None:
         self._encoded = []
         self.network._grids.clear()
+        if self.confidence is not None:
+            self.lean = Lean(self.confidence)  # no chain goes on into whatever comes next

@@ -8,6 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import footage
@@ -20,8 +21,13 @@ def test_the_versus_table_compares_each_method_with_the_published_forward():
     frames = tuple(moving_square_frames(5, width=64, height=48, square=16, step=4))
     case = Case("tiny square", "a square moving 4 px per frame", "real", frames)
     models = {name: FACTORIES[name]() for name in ("published", "fast", "blend")}
-    rows = compare([("tuning", case)], models, log=lambda line: None)
+    rows = compare([("tuning", case)], models, log=lambda line: None, repeats=2)
     (row,) = rows
+    assert all(len(score.runs) == 2 for score in row.scores.values())  # timed in turns, the median reported
+    fast = row.scores["fast"]
+    assert fast.seconds == pytest.approx(float(np.median(fast.runs)))
+    if fast.lanes > 1:  # a machine with 2 threads or more: also timed in the engine's lanes, same frames
+        assert fast.lanes_seconds is not None and row.lanes_ratio("fast") is not None
     assert row.triplets == 2 and row.size == "64×48"
     assert set(row.scores) == {"published", "fast", "blend"}
     assert row.delta("fast") == pytest.approx(row.scores["fast"].psnr_db - row.scores["published"].psnr_db)
@@ -34,6 +40,26 @@ def test_the_versus_table_compares_each_method_with_the_published_forward():
     assert float(cells[5]) == pytest.approx(row.scores["fast"].psnr_db, abs=0.005)
     low, high = row.delta_spread("fast")
     assert low <= row.delta("fast") <= high
+
+
+def test_a_method_whose_frames_change_between_runs_is_refused():
+    """The frames of every timed run are compared: a model whose output hangs on its state or on the
+    lanes' timing (as RIFE's lean once did in two lanes) does not get a row."""
+    from interpolation.models.blend import BlendInterpolator
+
+    class Drifting(BlendInterpolator):
+        runs = 0
+
+        def close(self) -> None:
+            self.runs += 1
+
+        def interpolate(self, frame0, frame1, times):
+            return [np.full_like(frame0, self.runs % 256) for _ in times]
+
+    frames = tuple(moving_square_frames(3, width=64, height=48, square=16, step=4))
+    models = {"published": FACTORIES["published"](), "blend": Drifting()}
+    with pytest.raises(AssertionError, match="frames differ between its runs"):
+        compare([("tuning", Case("x", "x", "real", frames))], models, log=lambda line: None, repeats=2)
 
 
 def test_the_comparison_needs_the_published_forward():

@@ -127,6 +127,36 @@ def test_a_chain_of_pairs_is_tested_every_few_pairs_and_the_first_pair_is_the_mo
             assert weights[index] == weights[index - 1]
 
 
+def test_a_settled_chain_is_tested_ever_more_rarely_and_a_change_brings_the_tests_back():
+    """Where every known frame says the model (the mean far below ½), the spacing doubles after each test
+    up to ``test_every_settled``; a test where the cross-fade wins unsettles the mean, and the spacing is
+    ``test_every`` again."""
+    sequence = frames(100)
+    settings = Confidence(test_every=8, test_every_settled=32)
+    lean, tested_at = Lean(settings), []
+
+    def index_of(frame: np.ndarray) -> int:
+        return next(k for k, candidate in enumerate(sequence) if candidate is frame or np.array_equal(candidate, frame))
+
+    def exact(before: np.ndarray, after: np.ndarray) -> np.ndarray:  # the model predicts the known frame exactly
+        tested_at.append(index_of(before) + 1)
+        return sequence[index_of(before) + 1]
+
+    def far(before: np.ndarray, after: np.ndarray) -> np.ndarray:  # the cross-fade predicts it better
+        tested_at.append(index_of(before) + 1)
+        return np.zeros_like(before)
+
+    weights = [lean.test_weight(a, b, exact) for a, b in zip(sequence[:70], sequence[1:71])]
+    assert weights[0] is None and all(weight == 0.0 for weight in weights[1:])
+    # The pair from frame k tests on frame k (between k − 1 and k + 1): 1, then 8, 16, 32, 32 pairs on.
+    assert tested_at == [1, 9, 25, 57]
+    weights += [lean.test_weight(a, b, far) for a, b in zip(sequence[70:], sequence[71:])]
+    assert tested_at == [1, 9, 25, 57, 89, 97]  # 32 pairs on: the cross-fade won; then 8 again
+    last = lean._pairs[-1]
+    assert 0.25 <= last.score < 0.5 and weights[88] == 0.0  # the mean moved by its share, still below ½ …
+    assert last.spacing == settings.test_every  # … but no longer settled
+
+
 def test_the_running_mean_of_the_tests_decides_not_one_test():
     sequence = frames(5)
     lean = Lean(Confidence(test_every=1, test_share=0.3))
