@@ -132,7 +132,7 @@ def test_a_settled_chain_is_tested_ever_more_rarely_and_a_change_brings_the_test
     up to ``test_every_settled``; a test where the cross-fade wins unsettles the mean, and the spacing is
     ``test_every`` again."""
     sequence = frames(100)
-    settings = Confidence(test_every=8, test_every_settled=32)
+    settings = Confidence(test_every=8, test_every_settled=32, settled_by=0.25)
     lean, tested_at = Lean(settings), []
 
     def index_of(frame: np.ndarray) -> int:
