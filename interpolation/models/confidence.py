@@ -65,8 +65,8 @@ class Confidence:
     #: it: the model's frames; at 1 + it or more: the cross-fade), the next test comes after twice as many
     #: pairs as the last one, … (the tuning clips' tests: bunny 0.05–0.08, bikes 0.22–0.26, vtest
     #: 0.26–0.39 settle, vtest's 60 pairs then test 4 times instead of 8 with the same frames; carphone
-    #: 0.25–1.12 and tree 0.82–0.90 do not). A shot that changes its nature is heard at most this
-    #: many pairs late: until then its frames are the network's, as they were before the change.
+    #: 0.25–1.12 and tree 0.82–0.90 do not). A shot that changes its nature is heard at most
+    #: :attr:`test_every_settled` pairs late: until then its frames stay as they were before the change.
     settled_by: float = 0.15
     #: … up to this many pairs apart; a mean that is not settled brings the spacing back to :attr:`test_every`.
     test_every_settled: int = 32
