@@ -265,9 +265,7 @@ def breakdown(model_name: str, width: int, height: int, fps: int, seconds: float
 def model_alone_ms(model: FrameInterpolator, clip: Path, pairs: int, repeats: int = 1) -> list[float]:
     """Wall ms per midpoint of ``model`` on the first ``pairs`` pairs of ``clip``, in the engine's lanes,
     once per repeat (one timing swings by ±10 % on a shared 2-core machine)."""
-    import functools
-
-    from interpolation.api import in_lanes
+    from interpolation.api import in_lanes, pair_jobs
     from interpolation.video_io import decode
 
     frames = []
@@ -277,21 +275,19 @@ def model_alone_ms(model: FrameInterpolator, clip: Path, pairs: int, repeats: in
             break
     height, width = frames[0].shape[:2]
     lanes = model.lanes_for(height, width)
-    jobs = [functools.partial(model.interpolate, a, b, [0.5]) for a, b in zip(frames, frames[1:])]
+    pairs_in_order = list(zip(frames, frames[1:]))
 
-    def run_all(batch: Sequence[Callable[[], list[Frame]]]) -> None:
-        if lanes > 1:
-            list(in_lanes(model, lanes, batch))
-        else:
-            for job in batch:
-                job()
+    def run_all(batch: Sequence[tuple[Frame, Frame]]) -> None:
+        # Announced in order, as the engine does, so the lean's chain is the run's own in any lane.
+        list(in_lanes(model, lanes, pair_jobs(model, batch, [0.5])))
 
     timings = []
     for _ in range(repeats):
-        run_all(jobs[:2])  # warm-up (and a new chain for the lean, as at the clip's start)
+        model.close()  # afresh: no frame or chain kept from the run or the repeat before
+        run_all(pairs_in_order[:2])  # warm-up, and the chain's start and first self-test, as at the clip's start
         started = time.perf_counter()
-        run_all(jobs[2:])
-        timings.append(1000 * (time.perf_counter() - started) / (len(jobs) - 2))
+        run_all(pairs_in_order[2:])
+        timings.append(1000 * (time.perf_counter() - started) / (len(pairs_in_order) - 2))
     return timings
 
 

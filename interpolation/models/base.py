@@ -50,7 +50,8 @@ class FrameInterpolator(ABC):
         """Called in the engine's own thread once its lane threads have finished."""
 
     def close(self) -> None:
-        """Release what the model holds (GPU memory, caches)."""
+        """Release what the model holds (GPU memory, caches, what it remembers of earlier pairs); the
+        model stays usable and starts afresh (the benches time repeated runs that way)."""
 
 
 def check_pair(frame0: Frame, frame1: Frame, times: Sequence[float]) -> None:

@@ -347,6 +347,45 @@ def test_two_lanes_give_one_lanes_frames_when_the_later_pair_finishes_its_forwar
     assert not all(np.array_equal(a, one_lane.network_frames(*pair, [0.5], 1.0)[0]) for a, pair in zip(got, pairs))
 
 
+def test_a_pair_that_fails_in_one_lane_does_not_leave_the_next_lane_waiting(monkeypatch: pytest.MonkeyPatch):
+    """The second pair waits for the first pair's lean; the first pair's forward pass fails: the failure
+    reaches the caller, and the second lane is not left waiting for a lean that never comes."""
+    import threading
+
+    from interpolation.api import in_lanes, pair_jobs
+
+    rng = np.random.default_rng(8)
+    sequence = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    model = RifeInterpolator(device="cpu")
+    network_frames = model.network_frames
+    second_waiting = threading.Event()
+
+    def failing_first(frame0: np.ndarray, *args, **kwargs) -> list[np.ndarray]:
+        if frame0 is sequence[0]:
+            second_waiting.wait(10)
+            raise RuntimeError("the first pair's forward failed")
+        result = network_frames(frame0, *args, **kwargs)
+        if frame0 is sequence[1]:
+            threading.Timer(0.2, second_waiting.set).start()  # by then it waits in the lean
+        return result
+
+    monkeypatch.setattr(model, "network_frames", failing_first)
+    finished = threading.Event()
+    failure: list[BaseException] = []
+
+    def run_pairs() -> None:
+        try:
+            list(in_lanes(model, 2, pair_jobs(model, zip(sequence, sequence[1:]), [0.5])))
+        except RuntimeError as error:
+            failure.append(error)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run_pairs, daemon=True).start()
+    assert finished.wait(30), "a lane was left waiting for the failed pair"
+    assert failure and "first pair's forward failed" in str(failure[0])
+
+
 def test_lanes_are_for_cpu_frames_up_to_hd(rife: RifeInterpolator):
     if rife.threads < 2:
         assert rife.lanes_for(480, 854) == 1  # one core: nothing to split
