@@ -93,7 +93,8 @@ RIFE_MODES: tuple[ModelEntry, ...] = (
                "compiled warp kernels, convolutions in bfloat16 on a CPU with AMX or AVX-512 BF16 (float32 elsewhere), warps and "
                "flows fp32, zero padding and blocks on the whole padded frame as published; "
                "then the default's lean toward the cross-fade (interpolation/models/confidence.py), so its "
-               "output differs from the reference's where the lean acts",
+               "output differs from the reference's where the lean acts; the fastest pair is one without a "
+               "self-test (their cost is in the real-clip table, bench/versus.py)",
                reference="rife-reference"),
     ModelEntry("rife-fp32", rife_fp32_factory, "the engine's forward with its convolutions forced to float32 "
                "(--quality fast, SMOOTHBOT_RIFE_PRECISION=fp32): the same as rife where the CPU has neither AMX nor AVX-512 BF16",
