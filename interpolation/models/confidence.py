@@ -190,6 +190,7 @@ class Lean:
             entry = self._find(frame0, frame1)
             if entry is not None:
                 entry.claimed = True
+                entry.before = None
         if entry is not None:
             entry.ready.set()
 
